@@ -1,0 +1,26 @@
+# The two commands a new machine needs: `make run` and `make test`. Both set up first (idempotent).
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test setup setup-test bench eval models demo screenshot clean
+
+run: setup
+	$(PY) -m studio.launcher $(if $(DISPLAY),studio,demo)
+
+test: setup-test
+	$(PY) -m pytest -q
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+bench: setup-test
+	$(PY) -m studio.launcher bench all
+
+eval: setup-test
+	$(PY) -m studio.launcher eval all
+
+clean:
+	rm -rf out .pytest_cache

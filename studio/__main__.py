@@ -1,0 +1,5 @@
+import sys
+
+from studio.launcher import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `popmusicnet`, one module each (see studio.cli)."""

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from engine.music import (Key, MeterChange, Note, Song, TempoChange, Track, estimate_key,
+                          notes_to_planes, planes_to_notes, song_to_roll, roll_to_tracks)
+
+
+def test_note_validation_names_the_field():
+    with pytest.raises(ValueError, match="pitch"):
+        Note(0, 10, 200)
+    with pytest.raises(ValueError, match="end must be after start"):
+        Note(10, 10, 60)
+
+
+def test_bars_follow_meter_changes_and_pickup():
+    song = Song(meters=[MeterChange(0, 1, 4), MeterChange(480, 3, 4)],
+                tracks=[Track(notes=[Note(0, 480 * 7, 60)])])
+    assert song.bar_starts() == [0, 480, 480 * 4]
+    assert song.pickup_ticks == 480
+    six8 = Song(meters=[MeterChange(0, 6, 8)], tracks=[Track(notes=[Note(0, 1440 * 2, 60)])])
+    assert six8.bar_starts() == [0, 1440]
+
+
+def test_tempo_map_seconds_round_trip():
+    song = Song(tempos=[TempoChange(0, 120), TempoChange(960, 60)])
+    assert song.tick_to_seconds(960) == pytest.approx(1.0)
+    assert song.tick_to_seconds(1440) == pytest.approx(2.0)
+    for t in (0, 100, 960, 1500):
+        assert song.seconds_to_tick(song.tick_to_seconds(t)) == pytest.approx(t)
+
+
+def test_repeated_notes_survive_roll_round_trip():
+    notes = [Note(0, 240, 60), Note(240, 480, 60), Note(480, 1920, 64, 100)]
+    onset, active, vel = notes_to_planes(notes, 16, 480, 4)
+    back = planes_to_notes(onset, active, 480, 4, vel)
+    assert back == sorted(notes)
+
+
+def test_song_roll_tracks_round_trip():
+    song = Song(tracks=[Track("a", notes=[Note(0, 480, 60)]), Track("b", 32, notes=[Note(480, 960, 40)])])
+    roll = song_to_roll(song)
+    assert roll.onset.shape == (2, 8, 128)
+    tracks = roll_to_tracks(roll, 480, song.tracks)
+    assert [t.notes for t in tracks] == [t.notes for t in song.tracks]
+    assert tracks[1].program == 32
+
+
+def test_transpose_and_range_error():
+    song = Song(tracks=[Track(notes=[Note(0, 480, 60)]), Track(is_drum=True, notes=[Note(0, 480, 36)])])
+    up = song.transposed(5)
+    assert up.tracks[0].notes[0].pitch == 65 and up.tracks[1].notes[0].pitch == 36
+    with pytest.raises(ValueError):
+        Song(tracks=[Track(notes=[Note(0, 480, 125)])]).transposed(5)
+
+
+@pytest.mark.parametrize("tonic,mode", [(0, "major"), (7, "major"), (9, "minor"), (2, "minor")])
+def test_key_estimate_on_scales(tonic, mode):
+    scale = [0, 2, 4, 5, 7, 9, 11] if mode == "major" else [0, 2, 3, 5, 7, 8, 11]
+    # tonic triad weighted longer, as in real music
+    notes = [Note(i * 480, (i + 1) * 480, 60 + tonic + d) for i, d in enumerate(scale)]
+    notes += [Note(4000, 6000, 60 + tonic), Note(4000, 6000, 60 + tonic + scale[2]),
+              Note(4000, 6000, 60 + tonic + 7)]
+    key = estimate_key(notes)
+    assert (key.tonic, key.mode) == (tonic, mode)
+
+
+def test_normalising_shift():
+    assert Key(7, "major").normalising_shift() == 5
+    assert (7 + Key(7, "major").normalising_shift()) % 12 == 0
+    assert (2 + Key(2, "minor").normalising_shift()) % 12 == 9
+    assert all(-6 <= Key(t, m).normalising_shift() <= 5 for t in range(12) for m in ("major", "minor"))
