@@ -1,0 +1,416 @@
+"""The realtime synth: FluidSynth rendering in C through its own audio driver, behind one facade.
+
+Why FluidSynth's own driver and not a Python audio callback: ENVIRONMENT.md measured a Python
+callback next to a busy Python thread dropping ~900 periods in 6 s (the GIL switch interval,
+5 ms, is longer than a 128-frame period, 2.67 ms), while FluidSynth's C JACK driver with the same
+load had 2 xruns, both at start-up. So no Python code ever runs in the audio path here: Python only
+calls into the synth (note on/off, program changes) and hands timed events to FluidSynth's own
+sequencer, which FluidSynth dispatches inside its render loop, at sample times.
+
+Backends (one facade, chosen by name, Carla/mido style):
+- ``FluidSynthBackend(driver="jack")`` (or "pulseaudio", "alsa", "coreaudio", "wasapi", ...):
+  realtime audio out; with ``midi_driver="jack"`` FluidSynth also opens its own JACK MIDI input
+  port so a keyboard can be connected straight to it (melody thru without Python).
+- ``FluidSynthBackend(driver=None)``: offline, no device; ``render(n)`` pulls audio (tests, the
+  deterministic engine, benchmarks).
+- ``NullBackend``: no sound at all, a wall-clock sample clock, and a log of what it was asked to
+  play (tests, machines without audio).
+
+Timing facts (measured with TimGM6mb, see tests/test_realtime_engine.py): FluidSynth renders in
+blocks of 64 frames (FLUID_BUFSIZE). A direct ``noteon`` takes effect at the next block boundary;
+a sequencer event stamped at frame t is dispatched one block later than its stamp, at the block
+boundary at or after t + 64. ``schedule_*`` therefore stamps events 64 frames early, so an event for
+frame t sounds from the first block boundary at or after t: on the sample grid whenever t is a
+multiple of 64, and never early.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DeviceError, SoundfontError
+
+log = logging.getLogger(__name__)
+
+BLOCK = 64  # FluidSynth's internal render block (FLUID_BUFSIZE)
+SEQ_LATENCY = BLOCK  # the sequencer dispatches one block after an event's stamp (measured)
+N_CHANNELS = 16
+DRUM_BANK = 128
+
+# Channels the engine uses by convention (a keyboard usually sends on channel 0 = MIDI channel 1).
+MELODY_CHANNEL = 0
+DRUM_CHANNEL = 9
+METRONOME_CHANNEL = 15
+
+PLATFORM_DRIVERS = {"linux": ("jack", "pulseaudio", "pipewire", "alsa"),
+                    "darwin": ("coreaudio",), "win32": ("wasapi", "dsound")}
+
+
+@dataclass(frozen=True, slots=True)
+class SynthEvent:
+    """What a backend was asked to do; the NullBackend keeps a log of these (tests, diagnostics)."""
+
+    frame: int  # sample frame it was due (for direct calls: the clock when called)
+    kind: str  # "on" | "off" | "cc" | "program"
+    channel: int
+    data1: int
+    data2: int = 0
+    scheduled: bool = False
+
+
+def locate_soundfont(explicit: str | Path | None = None) -> Path:
+    """The io engineer's engine.synth.soundfont.find_soundfont when present, else a small search.
+
+    The fallback only exists so the realtime engine works while engine.synth.soundfont is being
+    written; it looks in the same well-known places.
+    """
+    try:
+        from engine.synth.soundfont import find_soundfont  # type: ignore[import-not-found]
+    except ImportError:
+        find_soundfont = None
+    if find_soundfont is not None:
+        return Path(find_soundfont(explicit))
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise SoundfontError(f"soundfont {p} does not exist")
+        return p
+    env = os.environ.get("POPMUSICNET_SOUNDFONT")
+    candidates = [Path(env)] if env else []
+    candidates += [Path("/usr/share/sounds/sf2") / n
+                   for n in ("TimGM6mb.sf2", "default-GM.sf2", "FluidR3_GM.sf2")]
+    try:
+        import pretty_midi
+
+        candidates.append(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
+    except ImportError:
+        pass
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise SoundfontError("no soundfont found (looked in: "
+                         + ", ".join(str(c) for c in candidates) + ")")
+
+
+class SynthBackend:
+    """The interface every backend implements. Methods are thread-safe and never block long."""
+
+    name = "base"
+    sample_rate: int = 48000
+    period: int = 128
+
+    def frames(self) -> int:
+        """The synth's sample clock: frames rendered since the backend started."""
+        raise NotImplementedError
+
+    def noteon(self, channel: int, pitch: int, velocity: int) -> None:
+        raise NotImplementedError
+
+    def noteoff(self, channel: int, pitch: int) -> None:
+        raise NotImplementedError
+
+    def cc(self, channel: int, control: int, value: int) -> None:
+        raise NotImplementedError
+
+    def set_program(self, channel: int, program: int, *, is_drum: bool = False,
+                    soundfont: str | Path | None = None) -> None:
+        raise NotImplementedError
+
+    def schedule_note_on(self, frame: int, channel: int, pitch: int, velocity: int) -> None:
+        raise NotImplementedError
+
+    def schedule_note_off(self, frame: int, channel: int, pitch: int) -> None:
+        raise NotImplementedError
+
+    def cancel_scheduled(self) -> None:
+        """Drop every event not yet dispatched."""
+        raise NotImplementedError
+
+    def all_notes_off(self) -> None:
+        for ch in range(N_CHANNELS):
+            self.cc(ch, 123, 0)
+
+    @property
+    def midi_input_port(self) -> str | None:
+        """Full JACK name of the synth's own MIDI input (for thru), or None."""
+        return None
+
+    @property
+    def audio_ports(self) -> list[str]:
+        """Full JACK names of the synth's audio outputs (for recorders), or []."""
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> SynthBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class NullBackend(SynthBackend):
+    """No audio. The clock runs on wall time at `sample_rate`; requests are logged (bounded)."""
+
+    name = "null"
+
+    def __init__(self, sample_rate: int = 48000, period: int = 128, log_size: int = 100_000,
+                 clock=None) -> None:
+        self.sample_rate = int(sample_rate)
+        self.period = int(period)
+        self._t0 = time.monotonic()
+        self._clock = clock
+        self.events: deque[SynthEvent] = deque(maxlen=log_size)
+        self._lock = threading.Lock()
+
+    def frames(self) -> int:
+        if self._clock is not None:
+            return int(self._clock())
+        return int((time.monotonic() - self._t0) * self.sample_rate)
+
+    def _log(self, ev: SynthEvent) -> None:
+        with self._lock:
+            self.events.append(ev)
+
+    def noteon(self, channel, pitch, velocity):
+        self._log(SynthEvent(self.frames(), "on", channel, pitch, velocity))
+
+    def noteoff(self, channel, pitch):
+        self._log(SynthEvent(self.frames(), "off", channel, pitch))
+
+    def cc(self, channel, control, value):
+        self._log(SynthEvent(self.frames(), "cc", channel, control, value))
+
+    def set_program(self, channel, program, *, is_drum=False, soundfont=None):
+        self._log(SynthEvent(self.frames(), "program", channel, program, int(is_drum)))
+
+    def schedule_note_on(self, frame, channel, pitch, velocity):
+        self._log(SynthEvent(int(frame), "on", channel, pitch, velocity, True))
+
+    def schedule_note_off(self, frame, channel, pitch):
+        self._log(SynthEvent(int(frame), "off", channel, pitch, 0, True))
+
+    def cancel_scheduled(self):
+        now = self.frames()
+        with self._lock:
+            kept = [e for e in self.events if not (e.scheduled and e.frame > now)]
+            self.events.clear()
+            self.events.extend(kept)
+
+
+def _bind(fl, name, restype, *argtypes):
+    fn = getattr(fl, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+    return fn
+
+
+class FluidSynthBackend(SynthBackend):
+    """FluidSynth with its own audio driver (or none: offline rendering with `render`).
+
+    `driver`: a FluidSynth audio driver name ("jack", "pulseaudio", "alsa", "coreaudio", ...) or
+    None for offline. `midi_driver="jack"` opens FluidSynth's own JACK MIDI input (thru port).
+    Raises DeviceError when the audio driver cannot start (pyfluidsynth's start() returns 0 even
+    then, so we check the driver handle ourselves).
+    """
+
+    def __init__(self, driver: str | None = "jack", *, sample_rate: int = 48000,
+                 period: int = 128, periods: int = 2, soundfont: str | Path | None = None,
+                 gain: float = 0.4, midi_driver: str | None = None, client_name: str = "popmusicnet",
+                 reverb: bool = True, autoconnect: bool = True) -> None:
+        import fluidsynth  # lazy: libfluidsynth is a system library
+
+        self._fs = fluidsynth
+        self.sample_rate = int(sample_rate)
+        self.period = int(period)
+        self.driver = driver
+        self.client_name = client_name
+        self.name = driver or "offline"
+        self._sf_path = locate_soundfont(soundfont)
+        self._sfids: dict[Path, int] = {}
+        self._lock = threading.Lock()
+        if driver == "jack":
+            # Never let libjack spawn a server of its own (it would pick a sound card we lack).
+            os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        settings = {"synth.reverb.active": int(reverb), "synth.chorus.active": 0,
+                    "audio.period-size": self.period, "audio.periods": int(periods),
+                    "synth.cpu-cores": 1}
+        if driver == "jack":
+            settings.update({"audio.jack.id": client_name, "midi.jack.id": client_name,
+                             "audio.jack.autoconnect": int(autoconnect), "audio.jack.multi": 0})
+        self.synth = fluidsynth.Synth(gain=gain, samplerate=float(self.sample_rate), channels=16,
+                                      **settings)
+        self._main_sfid = self._load(self._sf_path)
+        for ch in range(N_CHANNELS):
+            self.synth.program_select(ch, self._main_sfid, DRUM_BANK if ch == DRUM_CHANNEL else 0, 0)
+        self.synth.program_select(METRONOME_CHANNEL, self._main_sfid, DRUM_BANK, 0)
+        # The sequencer runs on the synth's sample clock (use_system_timer=False): its tick is the
+        # number of frames rendered, and its events are dispatched inside the render loop, in C.
+        self.seq = fluidsynth.Sequencer(time_scale=self.sample_rate, use_system_timer=False)
+        self._dest = self.seq.register_fluidsynth(self.synth)
+        self._remove = _bind(fluidsynth._fl, "fluid_sequencer_remove_events", None,
+                             ctypes.c_void_p, ctypes.c_short, ctypes.c_short, ctypes.c_int)
+        self._write_float = _bind(fluidsynth._fl, "fluid_synth_write_float", ctypes.c_int,
+                                  ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+        self._midi_port: str | None = None
+        if driver is not None:
+            self._start_driver(driver, midi_driver)
+
+    def _start_driver(self, driver: str, midi_driver: str | None) -> None:
+        s = self.synth
+        s.setting("audio.driver", driver)
+        s.audio_driver = self._fs.new_fluid_audio_driver(s.settings, s.synth)
+        if not s.audio_driver:
+            self.seq.delete()
+            s.delete()
+            raise DeviceError(f"audio driver {driver!r} could not start"
+                              + (" (is a JACK server running? start one with "
+                                 "`jackd -d dummy -r 48000 -p 128` or use --backend null)"
+                                 if driver == "jack" else ""))
+        if midi_driver:
+            # Only FluidSynth's MIDI driver (not pyfluidsynth's start(), which always opens ALSA's
+            # sequencer and fails here): events go straight from the port to the synth, in C.
+            s.setting("midi.driver", midi_driver)
+            s.router = self._fs.new_fluid_midi_router(
+                s.settings, self._fs.fluid_synth_handle_midi_event, s.synth)
+            s.midi_driver = self._fs.new_fluid_midi_driver(
+                s.settings, self._fs.fluid_midi_router_handle_midi_event, s.router)
+            if not s.midi_driver:
+                log.warning("FluidSynth MIDI driver %r did not start: no thru port", midi_driver)
+            elif midi_driver == "jack":
+                self._midi_port = f"{self.client_name}:midi_00"
+        log.info("FluidSynth %s driver running at %d Hz, period %d", driver, self.sample_rate,
+                 self.period)
+
+    def _load(self, path: Path) -> int:
+        path = Path(path)
+        if path not in self._sfids:
+            sfid = self.synth.sfload(str(path))
+            if sfid < 0:
+                raise SoundfontError(f"{path}: FluidSynth could not load this soundfont")
+            self._sfids[path] = sfid
+        return self._sfids[path]
+
+    # -- clock and direct control -------------------------------------------------------------
+    def frames(self) -> int:
+        return int(self.seq.get_tick())
+
+    def noteon(self, channel, pitch, velocity):
+        self.synth.noteon(channel, pitch, velocity)
+
+    def noteoff(self, channel, pitch):
+        self.synth.noteoff(channel, pitch)
+
+    def cc(self, channel, control, value):
+        self.synth.cc(channel, control, value)
+
+    def set_program(self, channel, program, *, is_drum=False, soundfont=None):
+        sfid = self._load(locate_soundfont(soundfont)) if soundfont else self._main_sfid
+        self.synth.program_select(channel, sfid, DRUM_BANK if is_drum else 0, program)
+
+    def all_notes_off(self) -> None:
+        for ch in range(N_CHANNELS):
+            self.synth.all_notes_off(ch)
+
+    # -- scheduled events ---------------------------------------------------------------------
+    def schedule_note_on(self, frame, channel, pitch, velocity):
+        self.seq.note_on(max(int(frame) - SEQ_LATENCY, 0), channel, pitch, velocity,
+                         dest=self._dest)
+
+    def schedule_note_off(self, frame, channel, pitch):
+        self.seq.note_off(max(int(frame) - SEQ_LATENCY, 0), channel, pitch, dest=self._dest)
+
+    def cancel_scheduled(self):
+        self._remove(self.seq.sequencer, -1, -1, -1)
+
+    # -- offline ------------------------------------------------------------------------------
+    def render(self, n: int) -> np.ndarray:
+        """Render `n` frames (offline backends only): float32 array (n, 2). Advances the clock."""
+        if self.driver is not None:
+            raise RuntimeError("render() is for the offline backend; this one has a driver")
+        buf = np.zeros((int(n), 2), dtype=np.float32)
+        ptr = buf.ctypes.data
+        self._write_float(self.synth.synth, int(n), ptr, 0, 2, ptr, 1, 2)
+        return buf
+
+    @property
+    def midi_input_port(self) -> str | None:
+        return self._midi_port
+
+    @property
+    def audio_ports(self) -> list[str]:
+        return [f"{self.client_name}:left", f"{self.client_name}:right"] if self.driver == "jack" else []
+
+    def close(self) -> None:
+        if getattr(self, "synth", None) is None:
+            return
+        with self._lock:
+            s, self.synth = self.synth, None
+            try:
+                self.seq.delete()
+            finally:
+                s.delete()
+
+
+def jack_server_running() -> bool:
+    """True when a JACK server answers (never starts one)."""
+    try:
+        import jack
+    except (ImportError, OSError):
+        return False
+    try:
+        c = jack.Client("popmusicnet-probe", no_start_server=True)
+    except jack.JackError:
+        return False
+    c.close()
+    return True
+
+
+def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int = 128,
+                 soundfont: str | Path | None = None, midi_thru: bool = False,
+                 client_name: str = "popmusicnet", fallback_null: bool = False,
+                 autoconnect: bool = True) -> SynthBackend:
+    """Open a synth by backend name: "auto", "jack", "null", "offline" or a FluidSynth driver name.
+
+    "auto": JACK when a server runs, else the platform's usual drivers in turn. When none starts,
+    raise DeviceError naming what was tried, or return a NullBackend if `fallback_null`.
+    """
+    if backend == "null":
+        return NullBackend(sample_rate, period)
+    if backend == "offline":
+        return FluidSynthBackend(None, sample_rate=sample_rate, period=period, soundfont=soundfont)
+    if backend == "auto":
+        drivers = [d for d in PLATFORM_DRIVERS.get(sys.platform, ())
+                   if d != "jack" or jack_server_running()]
+    else:
+        drivers = [backend]
+    tried = []
+    for drv in drivers:
+        try:
+            return FluidSynthBackend(drv, sample_rate=sample_rate, period=period,
+                                     soundfont=soundfont, client_name=client_name,
+                                     midi_driver="jack" if (midi_thru and drv == "jack") else None,
+                                     autoconnect=autoconnect)
+        except DeviceError as exc:
+            tried.append(drv)
+            log.info("%s", exc)
+            last = exc
+    if fallback_null:
+        log.warning("no audio device (%s): playing silently", ", ".join(tried) or "none tried")
+        return NullBackend(sample_rate, period)
+    if backend != "auto" and tried:
+        raise last
+    raise DeviceError("no audio device: tried " + (", ".join(tried) or "nothing (no JACK server)")
+                      + "; start JACK (`jackd -d dummy -r 48000 -p 128`) or use --backend null")
