@@ -1,0 +1,136 @@
+"""music21 streams -> engine.music Songs (the one place this package reads music21 objects).
+
+Rules, shared by every music21-based corpus here:
+- Ties are merged (`stripTies`) so a tied note is one Note; grace notes are skipped (they have no
+  duration on the grid); chords become one Note per pitch; rests and unpitched notes are dropped.
+- Times: quarter lengths -> integer ticks at `ticks_per_beat` (480), rounded (triplets land within
+  a tick of where they belong).
+- Meters come from the measures of one reference part: every measure whose real length differs
+  from its time signature's bar (a pickup, a half bar before a repeat) becomes its own short meter,
+  followed by the meter in force again. That is how engine.music writes a pickup (see its
+  docstring: a 1/4 bar at tick 0, then 4/4), and it keeps every later bar line where the score
+  has it. The last measure may be short without a meter change (nothing follows it).
+- Tempo: the score's metronome marks if it has any, else engine.music's default (120 BPM).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from fractions import Fraction
+
+from engine.music import (
+    DEFAULT_TPB,
+    ROLE_ACCOMPANIMENT,
+    MeterChange,
+    Note,
+    Song,
+    TempoChange,
+    Track,
+)
+
+log = logging.getLogger(__name__)
+
+
+def ql_to_ticks(ql, ticks_per_beat: int = DEFAULT_TPB) -> int:
+    return int(round(float(ql) * ticks_per_beat))
+
+
+def ql_to_meter(ql) -> tuple[int, int] | None:
+    """A bar length in quarter notes -> the simplest (numerator, denominator): 1.0 -> 1/4,
+    1.5 -> 3/8, 0.25 -> 1/16, 3.0 -> 3/4. None when no meter with a numerator <= 64 fits."""
+    frac = Fraction(ql).limit_denominator(64)
+    if frac <= 0:
+        return None
+    for den in (4, 8, 16, 32, 64):
+        num = frac * den / 4
+        if num.denominator == 1 and 1 <= num.numerator <= 64:
+            return int(num.numerator), den
+    return None
+
+
+def part_notes(part, ticks_per_beat: int = DEFAULT_TPB) -> list[Note]:
+    """Every sounding note of a music21 Part (ties merged, grace notes skipped), sorted."""
+    flat = part.stripTies(inPlace=False).flatten()
+    notes: list[Note] = []
+    for el in flat.notes:
+        if el.duration.isGrace:
+            continue
+        pitches = getattr(el, "pitches", ())
+        if not pitches:
+            continue  # unpitched percussion
+        start = ql_to_ticks(el.offset, ticks_per_beat)
+        end = ql_to_ticks(el.offset + el.duration.quarterLength, ticks_per_beat)
+        if end <= start or start < 0:
+            continue
+        vel = getattr(el.volume, "velocity", None) if el.hasVolumeInformation() else None
+        vel = int(vel) if vel is not None else 80
+        for p in pitches:
+            midi = int(round(p.ps))
+            if 0 <= midi <= 127:
+                notes.append(Note(start, end, midi, max(1, min(127, vel))))
+    notes.sort()
+    return notes
+
+
+def part_meters(part, ticks_per_beat: int = DEFAULT_TPB) -> list[MeterChange]:
+    """The meter map of a Part, short measures (pickups, half bars) as their own meters."""
+    from music21 import meter as m21meter
+    from music21 import stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not measures:
+        sigs = part.flatten().getElementsByClass(m21meter.TimeSignature)
+        out = [MeterChange(ql_to_ticks(ts.offset, ticks_per_beat), min(ts.numerator, 64),
+                           ts.denominator) for ts in sigs if _valid_ts(ts)]
+        return out or [MeterChange(0, 4, 4)]
+    changes: list[MeterChange] = []
+    current = None
+    for i, m in enumerate(measures):
+        if m.timeSignature is not None and _valid_ts(m.timeSignature):
+            current = m.timeSignature
+        num, den = (current.numerator, current.denominator) if current is not None else (4, 4)
+        bar_ql = Fraction(num * 4, den)
+        offset = Fraction(m.offset).limit_denominator(960)
+        actual = Fraction(m.duration.quarterLength).limit_denominator(960)
+        tick = ql_to_ticks(offset, ticks_per_beat)
+        is_last = i == len(measures) - 1
+        short = ql_to_meter(actual) if actual != bar_ql and not is_last else None
+        if short is not None:
+            changes.append(MeterChange(tick, *short))
+            changes.append(MeterChange(ql_to_ticks(offset + actual, ticks_per_beat), num, den))
+        elif i == 0 or m.timeSignature is not None:
+            changes.append(MeterChange(tick, num, den))
+    return changes or [MeterChange(0, 4, 4)]
+
+
+def _valid_ts(ts) -> bool:
+    return (1 <= ts.numerator <= 64) and ts.denominator in (1, 2, 4, 8, 16, 32, 64)
+
+
+def part_tempos(part, ticks_per_beat: int = DEFAULT_TPB) -> list[TempoChange]:
+    from music21 import tempo
+
+    out = []
+    for mm in part.flatten().getElementsByClass(tempo.MetronomeMark):
+        bpm = mm.getQuarterBPM()
+        if bpm is not None and 1.0 <= bpm <= 1000.0:
+            out.append(TempoChange(ql_to_ticks(mm.offset, ticks_per_beat), float(bpm)))
+    return out
+
+
+def parts_to_song(parts: Sequence, *, names: Sequence[str], roles: Sequence[str] | None = None,
+                  programs: Sequence[int] | None = None, title: str = "",
+                  ticks_per_beat: int = DEFAULT_TPB) -> Song:
+    """A Song with one Track per music21 Part; meters and tempo from the first part."""
+    roles = roles or [ROLE_ACCOMPANIMENT] * len(parts)
+    programs = programs or [0] * len(parts)
+    tracks = [Track(name=n, program=pr, role=r, notes=part_notes(p, ticks_per_beat))
+              for p, n, r, pr in zip(parts, names, roles, programs)]
+    song = Song(tracks=tracks, ticks_per_beat=ticks_per_beat,
+                meters=part_meters(parts[0], ticks_per_beat), title=title)
+    tempos = part_tempos(parts[0], ticks_per_beat)
+    if tempos:
+        song.tempos = tempos
+        song.normalise_maps()
+    return song
