@@ -74,6 +74,32 @@ def split_of(group: str, percent: Sequence[int] = SPLIT_PERCENT) -> str:
     return SPLITS[-1]
 
 
+def quota_split(groups: Iterable[str], percent: Sequence[int] = SPLIT_PERCENT,
+                min_groups: int = 3) -> dict[str, str]:
+    """Group -> split for a small collection: groups ordered by md5 (deterministic, unrelated to
+    content), the last ones to test, the ones before to valid, each at least `min_groups` when
+    there are enough groups (at least one group always stays in train).
+
+    Used where md5 mod 100 alone could leave valid or test empty or tiny (a class with 17
+    works, a user's folder of 8 files). Adding groups to the collection can move the boundary.
+    """
+    ordered = sorted(set(groups), key=lambda g: (hashlib.md5(g.encode("utf-8")).hexdigest(), g))
+    n = len(ordered)
+    total = sum(percent)
+    n_valid = max(min_groups, round(n * percent[1] / total))
+    n_test = max(min_groups, round(n * percent[2] / total))
+    while n_valid + n_test > n - 1 and (n_valid > 0 or n_test > 0):
+        if n_valid >= n_test and n_valid > 0:
+            n_valid -= 1
+        else:
+            n_test -= 1
+    n_train = n - n_valid - n_test
+    out = {}
+    for i, g in enumerate(ordered):
+        out[g] = "train" if i < n_train else "valid" if i < n_train + n_valid else "test"
+    return out
+
+
 def split(pieces: Iterable[Piece], name: str) -> list[Piece]:
     """The pieces of one split ("train", "valid" or "test")."""
     if name not in SPLITS:
