@@ -111,6 +111,20 @@ def require_notes(song: Song, path: str | Path) -> Song:
     return song
 
 
+def _tempo_to_bpm(tempo: int) -> float:
+    """The shortest decimal BPM that this integer microseconds-per-beat stands for.
+
+    A file stores 84 BPM as 714286 us; 60e6 / 714286 = 83.99997. We read it back as 84.0, since
+    writing 84.0 gives 714286 again, so the round trip stays exact both ways.
+    """
+    exact = 60_000_000 / tempo
+    for digits in range(4):
+        candidate = round(exact, digits)
+        if candidate > 0 and round(60_000_000 / candidate) == tempo:
+            return candidate
+    return exact
+
+
 @dataclass
 class _Part:
     """Notes and channel state of one (file track, channel) while reading."""
@@ -186,7 +200,7 @@ def midifile_to_song(mid, path: str | Path = "<memory>", *, lenient: bool = Fals
                     if msg.tempo <= 0:
                         raise MidiFileError(path, f"absurd tempo (0 microseconds per beat) "
                                                   f"at tick {tick}")
-                    bpm = 60_000_000 / msg.tempo
+                    bpm = _tempo_to_bpm(msg.tempo)
                     if not MIN_BPM <= bpm <= MAX_BPM:
                         raise MidiFileError(path, f"absurd tempo {bpm:.4g} BPM at tick {tick} "
                                                   f"(allowed {MIN_BPM:g}..{MAX_BPM:g})")

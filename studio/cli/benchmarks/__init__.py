@@ -1,0 +1,1 @@
+"""Sub-benchmarks of `popmusicnet bench`, one module each (see studio.cli.commands.bench)."""
