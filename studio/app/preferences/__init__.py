@@ -1,0 +1,1 @@
+"""The preferences dialog: audio backend, buffer, soundfont, MIDI input and output."""

@@ -1,0 +1,91 @@
+"""Preferences: stored with QSettings through `Settings`; applied by the main window."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLineEdit, QPushButton, QWidget)
+
+from studio.app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "jack", "pulseaudio", "pipewire", "alsa", "null")
+BUFFERS = (64, 128, 256, 512, 1024)
+NONE = "(none)"
+
+
+def midi_ports(kind: str) -> tuple[list[str], str]:
+    """Ports of one kind ("in"/"out") and a note when they cannot be listed."""
+    try:
+        from engine.realtime.midi import open_rtmidi
+
+        m = open_rtmidi(kind, "auto", "popmusicnet-list")
+        try:
+            return list(m.get_ports()), ""
+        finally:
+            m.delete()
+    except Exception as exc:  # no MIDI system on this machine: say so in the dialog
+        return [], f"MIDI ports cannot be listed: {exc}"
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.settings = settings
+        form = QFormLayout(self)
+        self.backend = QComboBox(self)
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setCurrentText(settings.audio_backend)
+        self.backend.setToolTip("auto: JACK when a server runs, else the system's audio; "
+                                "null: silent")
+        form.addRow("Audio backend", self.backend)
+        self.buffer = QComboBox(self)
+        self.buffer.addItems([str(b) for b in BUFFERS])
+        self.buffer.setCurrentText(str(settings.buffer_frames))
+        form.addRow("Buffer (frames)", self.buffer)
+        self.soundfont = QLineEdit(settings.soundfont, self)
+        self.soundfont.setPlaceholderText("default: the system's GM soundfont")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.soundfont, 1)
+        row.addWidget(browse)
+        form.addRow("SoundFont", row)
+        self.midi_in = self._port_box("in", settings.midi_input)
+        form.addRow("MIDI input", self.midi_in)
+        self.midi_out = self._port_box("out", settings.midi_output)
+        form.addRow("MIDI output", self.midi_out)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel, parent=self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _port_box(self, kind: str, current: str) -> QComboBox:
+        box = QComboBox(self)
+        ports, note = midi_ports(kind)
+        box.addItems([NONE] + ports)
+        if current and current not in ports:
+            box.addItem(current)
+        box.setCurrentText(current or NONE)
+        if note:
+            box.setToolTip(note)
+        return box
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "SoundFont", "/usr/share/sounds/sf2",
+                                              "SoundFonts (*.sf2 *.sf3)")
+        if path:
+            self.soundfont.setText(path)
+
+    def accept(self) -> None:
+        s = self.settings
+        s.audio_backend = self.backend.currentText()
+        s.buffer_frames = int(self.buffer.currentText())
+        s.soundfont = self.soundfont.text().strip()
+        s.midi_input = "" if self.midi_in.currentText() == NONE else self.midi_in.currentText()
+        s.midi_output = "" if self.midi_out.currentText() == NONE else self.midi_out.currentText()
+        super().accept()

@@ -1,0 +1,213 @@
+"""Open, save, recent files, autosave and crash recovery, and the unsaved-changes prompt.
+
+Autosave writes the project every `Settings.autosave_seconds` while it has unsaved changes, to
+one file in the app's data folder; a clean quit deletes it. So an autosave file found at start-up
+means the last session did not end cleanly, and the user is offered to recover it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from engine.errors import UserInputError
+from engine.music import Song
+from studio.app import services
+from studio.app.commands import InsertTracks
+from studio.app.document import SongDocument
+from studio.app.project import fileformat
+from studio.app.project.fileformat import Project
+from studio.app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+FILTER = f"PopMusicNet projects (*{fileformat.SUFFIX});;MIDI files (*.mid *.midi);;All files (*)"
+
+
+def default_autosave_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".popmusicnet") / "autosave"
+
+
+class ProjectController(QObject):
+    titleChanged = Signal(str)  # the project's name for the window title
+    message = Signal(str)
+    recentChanged = Signal()
+
+    def __init__(self, doc: SongDocument, settings: Settings, window: QWidget,
+                 autosave_dir: Path | None = None) -> None:
+        super().__init__(window)
+        self.doc, self.settings, self.window = doc, settings, window
+        self.path: Path | None = None
+        self.autosave_dir = autosave_dir or default_autosave_dir()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.autosave)
+        self._timer.start(max(settings.autosave_seconds, 5) * 1000)
+        doc.undo_stack.cleanChanged.connect(lambda _: self.titleChanged.emit(self.name))
+
+    # -- naming -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        base = self.path.stem if self.path else (self.doc.song.title or "Untitled")
+        return base + (" *" if self.doc.modified else "")
+
+    @property
+    def autosave_path(self) -> Path:
+        return self.autosave_dir / f"autosave{fileformat.SUFFIX}"
+
+    # -- commands -----------------------------------------------------------------------------
+    def new(self) -> None:
+        if self.maybe_save():
+            self.doc.set_song(SongDocument.empty_song())
+            self.path = None
+            self.titleChanged.emit(self.name)
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project or MIDI file", "", FILTER)
+        if path:
+            self.open(path, prompt=False)
+
+    def open(self, path: str | Path, *, prompt: bool = True) -> bool:
+        """Open a project or a MIDI file. Errors go to a dialog, not a traceback."""
+        if prompt and not self.maybe_save():
+            return False
+        path = Path(path)
+        try:
+            if path.suffix.lower() in MIDI_SUFFIXES:
+                song = services.read_midi(path)
+                song.title = song.title or path.stem
+                project, self.path = Project(song), None
+            else:
+                project, self.path = fileformat.load(path), path
+        except (UserInputError, OSError) as exc:
+            self._error("Cannot open", str(exc))
+            return False
+        self._install(project)
+        self.settings.add_recent(str(path))
+        self.recentChanged.emit()
+        self.message.emit(f"Opened {path.name}: {len(project.song.tracks)} tracks, "
+                          f"{project.song.n_notes} notes")
+        return True
+
+    def import_midi(self, path: str | Path) -> bool:
+        """Add a MIDI file's tracks to the song (one undo step)."""
+        try:
+            song = services.read_midi(path)
+        except (UserInputError, OSError) as exc:
+            self._error("Cannot import", str(exc))
+            return False
+        n = len(self.doc.song.tracks)
+        self.doc.undo_stack.push(InsertTracks(self.doc, n, song.tracks,
+                                              f"Import {Path(path).name}"))
+        self.message.emit(f"Imported {len(song.tracks)} tracks from {Path(path).name}")
+        return True
+
+    def _install(self, project: Project) -> None:
+        self.doc.set_song(project.song, project.mixer)
+        self.doc.set_loop(project.loop)
+        self.doc.set_cursor(project.cursor)
+        self.titleChanged.emit(self.name)
+
+    def save(self) -> bool:
+        if self.path is None:
+            return self.save_as()
+        return self._save_to(self.path)
+
+    def save_as(self) -> bool:
+        start = str(self.path or Path.home() / (self.doc.song.title or "untitled"))
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start,
+                                              FILTER.split(";;")[0])
+        if not path:
+            return False
+        if not path.endswith(fileformat.SUFFIX):
+            path += fileformat.SUFFIX
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            fileformat.save(self._project(), path)
+        except (UserInputError, OSError) as exc:
+            self._error("Cannot save", str(exc))
+            return False
+        self.path = path
+        self.doc.undo_stack.setClean()
+        self.settings.add_recent(str(path))
+        self.recentChanged.emit()
+        self.discard_autosave()
+        self.titleChanged.emit(self.name)
+        self.message.emit(f"Saved {path}")
+        return True
+
+    def _project(self) -> Project:
+        return Project(self.doc.song, self.doc.mixer_states(), self.doc.loop, self.doc.cursor)
+
+    def maybe_save(self) -> bool:
+        """Ask what to do with unsaved changes. False means: cancel what you were doing."""
+        if not self.doc.modified:
+            return True
+        answer = QMessageBox.question(
+            self.window, "Unsaved changes", f"Save the changes to {self.name.rstrip(' *')}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    # -- autosave -----------------------------------------------------------------------------
+    def autosave(self) -> None:
+        if not self.doc.modified:
+            return
+        try:
+            self.autosave_dir.mkdir(parents=True, exist_ok=True)
+            fileformat.save(self._project(), self.autosave_path)
+            log.info("autosaved to %s", self.autosave_path)
+        except (UserInputError, OSError) as exc:  # rate: once per interval at most
+            log.warning("autosave failed: %s", exc)
+
+    def discard_autosave(self) -> None:
+        self.autosave_path.unlink(missing_ok=True)
+
+    def offer_recovery(self, ask: Callable[[str], bool] | None = None) -> bool:
+        """If an autosave is left from a crashed session, offer to restore it."""
+        path = self.autosave_path
+        if not path.exists():
+            return False
+        ask = ask or (lambda text: QMessageBox.question(
+            self.window, "Recover unsaved work?", text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            == QMessageBox.StandardButton.Yes)
+        if not ask("PopMusicNet Studio did not close cleanly last time. "
+                   "Recover the work that was autosaved?"):
+            self.discard_autosave()
+            return False
+        try:
+            project = fileformat.load(path)
+        except UserInputError as exc:
+            self._error("Cannot recover", str(exc))
+            return False
+        self._install(project)
+        self.path = None
+        # Recovered work is unsaved work: mark it so the user is asked before it is lost.
+        self.doc.undo_stack.resetClean()
+        self.titleChanged.emit(self.name)
+        return True
+
+    def shutdown(self) -> None:
+        """A clean quit: no crash to recover from."""
+        self._timer.stop()
+        self.discard_autosave()
+
+    def _error(self, title: str, text: str) -> None:
+        self.message.emit(text)
+        QMessageBox.warning(self.window, title, text)
+
+
+def song_is_empty(song: Song) -> bool:
+    return song.n_notes == 0

@@ -1,0 +1,1 @@
+"""The track list: name, GM instrument, mute, solo, volume and role of every track."""
