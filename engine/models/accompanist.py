@@ -1,0 +1,345 @@
+"""The accompanist at runtime: VAE-RNN graphs in ONNX Runtime, numpy in, notes out (never torch).
+
+Per bar unit (see engine.representation): encode the melody bar to a latent, step each role's
+RNN on (melody latent, the role's previous latent, the bar's step mask), decode the predicted
+latent to onset/active probabilities, turn them into planes with the thresholds chosen on the
+validation split (stored in the model card), then notes. The decoded bar is encoded again and
+fed back as the role's previous latent, so the RNN conditions on what was actually played.
+
+Keys: the model was trained on melodies normalised to C major / A minor by the key estimated from
+the melody alone; `accompany` estimates the key of the whole melody the same way, and a live
+session estimates it from what it has observed (re-estimated over the first bars, then fixed)
+unless given one. The accompaniment is transposed back.
+
+Temperature: 0 decodes the predicted latent mean (deterministic). T > 0 adds Gaussian noise of
+T x the RNN's residual standard deviation (measured on the validation split, in the card) to the
+latent before decoding: variation in latent space stays musical, where per-cell Bernoulli noise
+would scatter stray notes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import ModelError, UserInputError
+from engine.models.card import ModelCard
+from engine.models.runtime import load_card
+from engine.music import ROLE_ACCOMPANIMENT, Key, Note, Song, Track, estimate_key
+from engine.representation import (ACTIVE, ONSET, BarSpec, bar_grid, bar_units, decode_bar,
+                                   decode_notes, encode_bar, encode_notes, step_mask)
+
+log = logging.getLogger(__name__)
+
+KIND = "accompanist"
+DEFAULT_MODEL = "accompanist-bach"
+KEY_BARS = 8  # a live session re-estimates the key over this many observed bars, then keeps it
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_planes(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: float,
+                  thr_active: float, max_voices: int) -> np.ndarray:
+    """Logits (..., S, P) -> bool planes (..., 2, S, P): a pitch sounds where its probability
+    passes `thr_active` and it is among the `max_voices` likeliest of its step (chorale voices are
+    single lines); it is re-struck where the onset probability passes `thr_onset`."""
+    p_ac = sigmoid(ac_logits)
+    active = p_ac > thr_active
+    if max_voices < p_ac.shape[-1]:
+        kth = -np.partition(-p_ac, max_voices - 1, axis=-1)[..., max_voices - 1:max_voices]
+        active &= p_ac >= kth
+    onset = (sigmoid(on_logits) > thr_onset) & active
+    return np.stack([onset, active], axis=-3)
+
+
+def _shift_notes(notes: Sequence[Note], semitones: int) -> list[Note]:
+    if semitones == 0:
+        return list(notes)
+    out = []
+    for n in notes:
+        p = n.pitch + semitones
+        while p < 0:
+            p += 12
+        while p > 127:
+            p -= 12
+        out.append(Note(n.start, n.end, p, n.velocity))
+    return out
+
+
+@dataclass
+class _RoleInfo:
+    name: str
+    spec: BarSpec
+    program: int
+    is_drum: bool
+    velocity: int
+    thr_onset: float
+    thr_active: float
+    max_voices: int
+    resid_std: np.ndarray
+
+
+class Accompanist:
+    """A loaded accompanist model (one ONNX session per graph)."""
+
+    def __init__(self, card: ModelCard, *, providers: str = "auto") -> None:
+        if card.kind != KIND:
+            raise ModelError(f"model {card.name!r} is a {card.kind}, not an {KIND}")
+        self.card = card
+        self.name = card.name
+        rep = card.representation
+        try:
+            self.latent = int(rep["latent"])
+            self.rnn_hidden = int(rep["rnn_hidden"])
+            tracks = rep["tracks"]
+            melody = tracks[0]
+            self._mel_spec = BarSpec.from_dict(melody["spec"])
+            self._roles = []
+            for t in tracks[1:]:
+                dec = rep["decoding"][t["name"]]
+                self._roles.append(_RoleInfo(
+                    t["name"], BarSpec.from_dict(t["spec"]), int(t["program"]),
+                    bool(t.get("is_drum", False)), int(t.get("velocity", 80)),
+                    float(dec["thr_onset"]), float(dec["thr_active"]), int(dec["max_voices"]),
+                    np.asarray(dec.get("resid_std", [1.0] * self.latent), np.float32)))
+            self.default_temperature = float(rep.get("default_temperature", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model {card.name!r}: card representation is incomplete ({exc})") \
+                from None
+        self.melody_name = melody["name"]
+        self.roles = tuple(r.name for r in self._roles)
+        self.programs = tuple(r.program for r in self._roles)
+        self.max_bar_steps = self._mel_spec.max_bar_steps
+        self._enc_mel = card.open(f"enc_{self.melody_name}", providers=providers)
+        self._enc = [card.open(f"enc_{r}", providers=providers) for r in self.roles]
+        self._dec = [card.open(f"dec_{r}", providers=providers) for r in self.roles]
+        self._rnn = [card.open(f"rnn_{r}", providers=providers) for r in self.roles]
+        self._mel_rnn = card.open("melody_rnn", providers=providers)
+        self.provider = self._enc_mel.provider
+        log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
+                 self.provider)
+
+    @classmethod
+    def load(cls, name: str | None = None, *, providers: str = "auto") -> Accompanist:
+        """A model by name or card path; None = the bundled default (else the first installed)."""
+        if name is None:
+            try:
+                card = load_card(DEFAULT_MODEL, kind=KIND)
+            except ModelError:
+                card = load_card(None, kind=KIND)
+        else:
+            card = load_card(name, kind=KIND)
+        return cls(card, providers=providers)
+
+    # -- offline ------------------------------------------------------------------------------
+    def accompany(self, song: Song, *, melody_track: int | None = None,
+                  temperature: float | None = None, seed: int | None = None) -> Song:
+        """A copy of `song` with one new track per role covering the whole melody."""
+        out = song.copy()
+        if melody_track is not None:
+            if not 0 <= melody_track < len(out.tracks):
+                raise UserInputError(f"melody track {melody_track} does not exist (the song has "
+                                     f"{len(out.tracks)} tracks, numbered from 0)")
+            melody = out.tracks[melody_track]
+        else:
+            melody = out.melody_track()
+        if melody is None or not melody.notes:
+            raise UserInputError("the song has no melody notes to accompany")
+        key = estimate_key(melody.notes)
+        sess = self.session(temperature=temperature, seed=seed, key=key)
+        grid = bar_grid(out, self._mel_spec, end=melody.end)
+        mel_bars = encode_notes(_shift_notes(melody.notes, sess.shift), grid, self._mel_spec)
+        masks = grid.masks(self.max_bar_steps)
+        per_role = [np.zeros((len(grid), 2, self.max_bar_steps, r.spec.n_pitches), bool)
+                    for r in self._roles]
+        for i in range(len(grid)):
+            planes = sess._accompany_unit(masks[i][None], mel_planes=mel_bars[i])
+            sess._observe_unit(mel_bars[i], masks[i][None])
+            for k, p in enumerate(planes):
+                per_role[k][i] = p
+        for k, r in enumerate(self._roles):
+            notes = decode_notes(per_role[k], grid, r.spec, velocity=r.velocity)
+            if not r.is_drum:
+                notes = _shift_notes(notes, -sess.shift)
+            out.tracks.append(Track(r.name.capitalize(), r.program, r.is_drum,
+                                    ROLE_ACCOMPANIMENT, notes))
+        return out
+
+    def session(self, *, temperature: float | None = None, seed: int | None = None,
+                key: Key | None = None) -> AccompanimentSession:
+        """A streaming session (for the live engine); `key` fixes the key instead of estimating
+        it from the observed melody."""
+        return AccompanimentSession(self, temperature=temperature, seed=seed, key=key)
+
+
+@dataclass
+class _Pending:
+    """An accompaniment step not yet confirmed by the observed melody: enough to replay it."""
+
+    pre_h: list[np.ndarray]
+    z_prev_in: list[np.ndarray]
+    z_mel: np.ndarray
+    mask: np.ndarray
+    known: bool
+    played: list[np.ndarray] = field(default_factory=list)
+
+
+class AccompanimentSession:
+    """RNN states for one performance. Bar units are counted from the session start: the live
+    engine calls `accompany_next` ahead of each bar and `observe` once the bar was played."""
+
+    def __init__(self, model: Accompanist, *, temperature: float | None = None,
+                 seed: int | None = None, key: Key | None = None) -> None:
+        self.m = model
+        self.temperature = model.default_temperature if temperature is None else float(temperature)
+        if self.temperature < 0:
+            raise UserInputError(f"temperature must be >= 0, got {self.temperature:g}")
+        self.rng = np.random.default_rng(seed)
+        self._fixed_key = key is not None
+        self.shift = key.normalising_shift() if key is not None else 0
+        self._heard: list[Note] = []
+        L, H = model.latent, model.rnn_hidden
+        R = len(model.roles)
+        self._h = [np.zeros((1, 1, H), np.float32) for _ in range(R)]
+        self._z_prev = [np.zeros((1, L), np.float32) for _ in range(R)]
+        self._pending: dict[int, _Pending] = {}
+        self.n_observed = 0
+        self.n_accompanied = 0
+        zero_l, zero_s = np.zeros((1, L), np.float32), np.zeros((1, model.max_bar_steps),
+                                                                np.float32)
+        self._mel_h = np.zeros((1, 1, H), np.float32)
+        self._mel_pred, self._mel_h = self._mel_step(zero_l, zero_s, self._mel_h)
+
+    # -- graph calls --------------------------------------------------------------------------
+    def _mel_step(self, z, mask, h):
+        out = self.m._mel_rnn.run({"z_prev": z, "mask_prev": mask, "h": h})
+        return out["z_next"], out["h_out"]
+
+    def _encode_mel(self, planes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.m._enc_mel.run({"planes": planes[None].astype(np.float32), "mask": mask})["mu"]
+
+    # -- public API ---------------------------------------------------------------------------
+    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int) -> None:
+        """Commit one finished melody bar (times relative to the bar start)."""
+        self._update_key(melody_notes)
+        for tick, planes, mask in self._units(melody_notes, bar_ticks, ticks_per_beat):
+            self._observe_unit(planes, mask)
+
+    def accompany_next(self, bar_ticks: int, ticks_per_beat: int, *,
+                       melody_notes: Sequence[Note] | None = None,
+                       pending: Sequence[Note] | None = None) -> list[list[Note]]:
+        """Notes per role for the next bar, times relative to its start."""
+        out: list[list[Note]] = [[] for _ in self.m.roles]
+        pend_planes = None
+        if melody_notes is None and pending is not None:
+            pend_planes = encode_bar(_shift_notes(pending, self.shift), bar_ticks,
+                                     ticks_per_beat, self.m._mel_spec)
+        for tick, planes, mask in self._units(melody_notes or [], bar_ticks, ticks_per_beat):
+            length = int(mask.sum())
+            got = self._accompany_unit(mask, mel_planes=planes if melody_notes is not None
+                                       else None, pending_planes=pend_planes)
+            pend_planes = None
+            for k, (r, p) in enumerate(zip(self.m._roles, got)):
+                notes = decode_bar(p, length, ticks_per_beat, r.spec, velocity=r.velocity,
+                                   start_tick=tick)
+                out[k].extend(notes if r.is_drum else _shift_notes(notes, -self.shift))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------
+    def _units(self, notes: Sequence[Note], bar_ticks: int, tpb: int):
+        spec = self.m._mel_spec
+        if bar_ticks <= 0 or tpb <= 0:
+            raise UserInputError(f"bar_ticks and ticks_per_beat must be positive, "
+                                 f"got {bar_ticks}, {tpb}")
+        shifted = _shift_notes(notes, self.shift)
+        units = bar_units(bar_ticks, tpb, spec)
+        for j, (tick, length) in enumerate(units):
+            end = units[j + 1][0] if j + 1 < len(units) else bar_ticks
+            inside = [Note(n.start - tick, n.end - tick, n.pitch, n.velocity)
+                      for n in shifted if tick <= n.start < end]
+            planes = encode_bar(inside, end - tick, tpb, spec)
+            yield tick, planes, step_mask(length, 0, spec.max_bar_steps)[None]
+
+    def _update_key(self, notes: Sequence[Note]) -> None:
+        if self._fixed_key or self.n_observed >= KEY_BARS:
+            return
+        self._heard.extend(notes)
+        key = estimate_key(self._heard)
+        if key is not None and len({n.pitch % 12 for n in self._heard}) >= 4:
+            self.shift = key.normalising_shift()
+
+    def _predict_melody(self, k: int, pending_planes: np.ndarray | None,
+                        mask: np.ndarray) -> np.ndarray:
+        """The melody latent of unit k when it has not been played: the melody RNN rolled on
+        from the last observed unit (over `pending` notes of the unit before, if given)."""
+        pred, h = self._mel_pred, self._mel_h
+        for j in range(self.n_observed, k):
+            z = pred
+            if j == k - 1 and pending_planes is not None:
+                z = self._encode_mel(pending_planes, mask)
+            pred, h = self._mel_step(z, mask, h)
+        return pred
+
+    def _accompany_unit(self, mask: np.ndarray, *, mel_planes: np.ndarray | None = None,
+                        pending_planes: np.ndarray | None = None) -> list[np.ndarray]:
+        k = self.n_accompanied
+        if mel_planes is not None:
+            z_mel, known = self._encode_mel(mel_planes, mask), True
+        else:
+            z_mel, known = self._predict_melody(k, pending_planes, mask), False
+        entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
+                         z_mel, mask, known)
+        planes = self._roles_step(z_mel, mask, entry)
+        if k >= self.n_observed:
+            self._pending[k] = entry
+        self.n_accompanied += 1
+        return planes
+
+    def _roles_step(self, z_mel, mask, entry: _Pending | None) -> list[np.ndarray]:
+        out = []
+        m = self.m
+        for i, r in enumerate(m._roles):
+            res = m._rnn[i].run({"z_mel": z_mel, "z_prev": self._z_prev[i], "mask": mask,
+                                 "h": self._h[i]})
+            z = res["z"]
+            if self.temperature > 0:
+                z = z + (self.temperature * r.resid_std
+                         * self.rng.standard_normal(z.shape)).astype(np.float32)
+            dec = m._dec[i].run({"z": z, "mask": mask})
+            planes = decode_planes(dec["onset_logits"][0], dec["active_logits"][0],
+                                   r.thr_onset, r.thr_active, r.max_voices)
+            planes &= mask[0][None, :, None] > 0
+            played = m._enc[i].run({"planes": planes[None].astype(np.float32),
+                                    "mask": mask})["mu"]
+            self._h[i], self._z_prev[i] = res["h_out"], played
+            if entry is not None:
+                entry.played.append(played)
+            out.append(planes)
+        return out
+
+    def _observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
+        j = self.n_observed
+        z_true = self._encode_mel(planes, mask)
+        self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
+        entry = self._pending.pop(j, None)
+        if entry is None and j >= self.n_accompanied:
+            # Not accompanied (session start, a skipped bar): advance the roles on the truth.
+            self._roles_step(z_true, mask, None)
+            self.n_accompanied = j + 1
+        elif entry is not None and not entry.known:
+            # The accompaniment used a predicted melody: replay the role RNNs on the real one.
+            entry.z_mel, entry.known = z_true, True
+            later = [self._pending[i] for i in sorted(self._pending) if i > j]
+            for i in range(len(self.m.roles)):
+                h = entry.pre_h[i]
+                for e in [entry, *later]:
+                    e.pre_h[i] = h
+                    h = self.m._rnn[i].run({"z_mel": e.z_mel, "z_prev": e.z_prev_in[i],
+                                            "mask": e.mask, "h": h})["h_out"]
+                self._h[i] = h
+        self.n_observed = j + 1

@@ -1,0 +1,103 @@
+"""ONNX export of a trained accompanist: one graph per component, parity-checked, plus its card.
+
+Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
+- enc_TRACK   (planes (B,2,S,P), mask (B,S)) -> mu (B,L)            every track (roles re-encode
+  what they played, so the role RNN hears its own previous bar)
+- dec_ROLE    (z (B,L), mask (B,S)) -> onset_logits, active_logits (B,S,P)   accompaniment roles
+- melody_rnn  (z_prev (B,L), mask_prev (B,S), h (1,B,H)) -> z_next (B,L), h_out   one step
+- rnn_ROLE    (z_mel, z_prev (B,L), mask (B,S), h (1,B,H)) -> z (B,L), h_out       one step
+The melody decoder is not exported: the runtime never draws the melody.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from engine.training.accompanist.model import EncoderExport, MelodyStep, RoleStep
+from engine.training.onnx_export import check_parity, export_onnx, write_card
+
+log = logging.getLogger(__name__)
+
+KIND = "accompanist"
+
+
+def export_model(trainer, decoding: dict, train_seconds: float,
+                 metrics: dict | None = None) -> Path:
+    cfg = trainer.mcfg
+    out = trainer.out_dir
+    name = trainer.name
+    vaes, rnns = trainer.vaes.cpu().eval(), trainer.rnns.cpu().eval()
+    tracks = trainer.prepared.tracks
+    S, L, H = cfg.max_bar_steps, cfg.latent, cfg.rnn_hidden
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(1, S)
+    files: dict[str, Path] = {}
+    parity: dict[str, float] = {}
+    batch = {0: "batch"}
+
+    def emit(component, module, inputs, in_names, out_names, axes):
+        path = out / f"{name}.{component}.onnx"
+        export_onnx(module, inputs, path, in_names, out_names, axes)
+        parity[component] = check_parity(module, inputs, path)
+        files[component] = path
+
+    for k, t in enumerate(tracks):
+        planes = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
+        emit(f"enc_{t.name}", EncoderExport(vaes.vaes[k].encoder), (planes, mask),
+             ["planes", "mask"], ["mu"], {"planes": batch, "mask": batch, "mu": batch})
+    for k, t in enumerate(tracks[1:], start=1):
+        emit(f"dec_{t.name}", vaes.vaes[k].decoder, (torch.randn(1, L, generator=g), mask),
+             ["z", "mask"], ["onset_logits", "active_logits"],
+             {"z": batch, "mask": batch, "onset_logits": batch, "active_logits": batch})
+    hb = {1: "batch"}
+    emit("melody_rnn", MelodyStep(rnns.melody),
+         (torch.randn(1, L, generator=g), mask, torch.randn(1, 1, H, generator=g) * 0.1),
+         ["z_prev", "mask_prev", "h"], ["z_next", "h_out"],
+         {"z_prev": batch, "mask_prev": batch, "h": hb, "z_next": batch, "h_out": hb})
+    for r, t in enumerate(tracks[1:]):
+        emit(f"rnn_{t.name}", RoleStep(rnns.roles[r]),
+             (torch.randn(1, L, generator=g), torch.randn(1, L, generator=g), mask,
+              torch.randn(1, 1, H, generator=g) * 0.1),
+             ["z_mel", "z_prev", "mask", "h"], ["z", "h_out"],
+             {"z_mel": batch, "z_prev": batch, "mask": batch, "h": hb, "z": batch, "h_out": hb})
+
+    representation = {
+        "unit": "bar (engine.representation: onset/active planes, 4 steps per quarter, long "
+                "meters split into beat units, pickups right-aligned)",
+        "planes": ["onset", "active"],
+        "latent": L, "rnn_hidden": H,
+        "melody": tracks[0].name,
+        "roles": [t.name for t in tracks[1:]],
+        "tracks": [{"name": t.name, "program": t.program, "is_drum": t.is_drum,
+                    "velocity": t.velocity,
+                    "spec": {"steps_per_beat": cfg.steps_per_beat, "max_bar_steps": S,
+                             "low_pitch": t.low_pitch, "n_pitches": cfg.n_pitches}}
+                   for t in tracks],
+        "key_normalisation": "melody key (Krumhansl-Schmuckler, engine.music.estimate_key) "
+                             "-> C major / A minor; accompaniment transposed back",
+        "decoding": decoding,
+        "default_temperature": 0.0,
+    }
+    counts = {s: len(trainer.prepared.split(s)) for s in ("train", "valid", "test")}
+    training = {
+        "data": trainer.data_desc, "data_spec": trainer.data_spec, "pieces": counts,
+        "command": "popmusicnet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if sys.argv and "train" in sys.argv else "",
+        "seconds": round(train_seconds, 1), "world_size": trainer.dist.world_size,
+        "device": str(trainer.device), "model_config": cfg.to_dict(),
+        "train_config": trainer.tcfg.to_dict(),
+        "tracks": [asdict(t) for t in tracks],
+        "parity_max_abs_diff": {k: float(f"{v:.3g}") for k, v in parity.items()},
+    }
+    card = write_card(out, name, KIND, files, representation, training, metrics or {},
+                      description="VAE-RNN accompanist (PopMusicNet report 4.3): bar VAEs per "
+                                  "track, melody RNN, one accompaniment RNN per role")
+    trainer.vaes.to(trainer.device)
+    trainer.rnns.to(trainer.device)
+    return card

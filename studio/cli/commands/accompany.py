@@ -1,0 +1,64 @@
+"""`popmusicnet accompany IN.mid -o OUT.mid [--wav OUT.wav]`: add an accompaniment to a melody.
+
+    popmusicnet accompany tune.mid -o tune-acc.mid --wav tune-acc.wav
+    popmusicnet accompany song.mid -o out.mid --melody-track 2 --temperature 0.5 --seed 7
+
+The output keeps every input track untouched (the melody's notes and times are the same) and adds
+one track per accompaniment role of the model, in the song's own meter, pickup included.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "accompany"
+HELP = "add a machine-learned accompaniment to a melody (MIDI in, MIDI and WAV out)"
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="input MIDI file with the melody")
+    p.add_argument("-o", "--output", required=True, help="output MIDI file")
+    p.add_argument("--wav", metavar="OUT.wav", help="also render the result to WAV")
+    p.add_argument("--model", help="accompanist model name or card path (default: bundled)")
+    p.add_argument("--melody-track", type=int, metavar="N",
+                   help="index of the melody track, from 0 (default: the track marked as "
+                        "melody, else the highest-pitched one)")
+    p.add_argument("--temperature", type=float,
+                   help="0 = the model's most likely accompaniment; higher = more varied")
+    p.add_argument("--seed", type=int, help="random seed (with --temperature > 0)")
+    p.add_argument("--soundfont", metavar="SF2", help="SoundFont for --wav")
+    p.add_argument("--lenient", action="store_true",
+                   help="repair overlapping/zero-length notes instead of refusing the file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from engine.errors import UserInputError
+    from engine.fileio import check_writable
+    from engine.midi_io import read_midi, require_notes, write_midi
+    from engine.models.accompanist import Accompanist
+
+    log = logging.getLogger(__name__)
+    check_writable(args.output)
+    if args.wav:
+        check_writable(args.wav)
+    if args.temperature is not None and args.temperature < 0:
+        raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
+    song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
+    model = Accompanist.load(args.model)
+    out = model.accompany(song, melody_track=args.melody_track, temperature=args.temperature,
+                          seed=args.seed)
+    write_midi(out, args.output)
+    added = out.tracks[len(song.tracks):]
+    print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
+          + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)
+          + f"; model {model.name} on {model.provider}")
+    if args.wav:
+        from engine.synth.soundfont import find_soundfont
+        from export.audio import write_wav
+
+        write_wav(out, args.wav, soundfont=find_soundfont(args.soundfont))
+        print(f"wrote {args.wav}")
+    log.debug("done")
+    return 0

@@ -1,0 +1,67 @@
+"""`popmusicnet train KIND ...`: train a model of one kind; a small dispatcher over kinds.
+
+How kinds are found (so each team adds its own without editing this file): every package
+`engine/training/<pkg>/` that has a `cli.py` module is a kind. That module defines
+
+    KIND = "accompanist"            # the word after `train`
+    HELP = "one line for --help"
+    def register(parser): ...       # its options (argparse), no heavy imports
+    def run(args) -> int: ...       # imports torch inside, trains, prints JSON lines
+
+Modules are found with importlib.util.find_spec (nothing is imported until listed) and imported
+only to build the parser: they must not import torch at module level, so `popmusicnet --help`
+stays fast and works without the training extras. `KINDS` below can pin extra kinds whose module
+lives elsewhere ("kind": "dotted.module").
+
+Training output is one JSON object per line on stdout (stage, epoch, step, losses, seconds,
+eta_seconds), which the studio's training tab reads. Every kind runs under
+`torchrun --nproc_per_node=N -m studio train KIND ...` (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import pkgutil
+
+NAME = "train"
+HELP = "train a model (accompanist, ...) on a corpus or your own MIDI files"
+
+#: Extra kinds whose cli module is not at engine/training/<pkg>/cli.py.
+KINDS: dict[str, str] = {}
+
+
+def _kind_modules():
+    mods: dict[str, str] = {}
+    try:
+        import engine.training as training
+    except ImportError:  # pragma: no cover - a broken install
+        return mods
+    for info in pkgutil.iter_modules(training.__path__):
+        if not info.ispkg or info.name.startswith("_"):
+            continue
+        dotted = f"engine.training.{info.name}.cli"
+        try:
+            if importlib.util.find_spec(dotted) is not None:
+                mods[info.name] = dotted
+        except (ImportError, ValueError):
+            continue
+    mods.update(KINDS)
+    for dotted in sorted(mods.values()):
+        try:
+            yield importlib.import_module(dotted)
+        except ImportError:  # a kind whose own imports are missing: leave it out of the menu
+            continue
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for mod in _kind_modules():
+        kp = sub.add_parser(mod.KIND, help=mod.HELP, description=mod.HELP)
+        mod.register(kp)
+        kp.set_defaults(_train=mod.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._train(args) or 0)

@@ -1,0 +1,168 @@
+"""The accompanist: a tiny training run end to end (export, parity, runtime), the session API,
+and DDP with two CPU processes (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.models.accompanist import Accompanist, decode_planes  # noqa: E402
+from engine.models.card import ModelCard  # noqa: E402
+from engine.music import MeterChange, Note, Song, Track  # noqa: E402
+from engine.training.accompanist.config import ModelConfig, TrainConfig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(latent=8, vae_hidden=32, step_embed=8, rnn_hidden=16)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from engine.training.accompanist.train import Trainer
+
+    out = tmp_path_factory.mktemp("acc")
+    tr = Trainer("toy:10", out, epochs=1, device="cpu", seed=3, name="acc-tiny",
+                 model_cfg=ModelConfig(**TINY), train_cfg=TrainConfig(batch_bars=64, batch_seqs=4))
+    card = tr.run()
+    return tr, card
+
+
+def test_training_writes_card_checkpoint_and_graphs(trained):
+    tr, card_path = trained
+    card = ModelCard.read(card_path)
+    assert card.kind == "accompanist"
+    assert set(card.files) == {"enc_soprano", "enc_alto", "enc_tenor", "enc_bass", "dec_alto",
+                               "dec_tenor", "dec_bass", "melody_rnn", "rnn_alto", "rnn_tenor",
+                               "rnn_bass"}
+    card.verify()
+    assert tr.ckpt_path.exists()
+    assert card.representation["roles"] == ["alto", "tenor", "bass"]
+    for dec in card.representation["decoding"].values():
+        assert 0 < dec["thr_active"] < 1 and dec["max_voices"] >= 1
+
+
+def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
+    """Parity measured here, independently of the check the exporter ran."""
+    from engine.training.accompanist.model import EncoderExport, MelodyStep, RoleStep
+
+    tr, card_path = trained
+    card = ModelCard.read(card_path)
+    cfg = tr.mcfg
+    S, L, H, P = cfg.max_bar_steps, cfg.latent, cfg.rnn_hidden, cfg.n_pitches
+    rng = np.random.default_rng(0)
+    mask = np.ones((3, S), np.float32)
+    mask[1, 12:] = 0  # a 3/4 bar
+    vaes, rnns = tr.vaes.cpu().eval(), tr.rnns.cpu().eval()
+    names = [t.name for t in tr.prepared.tracks]
+    cases = {}
+    for k, n in enumerate(names):
+        planes = (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)
+        cases[f"enc_{n}"] = (EncoderExport(vaes.vaes[k].encoder), {"planes": planes, "mask": mask})
+        if k:
+            cases[f"dec_{n}"] = (vaes.vaes[k].decoder,
+                                 {"z": rng.standard_normal((3, L)).astype(np.float32),
+                                  "mask": mask})
+            cases[f"rnn_{n}"] = (RoleStep(rnns.roles[k - 1]),
+                                 {"z_mel": rng.standard_normal((3, L)).astype(np.float32),
+                                  "z_prev": rng.standard_normal((3, L)).astype(np.float32),
+                                  "mask": mask,
+                                  "h": rng.standard_normal((1, 3, H)).astype(np.float32)})
+    cases["melody_rnn"] = (MelodyStep(rnns.melody),
+                           {"z_prev": rng.standard_normal((3, L)).astype(np.float32),
+                            "mask_prev": mask,
+                            "h": rng.standard_normal((1, 3, H)).astype(np.float32)})
+    assert set(cases) == set(card.files)
+    for comp, (module, feeds) in cases.items():
+        with torch.no_grad():
+            ref = module(*[torch.from_numpy(v) for v in feeds.values()])
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        got = card.open(comp, providers="cpu").run(feeds)
+        for r, g in zip(ref, got.values()):
+            assert np.max(np.abs(r.numpy() - g)) < 1e-4, comp
+
+
+def melody_34_with_pickup() -> Song:
+    q = 480
+    notes = [Note(0, q, 67)]  # pickup beat
+    pitches = [72, 74, 76, 74, 72, 71, 72, 67, 69, 71, 72, 72]
+    t = q
+    for p in pitches:
+        notes.append(Note(t, t + q, p))
+        t += q
+    return Song([Track("Melody", program=0, role="melody", notes=notes)], q,
+                meters=[MeterChange(0, 1, 4), MeterChange(q, 3, 4)])
+
+
+def test_runtime_accompanies_a_34_melody_with_pickup(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    assert model.roles == ("alto", "tenor", "bass") and len(model.programs) == 3
+    song = melody_34_with_pickup()
+    out = model.accompany(song, temperature=0.0, seed=1)
+    assert out.tracks[0].notes == song.tracks[0].notes
+    assert [(m.tick, m.numerator, m.denominator) for m in out.meters] == [(0, 1, 4), (480, 3, 4)]
+    assert [t.role for t in out.tracks[1:]] == ["accompaniment"] * 3
+    assert all(n.end <= song.end + 480 for t in out.tracks[1:] for n in t.notes)
+    # a seeded sample is reproducible
+    a = model.accompany(song, temperature=1.0, seed=5)
+    b = model.accompany(song, temperature=1.0, seed=5)
+    assert [t.notes for t in a.tracks] == [t.notes for t in b.tracks]
+
+
+def test_session_streams_bars_with_and_without_the_melody(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    sess = model.session(seed=0)
+    bar = [Note(0, 480, 72), Note(480, 960, 74), Note(960, 1920, 76)]
+    out = sess.accompany_next(1920, 480, melody_notes=bar)
+    assert len(out) == 3
+    sess.observe(bar, 1920, 480)
+    # live: the next bar predicted, with the previous bar still pending
+    out = sess.accompany_next(1920, 480)
+    out2 = sess.accompany_next(1920, 480, pending=bar[:2])
+    assert sess.n_accompanied == 3 and sess.n_observed == 1
+    sess.observe(bar, 1920, 480)
+    sess.observe(bar, 1920, 480)
+    assert sess.n_observed == 3 and not sess._pending
+    for notes in out + out2:
+        assert all(0 <= n.start < 1920 for n in notes)
+    # a 4/2 bar is two units
+    sess.observe([Note(0, 3840, 60)], 3840, 480)
+    assert sess.n_observed == 5
+
+
+def test_decode_planes_keeps_the_likeliest_voice():
+    ac = np.full((4, 6), -5.0)
+    ac[:, 2] = 2.0
+    ac[:, 3] = 1.0
+    on = np.full((4, 6), -5.0)
+    on[0, 2] = 3.0
+    planes = decode_planes(on, ac, 0.5, 0.5, max_voices=1)
+    assert planes[1].sum() == 4 and planes[1][:, 2].all()
+    assert planes[0].sum() == 1 and planes[0][0, 2]
+    assert decode_planes(on, ac, 0.5, 0.5, max_voices=2)[1].sum() == 8
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=0" if False else "--standalone", "-m", "studio", "train", "accompanist",
+           "--data", "toy:10", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path),
+           "--name", "acc-ddp", "--latent", "8", "--rnn-hidden", "16", "--batch-bars", "32"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    assert lines[0]["event"] == "data" and lines[0]["world_size"] == 2
+    stages = {x["stage"] for x in lines if x["event"] == "epoch"}
+    assert stages == {"vae", "melody_rnn", "acc_rnn"}
+    # only rank 0 prints: one line per stage epoch
+    assert sum(1 for x in lines if x["event"] == "epoch") == 3
+    assert (tmp_path / "acc-ddp.json").exists()
