@@ -16,12 +16,14 @@ Backends (one facade, chosen by name, Carla/mido style):
 - ``NullBackend``: no sound at all, a wall-clock sample clock, and a log of what it was asked to
   play (tests, machines without audio).
 
-Timing facts (measured with TimGM6mb, see tests/test_realtime_engine.py): FluidSynth renders in
-blocks of 64 frames (FLUID_BUFSIZE). A direct ``noteon`` takes effect at the next block boundary;
-a sequencer event stamped at frame t is dispatched one block later than its stamp, at the block
-boundary at or after t + 64. ``schedule_*`` therefore stamps events 64 frames early, so an event for
-frame t sounds from the first block boundary at or after t: on the sample grid whenever t is a
-multiple of 64, and never early.
+Timing facts (measured, pinned by tests/test_realtime_engine.py): FluidSynth renders in blocks of
+64 frames (FLUID_BUFSIZE). A direct ``noteon`` takes effect at the next block boundary. The
+sequencer, on the synth's sample timer, keeps time in whole milliseconds and starts a dispatched
+event one block after the block in which its stamp falls due (see `sequencer_stamp`).
+``schedule_*`` stamps events so that an event due at frame t sounds from ``sound_frame(t)``, the
+first block boundary at or after t: exactly at t whenever t is a multiple of 64, never early, and
+at most 63 frames (1.3 ms) late otherwise. The clock (`frames()`) is the sequencer's: the synth's
+rendered frames in millisecond steps.
 """
 
 from __future__ import annotations
@@ -325,12 +327,15 @@ class FluidSynthBackend(SynthBackend):
             self.synth.all_notes_off(ch)
 
     # -- scheduled events ---------------------------------------------------------------------
+    def stamp(self, frame: int) -> int:
+        """The sequencer time to give an event that must sound from `frame` (see sequencer_stamp)."""
+        return sequencer_stamp(int(frame), self.sample_rate)
+
     def schedule_note_on(self, frame, channel, pitch, velocity):
-        self.seq.note_on(max(int(frame) - SEQ_LATENCY, 0), channel, pitch, velocity,
-                         dest=self._dest)
+        self.seq.note_on(self.stamp(frame), channel, pitch, velocity, dest=self._dest)
 
     def schedule_note_off(self, frame, channel, pitch):
-        self.seq.note_off(max(int(frame) - SEQ_LATENCY, 0), channel, pitch, dest=self._dest)
+        self.seq.note_off(self.stamp(frame), channel, pitch, dest=self._dest)
 
     def cancel_scheduled(self):
         self._remove(self.seq.sequencer, -1, -1, -1)
@@ -362,6 +367,26 @@ class FluidSynthBackend(SynthBackend):
                 self.seq.delete()
             finally:
                 s.delete()
+
+
+def sound_frame(frame: int) -> int:
+    """The first frame at which an event due at `frame` can sound: the next 64-frame block."""
+    return -(-int(frame) // BLOCK) * BLOCK
+
+
+def sequencer_stamp(frame: int, sample_rate: int) -> int:
+    """Sequencer time (time scale = sample rate) that makes an event sound from sound_frame(frame).
+
+    Measured on FluidSynth 2.3 (tests/test_realtime_engine.py pins it): with the synth's sample
+    timer, the sequencer's clock while block B (frames B..B+63) renders is B rounded down to whole
+    milliseconds; events whose stamp is <= that clock are dispatched then and sound from the next
+    block, B + 64. So the stamp for a sound at block S is the clock of block S - 64.
+    """
+    b = sound_frame(frame) - SEQ_LATENCY
+    if b <= 0:
+        return 0
+    ms = b * 1000 // sample_rate
+    return int(ms * sample_rate // 1000)
 
 
 def jack_server_running() -> bool:
