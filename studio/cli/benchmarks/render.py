@@ -59,21 +59,32 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+
+    from engine.errors import UserInputError
+
+    if args.runs < 1:
+        raise UserInputError("--runs must be >= 1")
+    pinned, saved = "not pinned", None
+    if hasattr(os, "sched_setaffinity"):
+        saved = os.sched_getaffinity(0)
+        cpu = min(saved)
+        os.sched_setaffinity(0, {cpu})
+        pinned = f"pinned to CPU {cpu}"
+    try:
+        return _run(args, pinned)
+    finally:
+        if saved is not None:
+            os.sched_setaffinity(0, saved)
+
+
+def _run(args: argparse.Namespace, pinned: str) -> int:
     import statistics
     import time
 
-    from engine.errors import UserInputError
     from engine.evaluation.report import provenance, update_section
     from engine.synth.render import render
     from engine.synth.soundfont import bundled_soundfont, find_soundfont
 
-    if args.runs < 1:
-        raise UserInputError("--runs must be >= 1")
-    pinned = "not pinned"
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        pinned = f"pinned to CPU {cpu}"
     fonts = [find_soundfont(s) for s in args.soundfont] if args.soundfont else [find_soundfont()]
     if not args.soundfont:
         tim = bundled_soundfont()
