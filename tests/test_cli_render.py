@@ -77,10 +77,11 @@ def test_bench_render_prints_numbers_and_writes_its_section(tmp_path, capsys, mo
     monkeypatch.setattr(report, "update_section",
                         lambda name, md, path=None: written.setdefault(name, md) and tmp_path)
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    assert main(["bench", "render", "--runs", "1", "--soundfont",
+    assert main(["bench", "render", "--runs", "1", "--timing-onsets", "3", "--soundfont",
                  str(bundled_soundfont())]) == 0
     out = capsys.readouterr().out
     assert "realtime" in out and "timing groups 2" in out and "847 notes" in out
+    assert "timing groups 64: " in out
     assert "bench-render" in written and "| TimGM6mb.sf2 | 2 |" in written["bench-render"]
     if before is not None:
         assert os.sched_getaffinity(0) == before  # the pin to one core is undone

@@ -199,3 +199,21 @@ def test_music21_corpus_pieces_round_trip(tmp_path):
         assert [t.tick for t in again.tempos] == [t.tick for t in first.tempos]
         assert [(t.program, t.is_drum, t.notes) for t in again.tracks] == \
             [(t.program, t.is_drum, t.notes) for t in first.tracks]
+
+
+@pytest.mark.parametrize("num, den, ok", [(6, 8, True), (2, 2, True), (7, 8, True),
+                                          (5, 16, True), (3, 128, False), (0, 4, False)])
+def test_meter_denominators(tmp_path, num, den, ok):
+    mid = mido.MidiFile(type=1)
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("time_signature", numerator=num, denominator=den),
+        mido.Message("note_on", note=60, velocity=90), mido.Message("note_off", note=60, time=10)]))
+    path = _save(mid, tmp_path / "m.mid")
+    if ok:
+        song = read_midi(path)
+        assert song.meters == [MeterChange(0, num, den)]
+        write_midi(song, tmp_path / "again.mid")
+        assert read_midi(tmp_path / "again.mid").meters == song.meters
+    else:
+        with pytest.raises(MidiFileError, match="unsupported time signature"):
+            read_midi(path)
