@@ -93,3 +93,22 @@ def test_bench_lists_its_benchmarks(capsys):
     except SystemExit as exc:
         assert exc.code == 0
     assert "render" in capsys.readouterr().out
+
+
+def test_bench_all_runs_every_benchmark_with_defaults(monkeypatch, capsys):
+    import types
+
+    from studio.cli.commands import bench
+
+    ran = []
+
+    def fake(name, code):
+        mod = types.SimpleNamespace(NAME=name, HELP=name)
+        mod.register = lambda p: p.add_argument("--runs", type=int, default=3)
+        mod.run = lambda a: ran.append((a.benchmark, a.runs)) or code
+        return mod
+
+    monkeypatch.setattr(bench, "benchmark_modules", lambda: iter([fake("a", 0), fake("b", 2)]))
+    assert main(["bench", "all"]) == 2
+    assert ran == [("a", 3), ("b", 3)]
+    assert "== bench a ==" in capsys.readouterr().out

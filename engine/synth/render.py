@@ -153,7 +153,8 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
            normalise: bool = True, chorus: bool = False) -> RenderResult:
     """Render `song` (or the tracks with indices `tracks`) to float32 stereo.
 
-    `progress(fraction)` is called now and then from this thread with 0..1.
+    `progress(fraction)` is called now and then from this thread with 0..1; an exception it
+    raises (e.g. the studio's cancel button) stops the render and propagates, synths freed.
     """
     if not MIN_RATE <= int(sample_rate) <= MAX_RATE:
         raise UserInputError(f"sample rate {sample_rate} out of range {MIN_RATE}..{MAX_RATE}")

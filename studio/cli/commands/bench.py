@@ -4,6 +4,8 @@ docs/RESULTS.md.
 Each benchmark is a module in `studio.cli.benchmarks` defining `NAME`, `HELP`,
 `register(parser)` and `run(args) -> int`, exactly like a command; it is found at start-up, so
 adding `bench live` means adding `studio/cli/benchmarks/live.py`, not editing this file.
+`bench all` (what `make bench` runs) runs every benchmark with its default options, one after
+the other, and fails if any fails.
 """
 
 from __future__ import annotations
@@ -30,6 +32,21 @@ def register(p: argparse.ArgumentParser) -> None:
         bp = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.register(bp)
         bp.set_defaults(_bench=mod.run)
+    sub.add_parser("all", help="run every benchmark with its default options").set_defaults(
+        _bench=run_all)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """Each benchmark with the defaults of its own parser; exit status: the worst one."""
+    worst = 0
+    for mod in benchmark_modules():
+        parser = argparse.ArgumentParser(prog=f"popmusicnet bench {mod.NAME}")
+        mod.register(parser)
+        sub_args = parser.parse_args([])
+        sub_args.command, sub_args.benchmark, sub_args.verbose = "bench", mod.NAME, args.verbose
+        print(f"== bench {mod.NAME} ==", flush=True)
+        worst = max(worst, int(mod.run(sub_args) or 0))
+    return worst
 
 
 def run(args: argparse.Namespace) -> int:
