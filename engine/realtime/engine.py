@@ -64,6 +64,7 @@ class LiveConfig:
     sample_rate: int = 48000
     period: int = 128
     soundfont: str | Path | None = None
+    reverb: bool = True
     melody_program: int = 0
     programs: tuple[int, ...] | None = None  # accompaniment programs; None = the model's
     midi_in: str | int | None = None  # port index / name substring; None = virtual input
@@ -105,7 +106,7 @@ class LiveStatus:
     def line(self) -> str:
         return (f"bar {self.bar:>4}  beat {self.beat:4.1f}  {self.bpm:g} BPM {self.meter}  "
                 f"late={self.late} skipped={self.skipped} xruns={self.xruns} "
-                f"provider={self.provider or '-'} acc={self.accompaniment} "
+                f"provider={self.provider or '-'} acc={self.accompaniment.split(':')[0]} "
                 f"midi={self.midi_in or '-'} notes={self.notes_in}"
                 + (f"  [{self.message}]" if self.message else ""))
 
@@ -195,7 +196,7 @@ class LiveEngine:
         if self.synth is None:
             self.synth = open_backend(cfg.backend, sample_rate=cfg.sample_rate, period=cfg.period,
                                       soundfont=cfg.soundfont, client_name=cfg.client_name,
-                                      midi_thru=cfg.thru in ("auto", "synth"))
+                                      midi_thru=cfg.thru in ("auto", "synth"), reverb=cfg.reverb)
         try:
             self._start_inner()
         except BaseException:
@@ -327,14 +328,19 @@ class LiveEngine:
         programs = tuple(self.config.programs or getattr(acc, "programs", ()) or ())
         roles = tuple(getattr(acc, "roles", ()) or ())
         n = max(len(roles), len(programs))
-        chans = [c for c in range(1, 16) if c not in (DRUM_CHANNEL, METRONOME_CHANNEL)][:n]
+        # Drum roles (the accompanist's role infos say is_drum) play on the GM drum channel.
+        drums = [bool(getattr(r, "is_drum", False)) for r in getattr(acc, "_roles", ())]
+        drums += [False] * (n - len(drums))
+        free = iter(c for c in range(1, 16) if c not in (DRUM_CHANNEL, METRONOME_CHANNEL))
+        chans = [DRUM_CHANNEL if drums[i] else next(free) for i in range(n)]
         self._acc_channels = chans
         while len(self._accomp) < n:
             self._accomp.append([])
         self._roles = list(roles) + [f"part {i + 1}" for i in range(len(roles), n)]
         self._programs = list(programs) + [0] * (n - len(programs))
-        for ch, prog in zip(chans, self._programs):
-            self.synth.set_program(ch, prog)
+        self._drums = drums
+        for ch, prog, drum in zip(chans, self._programs, drums):
+            self.synth.set_program(ch, prog, is_drum=drum)
 
     def _setup_thru(self) -> str:
         mode = self.config.thru
@@ -727,8 +733,10 @@ class LiveEngine:
         for i, notes in enumerate(self._accomp):
             role = self._roles[i] if i < len(getattr(self, "_roles", [])) else f"part {i + 1}"
             prog = self._programs[i] if i < len(getattr(self, "_programs", [])) else 0
-            tracks.append(Track(str(role).capitalize(), prog, role=ROLE_ACCOMPANIMENT,
-                                notes=sorted(notes)))
+            drum = bool(getattr(self, "_drums", [False] * (i + 1))[i]) if i < len(
+                getattr(self, "_drums", [])) else False
+            tracks.append(Track(str(role).capitalize(), prog, is_drum=drum,
+                                role=ROLE_ACCOMPANIMENT, notes=sorted(notes)))
         segs = tempo.segments if tempo is not None else []
         song = Song(tracks=tracks, ticks_per_beat=self.config.ticks_per_beat,
                     tempos=[TempoChange(s.tick, s.bpm) for s in segs] or [TempoChange(0, 120.0)],

@@ -406,7 +406,7 @@ def jack_server_running() -> bool:
 def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int = 128,
                  soundfont: str | Path | None = None, midi_thru: bool = False,
                  client_name: str = "popmusicnet", fallback_null: bool = False,
-                 autoconnect: bool = True) -> SynthBackend:
+                 autoconnect: bool = True, reverb: bool = True) -> SynthBackend:
     """Open a synth by backend name: "auto", "jack", "null", "offline" or a FluidSynth driver name.
 
     "auto": JACK when a server runs, else the platform's usual drivers in turn. When none starts,
@@ -415,7 +415,8 @@ def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int
     if backend == "null":
         return NullBackend(sample_rate, period)
     if backend == "offline":
-        return FluidSynthBackend(None, sample_rate=sample_rate, period=period, soundfont=soundfont)
+        return FluidSynthBackend(None, sample_rate=sample_rate, period=period, soundfont=soundfont,
+                                 reverb=reverb)
     if backend == "auto":
         drivers = [d for d in PLATFORM_DRIVERS.get(sys.platform, ())
                    if d != "jack" or jack_server_running()]
@@ -427,7 +428,7 @@ def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int
             return FluidSynthBackend(drv, sample_rate=sample_rate, period=period,
                                      soundfont=soundfont, client_name=client_name,
                                      midi_driver="jack" if (midi_thru and drv == "jack") else None,
-                                     autoconnect=autoconnect)
+                                     autoconnect=autoconnect, reverb=reverb)
         except DeviceError as exc:
             tried.append(drv)
             log.info("%s", exc)

@@ -1,0 +1,133 @@
+"""End to end on a JACK dummy server started here: a separate JACK MIDI client plays a melody into
+`popmusicnet live` (a subprocess), a JACK recorder records its audio, and we find the onsets.
+
+The server gets its own name (JACK_DEFAULT_SERVER) so it never meets another jackd on the machine;
+jackd and every child are killed in `finally`, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+PERIOD = 128
+
+
+def _kill(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture
+def jack_server(tmp_path):
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    pytest.importorskip("jack", reason="JACK-Client is not installed")
+    name = f"pmn-test-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1",
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p", str(PERIOD)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.skip(f"jackd did not start: {proc.stderr.read().decode()[-300:]}")
+            r = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
+            if r.returncode == 0 and "system:playback_1" in r.stdout:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.skip("jackd did not come up in 10 s")
+        yield proc, env
+    finally:
+        _kill(proc)
+
+
+def _live(env, *extra, duration=12.0):
+    cmd = [sys.executable, "-m", "studio", "live", "--backend", "jack", "--no-metronome",
+           "--count-in", "0", "--program", "80", "--no-reverb", "--quiet",
+           "--duration", str(duration), *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
+    from engine.midi_io import read_midi
+    from engine.realtime.loopback import onset_latencies, plan_notes
+
+    _, env = jack_server
+    n = 12
+    plan = {"events": plan_notes(n, 0.15, hold_s=0.02, jitter_frames=PERIOD, seed=3),
+            "record_from": ["popmusicnet:left", "popmusicnet:right"], "wait_connections": 2,
+            "name": "probe", "wait_s": 20}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    rec, out = tmp_path / "rec.npz", tmp_path / "live.mid"
+    probe = live = None
+    try:
+        probe = subprocess.Popen([sys.executable, "-m", "engine.realtime.loopback",
+                                  str(tmp_path / "plan.json"), str(rec)], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 10
+        while "probe-midi:out" not in subprocess.run(["jack_lsp"], env=env, capture_output=True,
+                                                      text=True).stdout:
+            assert time.monotonic() < deadline, "the probe client did not appear"
+            time.sleep(0.1)
+        live = _live(env, "--midi-in", "probe-midi", "--no-accompaniment", "--record", str(out),
+                     duration=8.0)
+        probe_out, _ = probe.communicate(timeout=40)
+        live_out, _ = live.communicate(timeout=30)
+    finally:
+        _kill(probe)
+        _kill(live)
+    assert probe.returncode == 0, probe_out
+    assert live.returncode == 0, live_out
+    assert "thru synth" in live_out  # the keyboard port was fanned out to FluidSynth's input
+    data = np.load(rec)
+    lats, missing = onset_latencies(data["audio"], data["event_frames"], period=PERIOD)
+    assert missing == 0 and len(lats) == n
+    # FluidSynth takes a period's MIDI at the period's start: the sound starts within the
+    # period of the event (plus the square wave's ~28-frame attack and one 64-frame block).
+    assert lats.min() >= -PERIOD and lats.max() <= 64 + 64, lats
+    song = read_midi(out)
+    assert len(song.tracks[0].notes) == n
+
+
+def test_jackd_stopping_ends_live_cleanly(jack_server):
+    proc, env = jack_server
+    live = None
+    try:
+        live = _live(env, "--midi-in", "none", "--no-accompaniment", duration=30.0)
+        deadline = time.monotonic() + 15
+        while "popmusicnet:left" not in subprocess.run(["jack_lsp"], env=env, capture_output=True,
+                                                        text=True).stdout:
+            assert time.monotonic() < deadline and live.poll() is None, "live did not start"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        _kill(proc)  # the server goes away mid-performance
+        t0 = time.monotonic()
+        out, _ = live.communicate(timeout=20)
+        assert time.monotonic() - t0 < 15
+    finally:
+        _kill(live)
+    assert live.returncode == 1, out
+    assert "JACK server stopped" in out
