@@ -109,6 +109,36 @@ def onset_errors(soundfont, rate: int, groups: int, n: int = 16, seed: int = 0) 
     return out
 
 
+def fluidsynth_cli_seconds(song, soundfont, rate: int, runs: int) -> float | None:
+    """Median CPU seconds of FluidSynth's own C renderer (`fluidsynth -F`) on the same song,
+    same settings (chorus off, dynamic sample loading), as a yardstick for our Python side.
+    None when the `fluidsynth` program is not installed."""
+    import resource
+    import shutil
+    import statistics
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from engine.midi_io import write_midi
+
+    exe = shutil.which("fluidsynth")
+    if exe is None:
+        return None
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "bench.mid", Path(tmp) / "bench.wav"
+        write_midi(song, mid)
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([exe, "-q", "-n", "-i", "-F", str(wav), "-r", str(rate),
+                            "-o", "synth.chorus.active=0", "-o", "synth.dynamic-sample-loading=1",
+                            str(soundfont), str(mid)], check=True, capture_output=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            times.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return statistics.median(times)
+
+
 def _run(args: argparse.Namespace, pinned: str) -> int:
     import statistics
     import time
@@ -126,7 +156,7 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
     music_s = song.duration_seconds
     print(f"bench render: {len(song.tracks)} tracks, {song.n_notes} notes, {music_s:.1f} s of "
           f"music, {args.rate} Hz, {args.runs} runs each, {pinned}")
-    rows = []
+    rows, refs = [], []
     for sf in fonts:
         render(song, sample_rate=args.rate, soundfont=sf, timing_groups=1)  # warm the caches
         for groups in (2, 1):
@@ -145,6 +175,11 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
             print(f"  {sf.name:<16} timing groups {groups}{default:<10} "
                   f"cpu {cpu:6.3f} s = {music_s / cpu:6.1f}x   wall {wall:6.3f} s = "
                   f"{music_s / wall:6.1f}x realtime   ({verdict} the {TARGET:g}x target)")
+        ref = fluidsynth_cli_seconds(song, sf, args.rate, args.runs)
+        if ref is not None:
+            refs.append((sf.name, ref))
+            print(f"  {sf.name:<16} yardstick: FluidSynth's own `fluidsynth -F` (C, whole "
+                  f"process) cpu {ref:6.3f} s = {music_s / ref:6.1f}x")
     print("note-on timing, measured in the audio (frames late vs the exact sample, "
           f"{args.timing_onsets} random onsets, {args.rate} Hz):")
     timing = []
@@ -159,6 +194,9 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
                  "|---|---|---|---|---|---|"]
         table += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.0f}x | {r[4]:.3f} | {r[5]:.0f}x |"
                   for r in rows]
+        if refs:
+            table += [f"| {name} | `fluidsynth -F` (C yardstick) | {ref:.3f} | "
+                      f"{music_s / ref:.0f}x | | |" for name, ref in refs]
         ttable = ["| timing groups | frames late (min..max) | mean | worst |", "|---|---|---|---|"]
         ttable += [f"| {g} | {lo}..{hi} | {mean:.1f} | {1000 * w / args.rate:.3f} ms |"
                    for g, lo, hi, mean, w in timing]
