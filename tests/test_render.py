@@ -153,3 +153,13 @@ def test_soundfont_discovery_order(tmp_path, monkeypatch, sf):
     for place in ("--soundfont", "POPMUSICNET_SOUNDFONT", "config.json", "nowhere",
                   "TimGM6mb.sf2"):
         assert place in msg
+
+
+def test_peak_normalisation_up_and_down(sf):
+    quiet = render(one_note(0, 480), soundfont=sf, peak_dbfs=-1.0)
+    assert quiet.gain > 1.0 and "normalised to -1.0 dBFS" in quiet.describe()
+    assert abs(np.abs(quiet.audio).max() - 10 ** (-1 / 20)) < 1e-4
+    notes = [Note(0, 960, p, 127) for p in range(40, 90, 3)]
+    loud = Song(tracks=[Track(f"t{i}", program=i, notes=notes) for i in range(6)])
+    res = render(loud, soundfont=sf, gain=1.0, peak_dbfs=-6.0)
+    assert res.gain < 1.0 and abs(np.abs(res.audio).max() - 10 ** (-6 / 20)) < 1e-4

@@ -67,8 +67,12 @@ class RenderResult:
 
     def describe(self) -> str:
         db = 20 * np.log10(max(self.peak_before, 1e-12))
+        gain_db = 20 * np.log10(self.gain)
+        if self.gain > 1.0:
+            return (f"peak {db:.1f} dBFS, normalised to {db + gain_db:.1f} dBFS "
+                    f"(gain {gain_db:+.1f} dB)")
         if self.normalised:
-            return (f"peak {db:.1f} dBFS would clip: scaled by {20 * np.log10(self.gain):.1f} dB "
+            return (f"peak {db:.1f} dBFS would clip: scaled by {gain_db:.1f} dB "
                     f"(whole-file gain, no limiter)")
         return f"peak {db:.1f} dBFS, no normalisation needed"
 
@@ -150,9 +154,13 @@ def song_events(song: Song, track_indices: Sequence[int], sample_rate: int):
 def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None = None,
            tracks: Sequence[int] | None = None, progress: ProgressFn | None = None,
            tail_seconds: float = 3.0, timing_groups: int = 2, gain: float = DEFAULT_GAIN,
-           normalise: bool = True, chorus: bool = False) -> RenderResult:
+           normalise: bool = True, chorus: bool = False,
+           peak_dbfs: float | None = None) -> RenderResult:
     """Render `song` (or the tracks with indices `tracks`) to float32 stereo.
 
+    Loudness: by default the render is left as FluidSynth made it and scaled down only if its
+    peak would clip; `peak_dbfs` (e.g. -1.0) instead scales the whole file, up or down, so that
+    its peak lands there. Either way it is one gain for the whole file, never a limiter.
     `progress(fraction)` is called now and then from this thread with 0..1; an exception it
     raises (e.g. the studio's cancel button) stops the render and propagates, synths freed.
     """
@@ -244,10 +252,13 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
 
     peak = float(np.max(np.abs(out))) if out.size else 0.0
     scale = 1.0
-    if normalise and peak > HEADROOM_PEAK:
+    if peak_dbfs is not None and peak > 0:
+        scale = min(10 ** (peak_dbfs / 20), HEADROOM_PEAK) / peak
+    elif normalise and peak > HEADROOM_PEAK:
         scale = HEADROOM_PEAK / peak
-        out *= np.float32(scale)
         log.info("render peak %.3f would clip: scaled by %.2f", peak, scale)
+    if scale != 1.0:
+        out *= np.float32(scale)
     if progress is not None:
         progress(1.0)
     return RenderResult(out, sample_rate, peak, scale, time.perf_counter() - t0, sf_path)

@@ -1,7 +1,8 @@
 """`popmusicnet demo [-o out/]`: the headless main job (`make run`).
 
 For now it renders the bundled demo song (assets/demo/melody.mid, made by scripts/make_demo.py)
-to OUT/demo.wav and writes OUT/demo.mid, and prints where they are.
+to OUT/demo.wav (normalised to a -1 dBFS peak) and writes OUT/demo.mid, and prints where they
+are.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     song = require_notes(read_midi(args.input), args.input)
     wav, mid = out / "demo.wav", out / "demo.mid"
     res = write_wav(song, wav, sample_rate=args.rate, soundfont=args.soundfont,
-                    progress=Progress("rendering", args.progress))
+                    progress=Progress("rendering", args.progress), peak_dbfs=-1.0)
     export_midi(song, mid)
     title = f" \"{song.title}\"" if song.title else ""
     print(f"demo{title}: {song.n_notes} notes, {song.duration_seconds:.1f} s")

@@ -29,6 +29,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing-groups", type=int, default=2, metavar="N",
                    help="note-on precision: 1 = FluidSynth's 64-frame blocks (fastest), "
                         "2 = within 32 frames (default), 64 = sample-exact")
+    p.add_argument("--peak", type=float, metavar="DBFS",
+                   help="scale the whole file so that its peak is at DBFS (e.g. -1); default: "
+                        "leave the level alone, scale down only if it would clip")
     p.add_argument("--lenient", action="store_true",
                    help="repair overlapping/zero-length notes instead of refusing the file")
     add_progress_option(p)
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.output)
     song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
     soundfont = find_soundfont(args.soundfont)
+    if args.peak is not None and not -60.0 <= args.peak <= 0.0:
+        raise UserInputError(f"--peak must be between -60 and 0 dBFS, got {args.peak:g}")
     opts = dict(sample_rate=args.rate, subtype=subtype, soundfont=soundfont,
                 timing_groups=args.timing_groups)
     if args.stems:
@@ -62,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         from export.audio import write_wav
 
-        res = write_wav(song, args.output, progress=Progress("rendering", args.progress), **opts)
+        res = write_wav(song, args.output, progress=Progress("rendering", args.progress),
+                        peak_dbfs=args.peak, **opts)
         print(f"wrote {args.output} ({len(res.audio) / res.sample_rate:.2f} s, "
               f"{res.sample_rate} Hz, {subtype}; {res.describe()}; "
               f"{song.duration_seconds / max(res.seconds, 1e-9):.0f}x realtime; "
