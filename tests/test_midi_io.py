@@ -216,3 +216,24 @@ def test_meter_denominators(tmp_path, num, den, ok):
     else:
         with pytest.raises(MidiFileError, match="unsupported time signature"):
             read_midi(path)
+
+
+def test_real_world_files_shipped_with_music21_round_trip(tmp_path):
+    """MIDI files written by other programs (inside the installed music21 package, not ours)."""
+    music21 = pytest.importorskip("music21")
+    from pathlib import Path
+
+    files = sorted((Path(music21.__file__).parent / "midi" / "testPrimitive").glob("*.mid"))
+    if not files:
+        pytest.skip("music21 ships no test MIDI files")
+    strict = 0
+    for path in files:
+        try:
+            song = read_midi(path)
+            strict += 1
+        except MidiFileError as exc:
+            assert "--lenient" in str(exc)
+            song = read_midi(path, lenient=True)
+        write_midi(song, tmp_path / "rt.mid")
+        assert read_midi(tmp_path / "rt.mid") == song, path.name
+    assert strict >= len(files) // 2
