@@ -237,3 +237,19 @@ def test_real_world_files_shipped_with_music21_round_trip(tmp_path):
         write_midi(song, tmp_path / "rt.mid")
         assert read_midi(tmp_path / "rt.mid") == song, path.name
     assert strict >= len(files) // 2
+
+
+def test_more_than_15_pitched_tracks_share_channels_by_sound(tmp_path):
+    tracks = [Track(f"t{i}", program=i % 3, notes=[Note(i * 10, i * 10 + 5, 60 + i)])
+              for i in range(20)]
+    tracks.append(Track("drums", is_drum=True, notes=[Note(0, 5, 36)]))
+    song = Song(tracks=tracks)
+    write_midi(song, tmp_path / "many.mid")
+    back = read_midi(tmp_path / "many.mid")
+    assert [(t.name, t.program, t.is_drum, t.notes) for t in back.tracks] == \
+        [(t.name, t.program, t.is_drum, t.notes) for t in song.tracks]
+    too_many = Song(tracks=[Track(f"t{i}", program=i, notes=[Note(0, 5, 60)])
+                            for i in range(16)])
+    with pytest.raises(MidiFileError, match="too many instruments"):
+        write_midi(too_many, tmp_path / "nope.mid")
+    assert not (tmp_path / "nope.mid").exists()
