@@ -130,6 +130,9 @@ class _Stats:
     errors: deque = field(default_factory=lambda: deque(maxlen=8))
     inference_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))
     scheduled_frames: deque = field(default_factory=lambda: deque(maxlen=100_000))
+    lead_frames: deque = field(default_factory=lambda: deque(maxlen=100_000))  # per bar: how far
+    # ahead of the clock its first note was stamped (the margin left; < margin_frames = late)
+    engine_cpu_s: float = 0.0  # CPU time of the engine thread (time.thread_time)
 
 
 def load_accompanist(name: str | None, providers: str = "cpu"):
@@ -203,6 +206,7 @@ class LiveEngine:
             self._close_devices()
             raise
         self._started = True
+        self._status = self._make_status()
         if threaded:
             self._thread = threading.Thread(target=self._run, name="LiveEngine", daemon=True)
             self._thread.start()
@@ -385,6 +389,7 @@ class LiveEngine:
     # -- the engine thread --------------------------------------------------------------------
     def _run(self) -> None:
         step_s = self.config.step_s
+        cpu0 = time.thread_time()
         while not self._stop_flag.is_set():
             try:
                 if not self.step():
@@ -392,6 +397,7 @@ class LiveEngine:
             except Exception as exc:  # the loop must survive a bug in one step, but say so
                 log.exception("engine step failed")
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+            self.stats.engine_cpu_s = time.thread_time() - cpu0
             time.sleep(step_s)
         self._stop_flag.set()
 
@@ -641,7 +647,10 @@ class LiveEngine:
                 events.append((tempo.frame_at(bar.start + e), False, ch, n.pitch, 0))
                 self._accomp[i].append(Note(bar.start + s, bar.start + e, n.pitch, n.velocity))
         events.sort(key=lambda e: (e[0], e[1]))  # offs first at equal frames: re-strikes survive
-        limit = self._clock() + self.margin_frames
+        now = self._clock()
+        limit = now + self.margin_frames
+        if events:
+            self.stats.lead_frames.append(events[0][0] - now)
         for frame, on, ch, pitch, vel in events:
             if on and frame < limit:
                 self.stats.late += 1  # would sound late: dropped (never happens when on time)
