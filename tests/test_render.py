@@ -163,3 +163,27 @@ def test_peak_normalisation_up_and_down(sf):
     loud = Song(tracks=[Track(f"t{i}", program=i, notes=notes) for i in range(6)])
     res = render(loud, soundfont=sf, gain=1.0, peak_dbfs=-6.0)
     assert res.gain < 1.0 and abs(np.abs(res.audio).max() - 10 ** (-6 / 20)) < 1e-4
+
+
+def test_timing_groups_keep_hihat_choke_and_same_key_release(sf):
+    from engine.synth.render import _EV_OFF, _EV_ON, assign_groups
+
+    # With block grids at offsets (0, 32): a note-on at frame 20 is nearest group 1's next
+    # boundary (12 frames vs 44), one at frame 100 group 0's (28 vs 60).
+    events = [(0, _EV_ON, 9, 46, 100), (20, _EV_ON, 9, 42, 100), (20, _EV_ON, 0, 60, 90),
+              (100, _EV_ON, 0, 60, 90), (150, _EV_OFF, 0, 60, 0), (200, _EV_OFF, 0, 60, 0)]
+    groups = assign_groups(events, [0, 32], {9})
+    assert (20, _EV_ON, 9, 42, 100) in groups[0]  # hi-hats stay together in group 0
+    assert (20, _EV_ON, 0, 60, 90) in groups[1]
+    assert (100, _EV_ON, 0, 60, 90) in groups[0]
+    assert (100, _EV_OFF, 0, 60, 0) in groups[1]  # the re-struck key is released in group 1
+    assert (150, _EV_OFF, 0, 60, 0) in groups[1] and (200, _EV_OFF, 0, 60, 0) in groups[0]
+    # In audio: an open hi-hat choked by a closed one sounds the same as in a single synth.
+    tpb_frames = 48000 / 960  # frames per tick at 120 BPM, 480 tpb
+    closed_tick = 481  # frame 24050: phase 50, so not on group 0's grid
+    assert int(round(closed_tick * tpb_frames)) % 64 != 0
+    song = Song(tracks=[Track("d", is_drum=True, notes=[Note(0, 480, 46, 110),
+                                                        Note(closed_tick, 960, 42, 110)])])
+    one = render(song, soundfont=sf, timing_groups=1).audio
+    two = render(song, soundfont=sf, timing_groups=2).audio
+    assert one.shape == two.shape and np.allclose(one, two, atol=1e-6)

@@ -10,7 +10,8 @@ Why it is built the way it is (each point measured on this machine):
   to 63 frames late (1.4 ms at 44.1 kHz). We render with `timing_groups` synths whose block
   grids are offset by 64/G frames and give each note-on to the synth whose next block boundary
   is nearest; the outputs are summed (FluidSynth is linear in its voices). G=2 (default): every
-  note-on within 31 frames (0.7 ms at 44.1 kHz); G=64: sample-exact; G=1: fastest.
+  note-on within 31 frames (0.7 ms at 44.1 kHz); G=64: sample-exact; G=1: fastest. What
+  FluidSynth does between voices of one synth is kept across groups (see `assign_groups`).
 - **Channels.** FluidSynth has 256 MIDI channels here, so every track gets its own channel
   (program, CC7 volume, CC10 pan), drum tracks get the drum bank (128) on theirs: no 16-channel
   limit and no channel sharing between tracks.
@@ -151,6 +152,42 @@ def song_events(song: Song, track_indices: Sequence[int], sample_rate: int):
     return events
 
 
+# GM drum keys that choke each other (SoundFont "exclusive class": a closed hi-hat cuts an open
+# one). FluidSynth applies that only within one synth, so these notes stay in one timing group.
+GM_EXCLUSIVE_DRUM_KEYS = frozenset({42, 44, 46, 71, 72, 73, 74, 78, 79, 80, 81})
+
+
+def assign_groups(events: list[tuple], offsets: Sequence[int],
+                  drum_channels: frozenset[int] | set[int] = frozenset()) -> list[list[tuple]]:
+    """Split sorted events among the timing-group synths (block grids shifted by `offsets`).
+
+    A note-on goes to the synth whose next block boundary is nearest its frame, and its note-off
+    to the same synth. Two things FluidSynth does *between* voices of one synth are kept:
+    - a key struck again on a channel while it still sounds in another group releases it there
+      (FluidSynth releases the old voice of that key in a single synth);
+    - drum keys with a GM exclusive class (hi-hats, whistles, guiros, cuicas, triangles) all go
+      to group 0, so that one still chokes the other (their onsets keep 64-frame precision).
+    """
+    per_group: list[list[tuple]] = [[] for _ in offsets]
+    holding: dict[tuple[int, int], deque] = defaultdict(deque)
+    for ev in events:
+        f, kind, ch, pitch, _ = ev
+        if kind == _EV_ON:
+            if ch in drum_channels and pitch in GM_EXCLUSIVE_DRUM_KEYS:
+                k = 0
+            else:
+                k = min(range(len(offsets)), key=lambda g: (-(f + offsets[g])) % BLOCK)
+            q = holding[(ch, pitch)]
+            for other in set(q) - {k}:
+                per_group[other].append((f, _EV_OFF, ch, pitch, 0))
+            q.append(k)
+            per_group[k].append(ev)
+        else:
+            q = holding[(ch, pitch)]
+            per_group[q.popleft() if q else 0].append(ev)
+    return per_group
+
+
 def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None = None,
            tracks: Sequence[int] | None = None, progress: ProgressFn | None = None,
            tail_seconds: float = 3.0, timing_groups: int = 2, gain: float = DEFAULT_GAIN,
@@ -181,20 +218,9 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
     tail_frames = int(tail_seconds * sample_rate)
     total_frames = end_frame + tail_frames
 
-    # Give each note-on to the synth whose block grid puts it nearest its frame, and its
-    # note-off to the same synth.
     offsets = [k * BLOCK // timing_groups for k in range(timing_groups)]
-    per_group: list[list[tuple]] = [[] for _ in offsets]
-    holding: dict[tuple[int, int], deque] = defaultdict(deque)
-    for ev in events:
-        f, kind, ch, pitch, _ = ev
-        if kind == _EV_ON:
-            k = min(range(timing_groups), key=lambda g: (-(f + offsets[g])) % BLOCK)
-            holding[(ch, pitch)].append(k)
-            per_group[k].append(ev)
-        else:
-            q = holding[(ch, pitch)]
-            per_group[q.popleft() if q else 0].append(ev)
+    drum_channels = {ch for ch, ti in enumerate(indices) if song.tracks[ti].is_drum}
+    per_group = assign_groups(events, offsets, drum_channels)
 
     # A group without events would only add its effects' fixed cost: leave it out.
     active = [k for k in range(timing_groups) if per_group[k]] or [0]
