@@ -140,6 +140,7 @@ def fluidsynth_cli_seconds(song, soundfont, rate: int, runs: int) -> float | Non
 
 
 def _run(args: argparse.Namespace, pinned: str) -> int:
+    import os
     import statistics
     import time
 
@@ -154,8 +155,10 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
             fonts.append(find_soundfont(tim))
     song = benchmark_song()
     music_s = song.duration_seconds
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    machine = f"{os.cpu_count()} CPUs, load average {load:.1f} at the start"
     print(f"bench render: {len(song.tracks)} tracks, {song.n_notes} notes, {music_s:.1f} s of "
-          f"music, {args.rate} Hz, {args.runs} runs each, {pinned}")
+          f"music, {args.rate} Hz, {args.runs} runs each, {pinned}, {machine}")
     rows, refs = [], []
     for sf in fonts:
         render(song, sample_rate=args.rate, soundfont=sf, timing_groups=1)  # warm the caches
@@ -203,7 +206,7 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
         md = (f"## Offline render (`popmusicnet bench render`)\n\n{provenance()}\n\n"
               f"Speed: 4-track, {music_s:.0f} s song built in code ({song.n_notes} notes), "
               f"{args.rate} Hz, float render incl. soundfont loading, median of {args.runs} "
-              f"runs, one core ({pinned}); realtime factor = {music_s:.0f} s / render time. "
+              f"runs, one core ({pinned}; {machine}); realtime factor = {music_s:.0f} s / render time. "
               f"Target >= {TARGET:g}x. Timing groups 2 is the default.\n\n"
               + "\n".join(table)
               + f"\n\nNote-on timing measured in the rendered audio ({args.timing_onsets} "
