@@ -100,7 +100,8 @@ def read_midi(path: str | Path, *, lenient: bool = False) -> Song:
         reason = str(exc).strip() or type(exc).__name__
         if "MThd not found" in reason:
             raise MidiFileError(path, "not a MIDI file (no MThd header)") from None
-        raise MidiFileError(path, f"corrupt MIDI file ({reason})") from None
+        hint = " (use --lenient to clip out-of-range values)" if "data byte" in reason else ""
+        raise MidiFileError(path, f"corrupt MIDI file ({reason}){hint}") from None
     return midifile_to_song(mid, path, lenient=lenient)
 
 

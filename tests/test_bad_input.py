@@ -53,7 +53,12 @@ def _bad_files(tmp_path):
         ("on", 60, 0), ("off", 60, 480))
     fast = [mido.MetaMessage("set_tempo", tempo=60_000_000 // 900)] + notes_track(
         ("on", 60, 0), ("off", 60, 480))
+    trk = bytes([0x00, 0x90, 60, 200, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00])
+    (tmp_path / "velocity200.mid").write_bytes(
+        b"MThd" + struct.pack(">IHHH", 6, 1, 1, 480) + b"MTrk" + struct.pack(">I", len(trk))
+        + trk)
     return {
+        "velocity200.mid": "corrupt MIDI file (data byte must be in range 0..127)",
         "text.mid": "not a MIDI file",
         "empty.mid": "empty file (0 bytes)",
         "truncated.mid": "truncated",
@@ -103,13 +108,13 @@ def test_bad_midi_files(tmp_path, capsys, bad_files, command):
         assert path in line and problem in line, (path, line)
         assert "Traceback" not in err
         assert not out.exists()
-        if problem in ("zero-length note", "overlapping notes"):
+        if problem in ("zero-length note", "overlapping notes") or "data byte" in problem:
             assert "--lenient" in line
 
 
 def test_lenient_repairs_what_strict_refuses(tmp_path, capsys, bad_files):
     for path, problem in bad_files.items():
-        if problem in ("zero-length note", "overlapping notes"):
+        if problem in ("zero-length note", "overlapping notes") or "data byte" in problem:
             out = tmp_path / "fixed.mid"
             code, stdout, err = run_cli(capsys, "export", path, "-o", str(out), "--lenient")
             assert code == 0, err
