@@ -1,0 +1,118 @@
+"""Log-mel spectrograms in numpy, so classifying a WAV needs no torch (and no librosa).
+
+Hand-written because the runtime may only use numpy + ONNX Runtime: a Hann-windowed STFT, an
+HTK-formula mel filterbank with triangular filters (area-normalised, as Slaney/librosa do), and a
+log scale referenced to the clip's maximum (so loudness does not matter), clipped at -80 dB and
+mapped to [0, 1]. Training computes the same features with these same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 22050
+N_FFT = 2048
+HOP = 1024  # 46 ms frames: enough for style, half the cost of 512
+N_MELS = 64
+FMIN = 30.0
+FMAX = 8000.0
+TOP_DB = 80.0
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A sound file as mono float32 at `sample_rate` (channels averaged, resampled)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
+        raise UserInputError(f"{path}: not a readable audio file ({str(exc).splitlines()[0]})") \
+            from None
+    mono = data.mean(axis=1)
+    return resample(mono, sr, sample_rate)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited resampling by truncating/zero-padding the spectrum (exact for periodic
+    signals; fine for classification features)."""
+    x = np.asarray(x, dtype=np.float32)
+    if sr_in == sr_out or x.size == 0:
+        return x
+    n_out = max(1, int(round(x.size * sr_out / sr_in)))
+    spec = np.fft.rfft(x.astype(np.float64))
+    n_bins = n_out // 2 + 1
+    if n_bins <= spec.size:
+        spec = spec[:n_bins]
+    else:
+        spec = np.concatenate([spec, np.zeros(n_bins - spec.size, spec.dtype)])
+    return (np.fft.irfft(spec, n_out) * (n_out / x.size)).astype(np.float32)
+
+
+def stft_power(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Power spectrogram (frames, n_fft // 2 + 1) of a centred, reflect-padded Hann STFT."""
+    x = np.asarray(x, dtype=np.float32)
+    pad = n_fft // 2
+    if x.size <= pad:
+        x = np.pad(x, (0, pad + 1 - x.size))
+    x = np.pad(x, pad, mode="reflect")
+    n_frames = 1 + (x.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    frames = x[idx] * np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    return (np.abs(np.fft.rfft(frames, axis=1)) ** 2).astype(np.float32)
+
+
+def hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
+                   fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular filters evenly spaced on the mel scale."""
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None, :] - lo) / (mid - lo)
+    down = (hi - freqs[None, :]) / (hi - mid)
+    fb = np.maximum(0.0, np.minimum(up, down))
+    fb *= (2.0 / (hi - lo))  # equal area per filter
+    return fb.astype(np.float32)
+
+
+def log_mel(x: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, hop: int = HOP,
+            n_mels: int = N_MELS) -> np.ndarray:
+    """(n_mels, frames) log-mel spectrogram in [0, 1]: dB relative to the loudest bin, floored
+    at -TOP_DB."""
+    power = stft_power(x, n_fft, hop)
+    mel = power @ mel_filterbank(sample_rate, n_fft, n_mels).T  # (frames, n_mels)
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db - db.max(), -TOP_DB)
+    return ((db + TOP_DB) / TOP_DB).T.astype(np.float32)
+
+
+def spectrogram_windows(spec: np.ndarray, frames: int, hop: int) -> np.ndarray:
+    """Cut (n_mels, T) into (n, 1, n_mels, frames) windows; a short spectrogram is padded with
+    silence (0) to one window."""
+    n_mels, t = spec.shape
+    if t < frames:
+        spec = np.pad(spec, ((0, 0), (0, frames - t)))
+        t = frames
+    starts = list(range(0, t - frames + 1, hop))
+    if (t - frames) % hop > hop // 2:
+        starts.append(t - frames)
+    return np.stack([spec[:, s:s + frames] for s in starts])[:, None].astype(np.float32)

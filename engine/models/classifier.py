@@ -1,0 +1,294 @@
+"""Style classification of a melody (MIDI) or a recording (WAV): numpy + ONNX Runtime only.
+
+Both kinds of model see fixed-size windows and the piece-level answer is the mean of the
+windows' class probabilities (as the PopMusicNet/Lil Data reports classify snippets).
+
+MIDI input is reduced to one line, normalised so that only the music is left to classify:
+- the top voice (skyline: highest note at each onset, cut at the next onset),
+- transposed to C major / A minor (Krumhansl-Schmuckler estimate) and by octaves so its median
+  pitch lies in C4..B4, folded into the model's pitch window,
+- time rescaled by a power of two so the median inter-onset interval is about one "beat": a
+  Palestrina mass in half-note pulse and a jig in eighths then look alike on the grid, so notation
+  habits cannot give the label away (DATA.md, classification pitfalls).
+Training (engine/training/classify) uses these same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.errors import UserInputError
+from engine.music import Note, Song, Track, estimate_key
+
+log = logging.getLogger(__name__)
+
+KIND_MIDI = "classifier-midi"
+KIND_AUDIO = "classifier-audio"
+DEFAULT_MIDI_MODEL = "classifier-midi-cnn"
+DEFAULT_AUDIO_MODEL = "classifier-audio-cnn"
+
+
+class TooShortError(UserInputError):
+    """Input with too little music to classify."""
+
+
+@dataclass(frozen=True)
+class MelodySpec:
+    """How a melody becomes windows; stored in the model card's representation."""
+
+    steps_per_beat: int = 2  # after time normalisation a "beat" is ~the median note
+    window_steps: int = 64  # 32 beats: ~8 bars of 4/4 at one note per beat
+    hop_steps: int = 32
+    low_pitch: int = 36
+    n_pitches: int = 48
+    min_notes: int = 8
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MelodySpec:
+        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__ if k in d})
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# -- melody features ---------------------------------------------------------------------------
+def top_voice(start: np.ndarray, end: np.ndarray, pitch: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skyline: at each onset keep the highest note, and end it no later than the next onset."""
+    start = np.asarray(start, dtype=np.float64)
+    end = np.asarray(end, dtype=np.float64)
+    pitch = np.asarray(pitch, dtype=np.int16)
+    if start.size == 0:
+        return start, end, pitch
+    order = np.lexsort((-pitch, start))
+    s, e, p = start[order], end[order], pitch[order]
+    first = np.concatenate([[True], s[1:] > s[:-1] + 1e-9])
+    s, e, p = s[first], e[first], p[first]
+    e = np.minimum(e, np.concatenate([s[1:], [np.inf]]))
+    keep = e > s + 1e-9
+    return s[keep], e[keep], p[keep]
+
+
+def time_factor(start: np.ndarray) -> float:
+    """Power of two (1/4..4) that brings the median inter-onset interval near one beat."""
+    onsets = np.unique(np.round(np.asarray(start, dtype=np.float64), 6))
+    ioi = np.diff(onsets)
+    ioi = ioi[ioi > 1e-6]
+    if ioi.size == 0:
+        return 1.0
+    k = int(np.clip(np.round(-np.log2(np.median(ioi))), -2, 2))
+    return float(2.0 ** k)
+
+
+def pitch_shift(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> int:
+    """Semitones that move the estimated key to C major / A minor and the median pitch into
+    60..71."""
+    notes = [Note(int(round(s * 480)), max(int(round(e * 480)), int(round(s * 480)) + 1), int(p))
+             for s, e, p in zip(start, end, pitch)]
+    key = estimate_key(notes)
+    shift = key.normalising_shift() if key is not None else 0
+    med = float(np.median(np.asarray(pitch) + shift))
+    return shift - 12 * int(np.floor((med - 60) / 12))
+
+
+def melody_roll(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
+                spec: MelodySpec = MelodySpec(), shift: int | None = None,
+                factor: float | None = None) -> np.ndarray:
+    """(2, steps, n_pitches) float32 onset/active planes of a normalised monophonic line."""
+    start = np.asarray(start, dtype=np.float64)
+    end = np.asarray(end, dtype=np.float64)
+    pitch = np.asarray(pitch, dtype=np.int64)
+    if shift is None:
+        shift = pitch_shift(start, end, pitch)
+    if factor is None:
+        factor = time_factor(start)
+    t0 = start.min()
+    s = np.round((start - t0) * factor * spec.steps_per_beat).astype(np.int64)
+    e = np.maximum(np.round((end - t0) * factor * spec.steps_per_beat).astype(np.int64), s + 1)
+    rel = (pitch + shift - spec.low_pitch) % 12 + 12 * np.clip(
+        (pitch + shift - spec.low_pitch) // 12, 0, spec.n_pitches // 12 - 1)
+    n_steps = int(e.max()) if e.size else 1
+    roll = np.zeros((2, n_steps, spec.n_pitches), dtype=np.float32)
+    for a, b, r in zip(s, e, rel):
+        roll[0, a, r] = 1.0
+        roll[1, a:b, r] = 1.0
+    return roll
+
+
+def roll_windows(roll: np.ndarray, spec: MelodySpec = MelodySpec(),
+                 hop: int | None = None) -> np.ndarray:
+    """(n, 2, window_steps, n_pitches): windows at `hop`; a short roll is zero-padded to one
+    window, and a tail longer than half a hop gets a window ending at the last step."""
+    hop = hop or spec.hop_steps
+    w = spec.window_steps
+    t = roll.shape[1]
+    if t < w:
+        roll = np.pad(roll, ((0, 0), (0, w - t), (0, 0)))
+        t = w
+    starts = list(range(0, t - w + 1, hop))
+    if (t - w) % hop > hop // 2:
+        starts.append(t - w)
+    return np.stack([roll[:, a:a + w] for a in starts]).astype(np.float32)
+
+
+def melody_windows(start, end, pitch, spec: MelodySpec = MelodySpec(),
+                   hop: int | None = None, what: str = "the melody") -> np.ndarray:
+    """Top voice -> normalised roll -> windows. Raises TooShortError below `spec.min_notes`."""
+    s, e, p = top_voice(start, end, pitch)
+    if s.size < spec.min_notes:
+        raise TooShortError(f"{what} is too short to classify: {s.size} notes in its top voice, "
+                            f"need at least {spec.min_notes}")
+    return roll_windows(melody_roll(s, e, p, spec), spec, hop)
+
+
+def track_arrays(track: Track, ticks_per_beat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A track's notes as (start, end, pitch) arrays in quarter notes."""
+    notes = sorted(track.notes)
+    return (np.array([n.start for n in notes], dtype=np.float64) / ticks_per_beat,
+            np.array([n.end for n in notes], dtype=np.float64) / ticks_per_beat,
+            np.array([n.pitch for n in notes], dtype=np.int16))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=-1, keepdims=True)
+    ez = np.exp(z)
+    return ez / ez.sum(axis=-1, keepdims=True)
+
+
+def average_windows(window_probs: np.ndarray) -> np.ndarray:
+    """Piece-level probabilities: the mean of the windows' probabilities (rows sum to 1)."""
+    window_probs = np.asarray(window_probs, dtype=np.float64)
+    if window_probs.ndim != 2 or window_probs.shape[0] == 0:
+        raise ValueError("expected (n_windows >= 1, n_classes) probabilities")
+    mean = window_probs.mean(axis=0)
+    return mean / mean.sum()
+
+
+def ranked(labels: Sequence[str], probs: np.ndarray) -> list[tuple[str, float]]:
+    order = np.argsort(-probs, kind="stable")
+    return [(labels[i], float(probs[i])) for i in order]
+
+
+# -- runtime -----------------------------------------------------------------------------------
+class StyleClassifier:
+    """One classifier model (MIDI or audio) described by its card."""
+
+    def __init__(self, card, *, providers: str = "auto", threads: int = 1) -> None:
+        self.card = card
+        self.name = card.name
+        self.kind = card.kind
+        rep = card.representation
+        self.labels: tuple[str, ...] = tuple(rep["labels"])
+        self.model = card.open("classifier", providers=providers, threads=threads)
+        self.provider = self.model.provider
+        self.input_name = next(iter(self.model.inputs))
+        self.spec = MelodySpec.from_dict(rep) if self.kind == KIND_MIDI else None
+        self.batch = int(rep.get("batch", 32))
+
+    @classmethod
+    def load(cls, name: str | None = None, *, kind: str = KIND_MIDI,
+             providers: str = "auto") -> StyleClassifier:
+        from engine.models.runtime import load_card
+
+        if name is None:
+            name = DEFAULT_MIDI_MODEL if kind == KIND_MIDI else DEFAULT_AUDIO_MODEL
+            try:
+                card = load_card(name, kind=kind)
+            except UserInputError:
+                card = load_card(None, kind=kind)  # any installed model of that kind
+        else:
+            card = load_card(name)
+            if card.kind not in (KIND_MIDI, KIND_AUDIO):
+                raise UserInputError(f"model {card.name!r} is a {card.kind}, not a classifier")
+        return cls(card, providers=providers)
+
+    def window_probabilities(self, windows: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(windows), self.batch):
+            logits = self.model.run({self.input_name: windows[i:i + self.batch]})
+            out.append(softmax(next(iter(logits.values())).astype(np.float64)))
+        return np.concatenate(out)
+
+    def classify_windows(self, windows: np.ndarray) -> list[tuple[str, float]]:
+        return ranked(self.labels, average_windows(self.window_probabilities(windows)))
+
+    # MIDI
+    def classify_notes(self, start, end, pitch, what: str = "the melody"
+                       ) -> list[tuple[str, float]]:
+        self._need(KIND_MIDI)
+        return self.classify_windows(melody_windows(start, end, pitch, self.spec, what=what))
+
+    def classify_track(self, song: Song, track: int | None = None) -> list[tuple[str, float]]:
+        """Classify one track (by index), or by default the melody track, from its top voice."""
+        if track is None:
+            t = song.melody_track()
+            if t is None:
+                raise TooShortError("the song has no notes to classify")
+            what = f"track {song.tracks.index(t)}" + (f" ({t.name})" if t.name else "")
+        else:
+            if not 0 <= track < len(song.tracks):
+                raise UserInputError(f"--track {track}: the song has {len(song.tracks)} tracks "
+                                     f"(0..{len(song.tracks) - 1})")
+            t = song.tracks[track]
+            if t.is_drum:
+                raise UserInputError(f"--track {track} is a drum track; pick a pitched track")
+            what = f"track {track}" + (f" ({t.name})" if t.name else "")
+        return self.classify_notes(*track_arrays(t, song.ticks_per_beat), what=what)
+
+    # audio
+    def classify_audio(self, samples: np.ndarray, sample_rate: int,
+                       what: str = "the recording") -> list[tuple[str, float]]:
+        from engine import audio_features as af
+
+        self._need(KIND_AUDIO)
+        rep = self.card.representation
+        sr = int(rep["sample_rate"])
+        x = af.resample(np.asarray(samples, dtype=np.float32), sample_rate, sr)
+        min_s = float(rep.get("min_seconds", 2.0))
+        if x.size < min_s * sr or float(np.max(np.abs(x), initial=0.0)) < 1e-4:
+            raise TooShortError(f"{what} is too short or silent to classify "
+                                f"({x.size / sr:.1f} s; need at least {min_s:g} s of sound)")
+        spec = af.log_mel(x, sr, int(rep["n_fft"]), int(rep["hop"]), int(rep["n_mels"]))
+        windows = af.spectrogram_windows(spec, int(rep["window_frames"]),
+                                         int(rep["window_hop_frames"]))
+        return self.classify_windows(windows)
+
+    def classify_wav(self, path: str | Path) -> list[tuple[str, float]]:
+        from engine import audio_features as af
+
+        self._need(KIND_AUDIO)
+        sr = int(self.card.representation["sample_rate"])
+        return self.classify_audio(af.load_audio(path, sr), sr, what=str(path))
+
+    def _need(self, kind: str) -> None:
+        if self.kind != kind:
+            want = "MIDI" if kind == KIND_MIDI else "audio"
+            raise UserInputError(f"model {self.name!r} is a {self.kind} model; it cannot "
+                                 f"classify {want} input")
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+def classify_file(path: str | Path, *, track: int | None = None, model: str | None = None,
+                  providers: str = "auto") -> tuple[StyleClassifier, list[tuple[str, float]]]:
+    """Classify a MIDI or audio file by its suffix; returns the model used and ranked labels."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file")
+    is_audio = path.suffix.lower() in AUDIO_SUFFIXES
+    clf = StyleClassifier.load(model, kind=KIND_AUDIO if is_audio else KIND_MIDI,
+                               providers=providers)
+    if is_audio:
+        if track is not None:
+            raise UserInputError("--track applies to MIDI files, not to audio")
+        return clf, clf.classify_wav(path)
+    from engine.midi_io import read_midi
+
+    song = read_midi(path, lenient=True)
+    return clf, clf.classify_track(song, track)

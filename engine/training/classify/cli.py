@@ -1,0 +1,68 @@
+"""`popmusicnet train classifier`: options and entry (found by studio/cli/commands/train.py).
+
+    popmusicnet train classifier --arch cnn --out assets/models
+    popmusicnet train classifier --arch transformer --out assets/models
+    popmusicnet train classifier --arch audio --out assets/models
+
+Trains on the music21 corpus (parsed once into .popmusicnet-cache/classify/corpus.npz), exports
+ONNX + a card with the held-out metrics. Single process (no DDP: these models train in minutes).
+No torch at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+KIND = "classifier"
+HELP = ("train a style classifier: pianoroll CNN, melody Transformer or spectrogram CNN "
+        "(Bach, Palestrina, Monteverdi, Trecento, Classical, Irish, German folk)")
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", choices=("cnn", "transformer", "audio"), default="cnn",
+                   help="cnn (PopMusicNet pianoroll CNN), transformer (schuBERT encoder) or "
+                        "audio (Lil Data spectrogram CNN); default cnn")
+    p.add_argument("--out", type=Path, default=Path("assets/models"), metavar="DIR",
+                   help="folder for the ONNX file and the card (default assets/models)")
+    p.add_argument("--name", default=None, help="model name (default classifier-midi-cnn, "
+                                                "classifier-midi-transformer, classifier-audio-cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20 MIDI, 15 audio)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--max-windows", type=int, default=16,
+                   help="MIDI: at most this many training windows per piece (default 16)")
+    p.add_argument("--seconds", type=float, default=15.0,
+                   help="audio: seconds rendered per piece (default 15)")
+    p.add_argument("--max-minutes", type=float, default=10.0,
+                   help="stop training after this many minutes (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: faster than 2 on a busy machine)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.errors import UserInputError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise UserInputError(f"--epochs must be at least 1, got {args.epochs}")
+    torch.set_num_threads(max(1, args.threads))
+    command = "popmusicnet train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 \
+        else f"popmusicnet train classifier --arch {args.arch}"
+    if args.arch == "audio":
+        from engine.training.classify.train_audio import NAME, train_audio
+
+        train_audio(out_dir=args.out, seconds=args.seconds, epochs=args.epochs or 15,
+                    lr=args.lr, batch=args.batch, seed=args.seed, device=args.device,
+                    max_seconds=args.max_minutes * 60, name=args.name or NAME, command=command)
+    else:
+        from engine.training.classify.train_midi import train_midi
+
+        train_midi(args.arch, out_dir=args.out, epochs=args.epochs or 20, lr=args.lr,
+                   batch=args.batch, max_windows=args.max_windows, seed=args.seed,
+                   device=args.device, max_seconds=args.max_minutes * 60, name=args.name,
+                   command=command)
+    return 0

@@ -1,0 +1,116 @@
+"""Train the audio style classifier (Lil Data spectrogram CNN) on rendered corpus melodies.
+
+    python -m engine.training.classify.train_audio --out assets/models
+
+Same corpus, labels and piece-level split as the MIDI classifiers; each piece is rendered through
+FluidSynth (engine.training.classify.audio_data), cut into 5 s log-mel windows, and the piece is
+classified by the mean of its windows' probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from engine import audio_features as af
+from engine.models.classifier import KIND_AUDIO
+from engine.training.classify import corpus
+from engine.training.classify.audio_data import PROGRAMS, audio_sets
+from engine.training.classify.models import SpectrogramCNN
+from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
+                                               onnx_predictor, split_summary)
+from engine.training.classify.trainer import evaluate, export_classifier, fit
+from engine.training.common import ProgressLog, pick_device, seed_everything
+
+log = logging.getLogger(__name__)
+NAME = "classifier-audio-cnn"
+
+
+def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DEFAULT_CORPUS,
+                labels: Sequence[str] = corpus.LABELS,
+                pieces: Sequence[corpus.Piece] | None = None, seconds: float = 15.0,
+                window_seconds: float = 5.0, train_renders: int = 2, epochs: int = 15,
+                lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
+                max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
+                cache_dir: Path | None = CACHE_DIR,
+                progress: ProgressLog | None = None) -> dict[str, Any]:
+    progress = progress or ProgressLog()
+    seed_everything(seed)
+    dev = pick_device(device)
+    if pieces is None:
+        pieces = load_corpus(corpus_path, progress=progress)
+    frames = int(round(window_seconds * af.SAMPLE_RATE / af.HOP))
+    t0 = time.perf_counter()
+    sets = audio_sets(pieces, labels, seconds=seconds, window_frames=frames,
+                      hop_frames=frames // 2, train_renders=train_renders, seed=seed,
+                      cache_dir=cache_dir)
+    summary = split_summary(sets, labels)
+    progress.emit("data", stage="render", seconds_to_build=round(time.perf_counter() - t0, 1),
+                  splits=summary)
+    model = SpectrogramCNN(len(labels), af.N_MELS, frames).to(dev)
+    n_params = sum(p.numel() for p in model.parameters())
+    info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
+               device=dev, seed=seed, progress=progress, max_seconds=max_seconds)
+    rep = {"labels": list(labels), "sample_rate": af.SAMPLE_RATE, "n_fft": af.N_FFT,
+           "hop": af.HOP, "n_mels": af.N_MELS, "fmin": af.FMIN, "fmax": af.FMAX,
+           "top_db": af.TOP_DB, "window_frames": frames, "window_hop_frames": frames // 2,
+           "min_seconds": 2.0, "batch": 32,
+           "features": "engine.audio_features.log_mel (mono, dB re. clip max, [0, 1])"}
+    training = {"command": command or "python -m engine.training.classify.train_audio",
+                "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)",
+                "parameters": n_params,
+                "data": (f"music21 corpus top voices rendered with FluidSynth (TimGM6mb), "
+                         f"{seconds:g} s per render, GM programs {list(PROGRAMS)}, 80-140 BPM, "
+                         "random key; per-class quota split by group"),
+                "splits": summary, "train_renders_per_piece": train_renders, "epochs": epochs,
+                "lr": lr, "batch": batch, "seed": seed, "device": str(dev),
+                **{k: v for k, v in info.items() if k != "history"}}
+    desc = ("Style of a recorded melody from log-mel spectrogram windows: " + ", ".join(labels)
+            + ". Spectrogram CNN after the Lil Data report.")
+    example = sets["valid"].windows[0][:2]
+    path, diff = export_classifier(model, example, Path(out_dir), name, KIND_AUDIO, rep,
+                                   training, {}, desc)
+    metrics = {"test": evaluate(onnx_predictor(path), sets["test"], labels),
+               "valid": evaluate(onnx_predictor(path), sets["valid"], labels)}
+    from engine.models.card import ModelCard
+
+    card = ModelCard.read(Path(out_dir) / f"{name}.json")
+    card.metrics = metrics
+    card.write(card.path)
+    progress.emit("done", stage="export", model=str(path), parity=diff,
+                  test_balanced_accuracy=metrics["test"]["balanced_accuracy"],
+                  test_accuracy=metrics["test"]["accuracy"])
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("assets/models"))
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--train-renders", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--max-seconds", type=float, default=600.0)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    cmd = "python -m engine.training.classify.train_audio " + " ".join(argv or sys.argv[1:])
+    train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
+                train_renders=a.train_renders, epochs=a.epochs, lr=a.lr, batch=a.batch,
+                seed=a.seed, device=a.device, max_seconds=a.max_seconds, command=cmd.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

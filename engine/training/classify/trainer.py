@@ -1,0 +1,114 @@
+"""Shared training loop for the classifiers: weighted cross-entropy on windows, piece-level
+validation (mean of window probabilities), early stopping, metrics, ONNX export and card.
+
+Class weights follow the PopMusicNet report: W_c = N_total / N_c over the training windows, so
+every class weighs the same in the loss however many windows it has.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.training.classify.metrics import (PieceSet, class_weights, evaluate,  # noqa: F401
+                                              to_float)
+from engine.training.common import EarlyStopping, ProgressLog
+
+log = logging.getLogger(__name__)
+
+
+def torch_predictor(model: nn.Module, device: torch.device, batch: int = 256
+                    ) -> Callable[[np.ndarray], np.ndarray]:
+    def predict(x: np.ndarray) -> np.ndarray:
+        model.eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), batch):
+                xb = torch.from_numpy(to_float(x[i:i + batch])).to(device)
+                out.append(model(xb).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return predict
+
+
+def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str], *,
+        epochs: int, lr: float, batch: int, device: torch.device, seed: int,
+        progress: ProgressLog, patience: int = 4, max_seconds: float | None = None,
+        stage: str = "train") -> dict[str, Any]:
+    """Train with class-weighted cross-entropy; keep the weights with the best validation
+    piece-level balanced accuracy (ties: lower validation loss)."""
+    n = len(labels)
+    x, y = train.flat()
+    weights = class_weights(y, n)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * ((len(x) + batch - 1) // batch))
+    rng = np.random.default_rng(seed)
+    stopper = EarlyStopping(patience)
+    best_state, best_key, best_epoch = None, (-1.0, 0.0), -1
+    t_stage = time.perf_counter()
+    history = []
+    predict = torch_predictor(model, device)
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(x))
+        total, seen = 0.0, 0
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            xb = torch.from_numpy(to_float(x[idx])).to(device)
+            yb = torch.from_numpy(y[idx].astype(np.int64)).to(device)
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        val = evaluate(predict, valid, labels)
+        vx, vy = valid.flat()
+        with torch.no_grad():
+            vlogits = torch.from_numpy(predict(vx))
+            vloss = float(nn.functional.cross_entropy(vlogits, torch.from_numpy(vy.astype(np.int64))))
+        key = (val["balanced_accuracy"], -vloss)
+        if key > best_key:
+            best_key, best_state, best_epoch = key, copy.deepcopy(model.state_dict()), epoch
+        stopper.step(-val["balanced_accuracy"] + 1e-3 * vloss)
+        history.append({"epoch": epoch, "train_loss": total / seen, "valid_loss": vloss,
+                        "valid_balanced_accuracy": val["balanced_accuracy"]})
+        progress.epoch(stage, epoch, epochs, {"train": total / seen, "valid": vloss},
+                       t_stage, valid_balanced_accuracy=val["balanced_accuracy"],
+                       valid_window_balanced_accuracy=val["window_balanced_accuracy"])
+        if stopper.should_stop:
+            break
+        if max_seconds and time.perf_counter() - t_stage > max_seconds:
+            progress.emit("note", stage=stage, message="time budget reached")
+            break
+    model.load_state_dict(best_state)
+    return {"best_epoch": best_epoch, "epochs_run": len(history),
+            "class_weights": {lab: round(float(w), 3) for lab, w in zip(labels, weights)},
+            "seconds": round(time.perf_counter() - t_stage, 1), "history": history}
+
+
+def export_classifier(model: nn.Module, example: np.ndarray, out_dir: Path, name: str,
+                      kind: str, representation: dict, training: dict, metrics: dict,
+                      description: str) -> tuple[Path, float]:
+    """Export to NAME.onnx (dynamic batch), check torch vs ORT parity, write NAME.json."""
+    from engine.training.onnx_export import check_parity, export_onnx, write_card
+
+    model = model.cpu().eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    xb = torch.from_numpy(to_float(example))
+    onnx_path = export_onnx(model, (xb,), out_dir / f"{name}.onnx", ["x"], ["logits"],
+                            {"x": {0: "batch"}, "logits": {0: "batch"}})
+    diff = check_parity(model, (xb,), onnx_path, atol=1e-3)
+    training = dict(training, parity_max_abs_diff=float(diff))
+    write_card(out_dir, name, kind, {"classifier": onnx_path}, representation, training,
+               metrics, description=description)
+    return onnx_path, diff

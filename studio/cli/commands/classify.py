@@ -1,0 +1,64 @@
+"""`popmusicnet classify FILE.mid|FILE.wav`: the style of a track or a recording.
+
+A MIDI file is classified from one track's top voice (by default the melody track: the one
+marked melody, else the highest); `--track N` picks another (numbered from 1, as `info` prints
+them). A WAV/FLAC/OGG file is classified from its log-mel spectrogram. The answer is the mean
+of the class probabilities of the model's windows (8 bars of melody, 5 s of audio).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "classify"
+HELP = "guess the style of a MIDI track or an audio file (Bach chorale, Palestrina, folk ...)"
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="MIDI file (.mid) or audio file (.wav, .flac, .ogg)")
+    p.add_argument("--track", type=int, default=None, metavar="N",
+                   help="MIDI track to classify, numbered from 1 (default: the melody track)")
+    p.add_argument("--top", type=int, default=3, metavar="K",
+                   help="how many labels to print (default 3)")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="classifier model name or card path (default: classifier-midi-cnn for "
+                        "MIDI, classifier-audio-cnn for audio); see `--list`")
+    p.add_argument("--list", action="store_true", help="list the installed classifier models")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="ONNX Runtime provider (default auto)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.errors import UserInputError
+    from engine.models.classifier import KIND_AUDIO, KIND_MIDI, classify_file
+
+    if args.list:
+        from engine.models.runtime import list_cards
+
+        for kind in (KIND_MIDI, KIND_AUDIO):
+            for card in list_cards(kind):
+                bacc = card.metrics.get("test", {}).get("balanced_accuracy")
+                extra = f"  test balanced accuracy {bacc:.1%}" if bacc is not None else ""
+                print(f"{card.name}  ({kind}){extra}")
+        return 0
+    if args.top < 1:
+        raise UserInputError(f"--top must be at least 1, got {args.top}")
+    if args.track is not None and args.track < 1:
+        raise UserInputError(f"--track counts from 1, got {args.track}")
+    track = None if args.track is None else args.track - 1
+    clf, ranked = classify_file(args.file, track=track, model=args.model,
+                                providers=args.provider)
+    top = ranked[:args.top]
+    if args.json:
+        print(json.dumps({"file": args.file, "model": clf.name, "provider": clf.provider,
+                          "labels": [{"label": lab, "probability": round(p, 4)}
+                                     for lab, p in top]}))
+        return 0
+    width = max(len(lab) for lab, _ in top)
+    print(f"{args.file}  (model {clf.name})")
+    for lab, p in top:
+        print(f"  {lab:<{width}}  {p:6.1%}")
+    return 0

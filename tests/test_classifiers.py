@@ -1,0 +1,271 @@
+"""Style classifiers: features, class weights, window averaging, a tiny train -> ONNX -> runtime
+round trip for each network (with torch vs ONNX Runtime parity), and the `classify` CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import audio_features as af
+from engine.models.classifier import (MelodySpec, TooShortError, average_windows, melody_roll,
+                                      melody_windows, ranked, time_factor, top_voice)
+
+
+# -- features ----------------------------------------------------------------------------------
+def test_stft_peak_bin_of_a_sine():
+    sr, f = af.SAMPLE_RATE, 1000.0
+    x = np.sin(2 * np.pi * f * np.arange(sr) / sr).astype(np.float32)
+    power = af.stft_power(x)
+    assert power.shape[1] == af.N_FFT // 2 + 1
+    assert int(np.argmax(power.mean(axis=0))) == round(f * af.N_FFT / sr)
+
+
+def test_log_mel_peak_band_contains_the_sine():
+    sr = af.SAMPLE_RATE
+    for f in (220.0, 1000.0, 3000.0):
+        x = 0.5 * np.sin(2 * np.pi * f * np.arange(sr) / sr).astype(np.float32)
+        spec = af.log_mel(x)
+        assert spec.shape[0] == af.N_MELS and spec.min() >= 0 and spec.max() <= 1
+        band = int(np.argmax(spec.mean(axis=1)))
+        fb = af.mel_filterbank()
+        freqs = np.linspace(0, sr / 2, af.N_FFT // 2 + 1)
+        centre = freqs[np.argmax(fb[band])]
+        assert abs(np.log2(centre / f)) < 0.1, (f, centre)
+
+
+def test_resample_keeps_frequency():
+    x = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100).astype(np.float32)
+    y = af.resample(x, 44100, 22050)
+    assert y.size == 22050
+    spec = np.abs(np.fft.rfft(y))
+    assert int(np.argmax(spec)) == 440  # 1 s of signal: bin k is k Hz
+
+
+def test_spectrogram_windows_pad_and_cover():
+    w = af.spectrogram_windows(np.ones((4, 10), np.float32), frames=20, hop=10)
+    assert w.shape == (1, 1, 4, 20) and w[0, 0, :, 10:].max() == 0
+    w = af.spectrogram_windows(np.ones((4, 100), np.float32), frames=20, hop=10)
+    assert w.shape[0] == 9
+
+
+def test_top_voice_keeps_highest_and_cuts_at_next_onset():
+    s, e, p = top_voice(np.array([0.0, 0.0, 1.0, 1.5]), np.array([2.0, 1.0, 2.0, 3.0]),
+                        np.array([60, 67, 64, 62]))
+    assert s.tolist() == [0.0, 1.0, 1.5]
+    assert p.tolist() == [67, 64, 62]
+    assert e.tolist() == [1.0, 1.5, 3.0]
+
+
+def test_half_note_pulse_is_normalised_away():
+    """The same tune notated in half notes (Palestrina's pulse) and in quarters gives the same
+    roll: notation habits cannot tell the classes apart."""
+    rng = np.random.default_rng(0)
+    pitches = 60 + rng.choice([0, 2, 4, 5, 7, 9], size=24)
+    durs = rng.choice([1.0, 1.0, 2.0, 0.5], size=24)
+    s = np.concatenate([[0], np.cumsum(durs)[:-1]])
+    a = melody_roll(s, s + durs, pitches)
+    b = melody_roll(2 * s, 2 * (s + durs), pitches)
+    assert time_factor(2 * s) == time_factor(s) / 2
+    assert np.array_equal(a, b)
+
+
+def test_transposed_melody_gives_the_same_windows():
+    s = np.arange(20, dtype=float)
+    p = np.array([60, 62, 64, 65, 67, 65, 64, 62] * 2 + [60, 67, 64, 60])
+    a = melody_windows(s, s + 1, p)
+    b = melody_windows(s, s + 1, p + 5)
+    assert np.array_equal(a, b)
+
+
+def test_too_short_melody_raises():
+    with pytest.raises(TooShortError, match="too short"):
+        melody_windows(np.arange(3.0), np.arange(3.0) + 1, np.array([60, 62, 64]))
+
+
+def test_windows_shape_and_hop():
+    spec = MelodySpec()
+    s = np.arange(200, dtype=float) / 2  # 100 beats of eighths -> factor 2 -> 200 beats
+    w = melody_windows(s, s + 0.5, 60 + np.arange(200) % 12, spec)
+    assert w.shape[1:] == (2, spec.window_steps, spec.n_pitches)
+    assert w.shape[0] == (400 - spec.window_steps) // spec.hop_steps + 1
+
+
+# -- weights and averaging -----------------------------------------------------------------------
+def test_class_weights_are_n_total_over_n_class():
+    from engine.training.classify.metrics import class_weights
+
+    w = class_weights(np.array([0, 0, 0, 1, 2, 2]), 4)
+    assert w.tolist() == pytest.approx([2.0, 6.0, 3.0, 0.0])
+
+
+def test_window_averaging_and_ranking():
+    probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.3, 0.6], [0.2, 0.2, 0.6]])
+    mean = average_windows(probs)
+    assert mean == pytest.approx([0.4, 0.2, 0.4])
+    assert ranked(("a", "b", "c"), mean)[0][0] == "a"
+    assert [lab for lab, _ in ranked(("a", "b", "c"), np.array([0.1, 0.7, 0.2]))] == ["b", "c", "a"]
+    with pytest.raises(ValueError):
+        average_windows(np.zeros((0, 3)))
+
+
+def test_balanced_accuracy_and_confusion():
+    from engine.training.classify.metrics import balanced_accuracy, confusion
+
+    cm = confusion([0, 0, 0, 0, 1], [0, 0, 0, 0, 0], 2)
+    assert cm.tolist() == [[4, 0], [1, 0]]
+    assert balanced_accuracy(cm) == 0.5
+
+
+def test_split_keeps_groups_together_and_every_class_in_test():
+    from engine.training.classify.corpus import Piece, assign_splits
+
+    pieces = [Piece(lab, f"{lab}:{g}", "x", np.zeros(1), np.ones(1), np.zeros(1, np.int16))
+              for lab in ("a", "b") for g in range(30) for _ in range(2)]
+    splits = assign_splits(pieces)
+    by_group: dict[str, set] = {}
+    for p, s in zip(pieces, splits):
+        by_group.setdefault(p.group, set()).add(s)
+    assert all(len(v) == 1 for v in by_group.values())
+    for lab in ("a", "b"):
+        got = {s for p, s in zip(pieces, splits) if p.label == lab}
+        assert got == {"train", "valid", "test"}
+
+
+# -- tiny training round trips ------------------------------------------------------------------
+def _toy_pieces(n_per_class: int = 8, seed: int = 0):
+    """Two styles a model can tell apart: stepwise tunes in even notes vs leaping dotted tunes."""
+    from engine.training.classify.corpus import Piece
+
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for i in range(n_per_class):
+        steps = np.cumsum(rng.choice([-2, -1, 1, 2], size=96))
+        p = np.clip(60 + steps, 48, 84).astype(np.int16)
+        s = np.arange(96, dtype=float)
+        pieces.append(Piece("steps", f"steps:{i}", "toy", s, s + 1, p))
+        leaps = np.clip(60 + np.cumsum(rng.choice([-7, -5, 5, 7, 12, -12], size=96)), 40, 90)
+        d = np.tile([1.5, 0.5], 48)
+        s = np.concatenate([[0], np.cumsum(d)[:-1]])
+        pieces.append(Piece("leaps", f"leaps:{i}", "toy", s, s + d, leaps.astype(np.int16)))
+    return pieces
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """Tiny MIDI CNN, MIDI Transformer and audio CNN trained on toy data into one models dir."""
+    import io
+
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)  # faster than 2 on a shared 2-core machine
+    from engine.training.classify.train_audio import train_audio
+    from engine.training.classify.train_midi import train_midi
+    from engine.training.common import ProgressLog
+
+    out = tmp_path_factory.mktemp("models")
+    pieces = _toy_pieces()
+    log = ProgressLog(stream=io.StringIO())
+    results = {}
+    for arch in ("cnn", "transformer"):
+        results[arch] = train_midi(arch, out_dir=out, pieces=pieces, labels=("steps", "leaps"),
+                                   epochs=8, lr=3e-3, batch=8, max_windows=8, device="cpu",
+                                   progress=log, max_seconds=60)
+    results["audio"] = train_audio(out_dir=out, pieces=pieces, labels=("steps", "leaps"),
+                                   seconds=4.0, train_renders=1, epochs=3, batch=16,
+                                   device="cpu", progress=log, cache_dir=None, max_seconds=60)
+    return out, results, log.stream.getvalue()
+
+
+@pytest.mark.slow
+def test_tiny_training_exports_cards_with_parity_and_metrics(tiny_models):
+    from engine.models.card import ModelCard
+
+    out, results, log = tiny_models
+    for name in ("classifier-midi-cnn", "classifier-midi-transformer", "classifier-audio-cnn"):
+        card = ModelCard.read(out / f"{name}.json")
+        card.verify()
+        assert card.representation["labels"] == ["steps", "leaps"]
+        assert card.training["parity_max_abs_diff"] < 1e-3
+        assert card.metrics["test"]["pieces"] == 4
+        assert np.array(card.metrics["test"]["confusion"]).sum() == 4
+    # the toy styles differ in contour and rhythm: the CNN must learn them
+    assert results["cnn"]["test"]["balanced_accuracy"] >= 0.75
+    assert all(json.loads(line)["event"] for line in log.splitlines())
+
+
+@pytest.mark.slow
+def test_runtime_classifies_song_track_with_tiny_model(tiny_models, monkeypatch):
+    from engine.models.classifier import StyleClassifier
+    from engine.music import Note, Song, Track
+
+    out, _, _ = tiny_models
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(out))
+    clf = StyleClassifier.load("classifier-midi-cnn")
+    tpb = 480
+    melody = [Note(i * tpb, (i + 1) * tpb, 60 + [0, 2, 4, 5, 4, 2] [i % 6]) for i in range(48)]
+    song = Song([Track("bass", 32, notes=[Note(0, 48 * tpb, 36)]),
+                 Track("tune", 0, notes=melody)], ticks_per_beat=tpb)
+    result = clf.classify_track(song)
+    assert [lab for lab, _ in result] and sum(p for _, p in result) == pytest.approx(1.0)
+    assert result[0][0] == "steps"
+    with pytest.raises(Exception, match="tracks"):
+        clf.classify_track(song, 5)
+
+
+def _write_tiny_midi(path: Path, n_notes: int = 40) -> Path:
+    from engine.midi_io import write_midi
+    from engine.music import Note, Song, Track
+
+    tpb = 480
+    notes = [Note(i * tpb, (i + 1) * tpb, 60 + [0, 2, 4, 2] [i % 4]) for i in range(n_notes)]
+    write_midi(Song([Track("tune", 0, notes=notes)], ticks_per_beat=tpb), path)
+    return path
+
+
+@pytest.mark.slow
+def test_cli_classify_midi_and_wav(tiny_models, tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from studio.cli import main
+
+    out, _, _ = tiny_models
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(out))
+    mid = _write_tiny_midi(tmp_path / "tune.mid")
+    assert main(["classify", str(mid), "--top", "2", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["model"] == "classifier-midi-cnn" and len(got["labels"]) == 2
+    assert main(["classify", str(mid), "--model", "classifier-midi-transformer"]) == 0
+    text = capsys.readouterr().out
+    assert "steps" in text and "%" in text
+
+    sr = 22050
+    t = np.arange(4 * sr) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
+    wav = tmp_path / "tune.wav"
+    sf.write(wav, tone.astype(np.float32), sr)
+    assert main(["classify", str(wav), "--top", "1"]) == 0
+    assert "classifier-audio-cnn" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cli_classify_bad_inputs_exit_2(tiny_models, tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from studio.cli import main
+
+    out, _, _ = tiny_models
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(out))
+    short = _write_tiny_midi(tmp_path / "short.mid", n_notes=3)
+    assert main(["classify", str(short)]) == 2
+    err = capsys.readouterr().err
+    assert "too short" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    blip = tmp_path / "blip.wav"
+    sf.write(blip, np.zeros(2000, np.float32), 22050)
+    assert main(["classify", str(blip)]) == 2
+    assert "too short" in capsys.readouterr().err
+    assert main(["classify", str(tmp_path / "missing.mid")]) == 2
+    mid = _write_tiny_midi(tmp_path / "t.mid")
+    assert main(["classify", str(mid), "--track", "9"]) == 2
+    assert main(["classify", str(mid), "--model", "classifier-audio-cnn"]) == 2
