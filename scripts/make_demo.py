@@ -15,19 +15,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # a script run from a checkout, before `pip install -e .`
-    sys.path.insert(0, str(ROOT))
+from engine.midi_io import write_midi
+from engine.music import ROLE_MELODY, MeterChange, Note, Song, TempoChange, Track
 
-from engine.midi_io import write_midi  # noqa: E402
-from engine.music import (  # noqa: E402
-    ROLE_MELODY,
-    MeterChange,
-    Note,
-    Song,
-    TempoChange,
-    Track,
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 TPB = 480
 NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
