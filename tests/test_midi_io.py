@@ -253,3 +253,20 @@ def test_more_than_15_pitched_tracks_share_channels_by_sound(tmp_path):
     with pytest.raises(MidiFileError, match="too many instruments"):
         write_midi(too_many, tmp_path / "nope.mid")
     assert not (tmp_path / "nope.mid").exists()
+
+
+def test_bundled_demo_files_are_what_make_demo_writes(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_demo", root / "scripts" / "make_demo.py")
+    make_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_demo)
+    for name, song in (("melody.mid", make_demo.ode_to_joy()),
+                       ("waltz.mid", make_demo.greensleeves())):
+        write_midi(song, tmp_path / name)
+        assert (tmp_path / name).read_bytes() == (root / "assets" / "demo" / name).read_bytes()
+        assert read_midi(root / "assets" / "demo" / name).tracks[0].role == ROLE_MELODY
+    waltz = read_midi(root / "assets" / "demo" / "waltz.mid")
+    assert waltz.pickup_ticks == waltz.ticks_per_beat and str(waltz.meters[1]) == "3/4"
