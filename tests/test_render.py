@@ -187,3 +187,10 @@ def test_timing_groups_keep_hihat_choke_and_same_key_release(sf):
     one = render(song, soundfont=sf, timing_groups=1).audio
     two = render(song, soundfont=sf, timing_groups=2).audio
     assert one.shape == two.shape and np.allclose(one, two, atol=1e-6)
+
+
+def test_note_shorter_than_a_frame_still_ends(sf):
+    song = Song(tracks=[Track("p", program=19, notes=[Note(0, 1, 60, 100)])],  # organ: sustains
+                ticks_per_beat=30000, tempos=[TempoChange(0, 200.0)])  # 1 tick = 10 us
+    res = render(song, soundfont=sf, tail_seconds=3.0)
+    assert len(res.audio) < 2 * 48000  # released at once, not held for the whole tail

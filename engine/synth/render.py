@@ -146,8 +146,10 @@ def song_events(song: Song, track_indices: Sequence[int], sample_rate: int):
     for ch, ti in enumerate(track_indices):
         track = song.tracks[ti]
         for n in track.notes:
-            events.append((frame(n.start), _EV_ON, ch, n.pitch, n.velocity))
-            events.append((frame(n.end), _EV_OFF, ch, n.pitch, 0))
+            on = frame(n.start)
+            # A note shorter than one frame still lasts one (else its off would sort first).
+            events.append((on, _EV_ON, ch, n.pitch, n.velocity))
+            events.append((max(frame(n.end), on + 1), _EV_OFF, ch, n.pitch, 0))
     events.sort()
     return events
 
