@@ -50,3 +50,10 @@ def test_meters_accepted(meter, capsys):
     assert main(["live", "--backend", "null", "--midi-in", "none", "--no-accompaniment",
                  "--count-in", "0", "--duration", "0.3", "--meter", meter, "--quiet"]) == 0
     assert f"BPM {meter}" in capsys.readouterr().out
+
+
+def test_missing_soundfont_and_bad_programs_exit_2(tmp_path, capsys):
+    assert main(["live", "--backend", "null", "--soundfont", str(tmp_path / "none.sf2")]) == 2
+    assert "none.sf2" in capsys.readouterr().err
+    assert main(["live", "--backend", "null", "--programs", "1,x"]) == 2
+    assert "--programs" in capsys.readouterr().err

@@ -23,6 +23,17 @@ from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent, MidiInput, match_
 from engine.synth.live import FluidSynthBackend, sequencer_stamp, sound_frame
 
 SR, PERIOD = 48000, 128
+
+
+def _pinned_soundfont():
+    """pretty_midi's TimGM6mb (always installed): the onsets asserted below depend on samples."""
+    from engine.synth.soundfont import bundled_soundfont
+
+    sf = bundled_soundfont()
+    return sf if sf is not None and sf.is_file() else None
+
+
+SF = _pinned_soundfont()
 WOODBLOCK = 115  # short decay (< 9000 frames): onsets of successive beats stay separable
 
 
@@ -79,7 +90,7 @@ class VirtualClock:
 
 def make(bpm=120.0, meter=(4, 4), *, metronome=False, count_in=0, acc=None, clock=None):
     clock = clock or VirtualClock()
-    synth = FluidSynthBackend(None, sample_rate=SR, period=PERIOD, reverb=False)
+    synth = FluidSynthBackend(None, sample_rate=SR, period=PERIOD, reverb=False, soundfont=SF)
     acc = acc if acc is not None else FakeAccompanist(clock)
     acc.clock = clock
     cfg = LiveConfig(bpm=bpm, meter=meter, metronome=metronome, count_in_bars=count_in,
@@ -161,7 +172,7 @@ def test_sequencer_stamp_rule_is_what_fluidsynth_does():
     """Pin the measured FluidSynth sequencer behaviour the scheduler relies on."""
     rng = np.random.default_rng(0)
     for t in rng.integers(3000, 100_000, size=12):
-        synth = FluidSynthBackend(None, reverb=False)
+        synth = FluidSynthBackend(None, reverb=False, soundfont=SF)
         synth.schedule_note_on(int(t), 0, 60, 100)
         audio = np.concatenate([synth.render(PERIOD) for _ in range((int(t) + 3000) // PERIOD)])
         synth.close()
@@ -330,7 +341,7 @@ def test_port_vanishes_and_returns():
 def test_engine_keeps_playing_when_port_vanishes():
     clock = VirtualClock()
     fake = FakeMidiIn(["Keys:out"])
-    synth = FluidSynthBackend(None, reverb=False)
+    synth = FluidSynthBackend(None, reverb=False, soundfont=SF)
     cfg = LiveConfig(bpm=120.0, metronome=False, count_in_bars=0, midi_in="Keys", thru="python",
                      port_poll_s=0.0)
     eng = LiveEngine(cfg, synth=synth, clock=clock, accompanist=FakeAccompanist(clock),
@@ -355,3 +366,62 @@ def test_missing_port_is_a_user_error():
 
     with pytest.raises(DeviceError, match="no MIDI input port matches"):
         MidiInput("nothing", lambda e: None, lambda: 0, midi_in=FakeMidiIn(["a:out"]))
+
+
+class FakeMidiOut:
+    def __init__(self):
+        self.sent: list[list[int]] = []
+
+    def send_message(self, msg):
+        self.sent.append(list(msg))
+
+    def close_port(self):
+        pass
+
+
+def test_midi_out_carries_accompaniment_and_clock():
+    import time
+
+    clock = VirtualClock()
+    fake_out = FakeMidiOut()
+    synth = FluidSynthBackend(None, reverb=False, soundfont=SF)
+    cfg = LiveConfig(bpm=240.0, metronome=False, count_in_bars=0, use_midi_in=False,
+                     thru="python", midi_out=True, midi_out_melody=True)
+    eng = LiveEngine(cfg, synth=synth, clock=clock, accompanist=FakeAccompanist(clock),
+                     midi_out=fake_out)
+    eng.start(threaded=False)
+    origin = eng.tempo.origin_frame
+    f = origin + 100
+    drive(eng, synth, clock, origin / SR + 2.05, [(f, NOTE_ON, 67, 80)])
+    time.sleep(0.2)  # the output thread sends what is due
+    eng.stop()
+    sent = fake_out.sent
+    timed = [m for m in sent if m != [0x90, 67, 80]]  # the melody is sent at once, not timed
+    assert timed[0] == [0xFA]  # start at bar 0
+    assert [0x90, 67, 80] in sent  # the melody (optional thru to MIDI out)
+    assert [0x91, 48, 100] in sent  # the fake's bass on channel 2 (index 1)
+    clocks = sum(1 for m in sent if m == [0xF8])
+    assert 24 * 8 - 2 <= clocks <= 24 * 8 + 24  # 24 per quarter: 2 s at 240 BPM = 8 quarters
+    assert sent[-1] == [0xFC]  # stop
+
+
+def test_model_switch_between_bars(monkeypatch):
+    import engine.realtime.engine as engine_mod
+
+    other = FakeAccompanist()
+    other.name = "other"
+    other.programs = (33,)
+    monkeypatch.setattr(engine_mod, "load_accompanist", lambda name, providers: other)
+    eng, synth, clock, first = make(120.0, (4, 4))
+    other.clock = clock
+    origin = eng.tempo.origin_frame
+    drive(eng, synth, clock, origin / SR + 0.5)
+    assert eng.send("model", "other")
+    import time
+
+    time.sleep(0.2)  # the loader thread
+    drive(eng, synth, clock, origin / SR + 6.0)
+    assert eng.status().model == "other"
+    assert len(first.sessions[0].pending_seen) >= 1 and len(other.sessions[0].pending_seen) >= 1
+    assert eng.stats.skipped == 0 and eng.stats.late == 0
+    eng.stop()

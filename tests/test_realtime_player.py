@@ -38,7 +38,9 @@ def test_channels_skip_drum_channel():
 
 
 def test_offline_playback_first_onset_and_end():
-    backend = FluidSynthBackend(None, reverb=False)
+    from engine.synth.soundfont import bundled_soundfont
+
+    backend = FluidSynthBackend(None, reverb=False, soundfont=bundled_soundfont())
     player = SongPlayer(backend)
     try:
         player.play(_song())

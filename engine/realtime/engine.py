@@ -65,6 +65,8 @@ class LiveConfig:
     period: int = 128
     soundfont: str | Path | None = None
     reverb: bool = True
+    melody_soundfont: str | Path | None = None  # per-part soundfonts: the melody's own
+    accompaniment_soundfont: str | Path | None = None
     melody_program: int = 0
     programs: tuple[int, ...] | None = None  # accompaniment programs; None = the model's
     midi_in: str | int | None = None  # port index / name substring; None = virtual input
@@ -223,7 +225,7 @@ class LiveEngine:
                 self.monitor = JackMonitor(f"{cfg.client_name}-monitor")
             except DeviceError as exc:
                 log.warning("no JACK monitor (xruns not counted): %s", exc)
-        synth.set_program(MELODY_CHANNEL, cfg.melody_program)
+        synth.set_program(MELODY_CHANNEL, cfg.melody_program, soundfont=cfg.melody_soundfont)
         self._set_accompanist(self._accompanist if self._accompanist is not None
                               else self._load_initial())
         if cfg.use_midi_in:
@@ -344,7 +346,8 @@ class LiveEngine:
         self._programs = list(programs) + [0] * (n - len(programs))
         self._drums = drums
         for ch, prog, drum in zip(chans, self._programs, drums):
-            self.synth.set_program(ch, prog, is_drum=drum)
+            self.synth.set_program(ch, prog, is_drum=drum,
+                                   soundfont=self.config.accompaniment_soundfont)
 
     def _setup_thru(self) -> str:
         mode = self.config.thru

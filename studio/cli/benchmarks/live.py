@@ -132,6 +132,14 @@ def _kill(p) -> None:
             p.kill()
 
 
+def _bench_soundfont():
+    """TimGM6mb from pretty_midi: a fixed, small soundfont, so runs compare (its square lead,
+    program 80, reaches -40 dBFS 28 frames after a voice starts: measured offline)."""
+    from engine.synth.soundfont import bundled_soundfont, find_soundfont
+
+    return bundled_soundfont() or find_soundfont()
+
+
 # -- 1. latency --------------------------------------------------------------------------------
 def latency_run(server: _Server, n: int, spacing: float, thru: str, load: bool,
                 workdir: Path) -> dict:
@@ -155,6 +163,7 @@ def latency_run(server: _Server, n: int, spacing: float, thru: str, load: bool,
         cmd = [sys.executable, "-m", "studio", "live", "--backend", "jack", "--midi-in",
                "pmn-probe-midi", "--no-accompaniment", "--no-metronome", "--count-in", "0",
                "--program", "80", "--no-reverb", "--quiet", "--thru", thru,
+               "--soundfont", str(_bench_soundfont()),
                "--client-name", "pmn-live", "--duration", f"{n * spacing + 6:.1f}"]
         if load:
             cmd.append("--load-thread")

@@ -44,6 +44,11 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--buffer", type=int, default=128, help="audio period in frames (default 128)")
     p.add_argument("--rate", type=int, default=48000, help="sample rate (default 48000)")
     p.add_argument("--soundfont", help="SoundFont (.sf2) to play with (default: found one)")
+    p.add_argument("--melody-soundfont", metavar="SF2", help="SoundFont for the melody only")
+    p.add_argument("--accompaniment-soundfont", metavar="SF2",
+                   help="SoundFont for the accompaniment only")
+    p.add_argument("--programs", metavar="P,P,...",
+                   help="GM programs of the accompaniment parts (default: the model's)")
     p.add_argument("--no-reverb", action="store_true", help="dry sound (measurements)")
     p.add_argument("--load-thread", action="store_true",
                    help="run a busy pure-Python thread beside the engine, as the studio's GUI "
@@ -84,6 +89,21 @@ def _check(args) -> tuple[int, int]:
         raise UserInputError(f"--lookahead must be in (0, 4] beats, got {args.lookahead:g}")
     if not 0 <= args.program <= 127:
         raise UserInputError(f"--program must be in range 0..127, got {args.program}")
+    if args.programs:
+        try:
+            progs = tuple(int(x) for x in args.programs.split(","))
+        except ValueError:
+            raise UserInputError(f"--programs must be comma-separated numbers, "
+                                 f"got {args.programs!r}") from None
+        if not all(0 <= x <= 127 for x in progs):
+            raise UserInputError(f"--programs must be in range 0..127, got {args.programs}")
+        args.programs = progs
+    for opt in ("soundfont", "melody_soundfont", "accompaniment_soundfont"):
+        path = getattr(args, opt)
+        if path is not None:
+            from engine.synth.live import locate_soundfont
+
+            locate_soundfont(path)  # SoundfontError (exit 2) names the file
     if args.duration is not None and args.duration <= 0:
         raise UserInputError(f"--duration must be positive, got {args.duration:g}")
     if args.record:
@@ -121,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
                      model=args.model, accompany=not args.no_accompaniment,
                      providers=args.providers, temperature=args.temperature,
                      backend=args.backend, sample_rate=args.rate, period=args.buffer,
-                     soundfont=args.soundfont, reverb=not args.no_reverb, melody_program=args.program,
+                     soundfont=args.soundfont, reverb=not args.no_reverb,
+                     melody_soundfont=args.melody_soundfont,
+                     accompaniment_soundfont=args.accompaniment_soundfont,
+                     programs=args.programs or None, melody_program=args.program,
                      midi_in=args.midi_in if use_midi else None, use_midi_in=use_midi,
                      midi_api=args.midi_api, midi_out=args.midi_out,
                      midi_out_melody=args.midi_out_melody, thru=args.thru,
