@@ -136,3 +136,48 @@ def test_jackd_stopping_ends_live_cleanly(jack_server):
         _kill(live)
     assert live.returncode == 1, out
     assert "JACK server stopped" in out
+
+
+def test_keyboard_unplugged_and_plugged_back(jack_server, monkeypatch):
+    """The keyboard's JACK port goes away mid-performance and comes back: the engine says so,
+    keeps running, and reconnects both its own input and FluidSynth's thru input."""
+    import jack
+
+    _, env = jack_server
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", env["JACK_DEFAULT_SERVER"])  # this process's client
+
+    def keyboard():
+        c = jack.Client("kbd", no_start_server=True)
+        c.midi_outports.register("out")
+        c.activate()
+        return c
+
+    def connections():
+        out = subprocess.run(["jack_lsp", "-c", "kbd:out"], env=env, capture_output=True,
+                             text=True).stdout
+        return [line.strip() for line in out.splitlines()[1:]]
+
+    kbd = keyboard()
+    live = None
+    try:
+        live = _live(env, "--midi-in", "kbd", "--no-accompaniment", duration=25.0)
+        deadline = time.monotonic() + 15
+        while len(connections()) < 2:
+            assert time.monotonic() < deadline and live.poll() is None, "live did not connect"
+            time.sleep(0.1)
+        assert any(c.startswith("popmusicnet:midi") for c in connections())  # thru in C
+        kbd.deactivate()
+        kbd.close()
+        time.sleep(1.5)  # > the 0.5 s port poll
+        kbd = keyboard()
+        deadline = time.monotonic() + 10
+        while len(connections()) < 2:
+            assert time.monotonic() < deadline, f"not reconnected: {connections()}"
+            time.sleep(0.1)
+        live.send_signal(signal.SIGTERM)
+        out, _ = live.communicate(timeout=15)
+    finally:
+        _kill(live)
+        kbd.close()
+    assert live.returncode == 0, out
+    assert "vanished" in out and "is back" in out
