@@ -82,7 +82,7 @@ def test_bench_render_prints_numbers_and_writes_its_section(tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "realtime" in out and "timing groups 2" in out and "847 notes" in out
     assert "timing groups 64: " in out
-    assert "bench-render" in written and "| TimGM6mb.sf2 | 2 |" in written["bench-render"]
+    assert "bench-render" in written and "| TimGM6mb.sf2 | 2 | 1 |" in written["bench-render"]
     if before is not None:
         assert os.sched_getaffinity(0) == before  # the pin to one core is undone
 

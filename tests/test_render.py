@@ -194,3 +194,14 @@ def test_note_shorter_than_a_frame_still_ends(sf):
                 ticks_per_beat=30000, tempos=[TempoChange(0, 200.0)])  # 1 tick = 10 us
     res = render(song, soundfont=sf, tail_seconds=3.0)
     assert len(res.audio) < 2 * 48000  # released at once, not held for the whole tail
+
+
+def test_second_synth_only_when_a_note_needs_it(sf):
+    # 120 BPM at 48 kHz: eighth notes fall on phases 0 and 32 of the 64-frame block, within
+    # the 32-frame bound of one synth; a note 20 frames after a block boundary is not.
+    eighths = Song(tracks=[Track("p", notes=[Note(i * 240, i * 240 + 200, 60) for i in range(8)])])
+    assert render(eighths, soundfont=sf, sample_rate=48000).synths == 1
+    off_grid = Song(tracks=[Track("p", notes=[Note(0, 200, 60), Note(250, 400, 62)])])
+    assert int(round(off_grid.tick_to_seconds(250) * 48000)) % 64 == 20
+    assert render(off_grid, soundfont=sf, sample_rate=48000).synths == 2
+    assert render(off_grid, soundfont=sf, sample_rate=48000, timing_groups=1).synths == 1

@@ -4,14 +4,17 @@ Why it is built the way it is (each point measured on this machine):
 - **Float output.** pyfluidsynth's `get_samples()` returns int16, which FluidSynth has already
   clipped (and dithered) before we can look at it. We call `fluid_synth_write_float` from the
   same libfluidsynth that pyfluidsynth loaded, so a loud song keeps its peaks; we then measure
-  the peak and scale the whole render down only if it would clip (never up, never a limiter).
+  the peak and scale the whole render down only if it would clip (or, if asked, to a target
+  peak); one gain for the whole file, never a limiter.
 - **Event timing.** Rendering is split at every event's sample frame, but FluidSynth starts
   voices only at its internal 64-frame block boundaries, so with one synth a note-on lands up
-  to 63 frames late (1.4 ms at 44.1 kHz). We render with `timing_groups` synths whose block
-  grids are offset by 64/G frames and give each note-on to the synth whose next block boundary
-  is nearest; the outputs are summed (FluidSynth is linear in its voices). G=2 (default): every
-  note-on within 31 frames (0.7 ms at 44.1 kHz); G=64: sample-exact; G=1: fastest. What
-  FluidSynth does between voices of one synth is kept across groups (see `assign_groups`).
+  to 63 frames late (1.4 ms at 44.1 kHz). We render with up to `timing_groups` (G) synths
+  whose block grids are offset by 64/G frames, each note-on on the synth whose next block
+  boundary is nearest, and sum the outputs (FluidSynth is linear in its voices). G=2 (default):
+  every note-on at most 32 frames late (0.7 ms at 44.1 kHz); G=64: sample-exact; G=1: fastest.
+  A second synth costs its reverb and loading (~15 % here), so a group is only used when some
+  note needs it to meet the bound. What FluidSynth does between voices of one synth is kept
+  across groups (see `assign_groups`).
 - **Channels.** FluidSynth has 256 MIDI channels here, so every track gets its own channel
   (program, CC7 volume, CC10 pan), drum tracks get the drum bank (128) on theirs: no 16-channel
   limit and no channel sharing between tracks.
@@ -61,6 +64,7 @@ class RenderResult:
     gain: float  # scale applied afterwards (1.0 = untouched)
     seconds: float  # wall time spent rendering
     soundfont: Path
+    synths: int = 1  # FluidSynth instances used (timing groups that had notes)
 
     @property
     def normalised(self) -> bool:
@@ -163,22 +167,34 @@ def assign_groups(events: list[tuple], offsets: Sequence[int],
                   drum_channels: frozenset[int] | set[int] = frozenset()) -> list[list[tuple]]:
     """Split sorted events among the timing-group synths (block grids shifted by `offsets`).
 
-    A note-on goes to the synth whose next block boundary is nearest its frame, and its note-off
-    to the same synth. Two things FluidSynth does *between* voices of one synth are kept:
+    Every note-on ends up at most BLOCK / len(offsets) frames late (32 for two groups). A group
+    is used only if some note needs it to meet that bound; among the groups in use, a note-on
+    goes to the synth whose next block boundary is nearest its frame, its note-off to the same
+    synth. Two things FluidSynth does *between* voices of one synth are kept:
     - a key struck again on a channel while it still sounds in another group releases it there
       (FluidSynth releases the old voice of that key in a single synth);
     - drum keys with a GM exclusive class (hi-hats, whistles, guiros, cuicas, triangles) all go
       to group 0, so that one still chokes the other (their onsets keep 64-frame precision).
     """
+    tolerance = BLOCK // len(offsets)
+
+    def late(frame: int, group: int) -> int:
+        return (-(frame + offsets[group])) % BLOCK
+
+    def pinned(ch: int, pitch: int) -> bool:
+        return ch in drum_channels and pitch in GM_EXCLUSIVE_DRUM_KEYS
+
+    needed = [0]
+    for f, kind, ch, pitch, _ in events:
+        if kind == _EV_ON and not pinned(ch, pitch) and \
+                min(late(f, g) for g in needed) > tolerance:
+            needed.append(min(range(len(offsets)), key=lambda g: late(f, g)))
     per_group: list[list[tuple]] = [[] for _ in offsets]
     holding: dict[tuple[int, int], deque] = defaultdict(deque)
     for ev in events:
         f, kind, ch, pitch, _ = ev
         if kind == _EV_ON:
-            if ch in drum_channels and pitch in GM_EXCLUSIVE_DRUM_KEYS:
-                k = 0
-            else:
-                k = min(range(len(offsets)), key=lambda g: (-(f + offsets[g])) % BLOCK)
+            k = 0 if pinned(ch, pitch) else min(needed, key=lambda g: late(f, g))
             q = holding[(ch, pitch)]
             for other in set(q) - {k}:
                 per_group[other].append((f, _EV_OFF, ch, pitch, 0))
@@ -289,7 +305,8 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
         out *= np.float32(scale)
     if progress is not None:
         progress(1.0)
-    return RenderResult(out, sample_rate, peak, scale, time.perf_counter() - t0, sf_path)
+    return RenderResult(out, sample_rate, peak, scale, time.perf_counter() - t0, sf_path,
+                        len(active))
 
 
 def render_song(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None = None,

@@ -170,12 +170,11 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
                 cpu_t.append(time.process_time() - c0)
                 wall_t.append(time.perf_counter() - w0)
             cpu, wall = statistics.median(cpu_t), statistics.median(wall_t)
-            row = (sf.name, groups, cpu, music_s / cpu, wall, music_s / wall,
-                   len(res.audio) / args.rate)
+            row = (sf.name, groups, cpu, music_s / cpu, wall, music_s / wall, res.synths)
             rows.append(row)
             default = " (default)" if groups == 2 else ""
             verdict = "meets" if music_s / cpu >= TARGET else "below"
-            print(f"  {sf.name:<16} timing groups {groups}{default:<10} "
+            print(f"  {sf.name:<16} timing groups {groups}{default:<10} synths {res.synths}  "
                   f"cpu {cpu:6.3f} s = {music_s / cpu:6.1f}x   wall {wall:6.3f} s = "
                   f"{music_s / wall:6.1f}x realtime   ({verdict} the {TARGET:g}x target)")
         ref = fluidsynth_cli_seconds(song, sf, args.rate, args.runs)
@@ -193,12 +192,12 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
         print(f"  timing groups {groups:2d}: {min(errs)}..{max(errs)} frames, mean "
               f"{statistics.mean(errs):.1f}, worst {1000 * worst / args.rate:.3f} ms")
     if not args.no_results:
-        table = ["| soundfont | timing groups | CPU s | realtime (CPU) | wall s | realtime (wall) |",
-                 "|---|---|---|---|---|---|"]
-        table += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.0f}x | {r[4]:.3f} | {r[5]:.0f}x |"
-                  for r in rows]
+        table = ["| soundfont | timing groups | synths used | CPU s | realtime (CPU) | wall s | "
+                 "realtime (wall) |", "|---|---|---|---|---|---|---|"]
+        table += [f"| {r[0]} | {r[1]} | {r[6]} | {r[2]:.3f} | {r[3]:.0f}x | {r[4]:.3f} | "
+                  f"{r[5]:.0f}x |" for r in rows]
         if refs:
-            table += [f"| {name} | `fluidsynth -F` (C yardstick) | {ref:.3f} | "
+            table += [f"| {name} | `fluidsynth -F` (C yardstick) | 1 | {ref:.3f} | "
                       f"{music_s / ref:.0f}x | | |" for name, ref in refs]
         ttable = ["| timing groups | frames late (min..max) | mean | worst |", "|---|---|---|---|"]
         ttable += [f"| {g} | {lo}..{hi} | {mean:.1f} | {1000 * w / args.rate:.3f} ms |"
