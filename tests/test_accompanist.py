@@ -39,6 +39,7 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
     card = ModelCard.read(card_path)
     assert card.kind == "accompanist"
     assert set(card.files) == {"enc_soprano", "enc_alto", "enc_tenor", "enc_bass", "dec_alto",
+                               "dec_soprano",
                                "dec_tenor", "dec_bass", "melody_rnn", "rnn_alto", "rnn_tenor",
                                "rnn_bass"}
     card.verify()
@@ -50,7 +51,8 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
 
 def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
     """Parity measured here, independently of the check the exporter ran."""
-    from engine.training.accompanist.model import EncoderExport, MelodyStep, RoleStep
+    from engine.training.accompanist.model import (DecoderExport, EncoderExport, MelodyStep,
+                                                   RoleStep)
 
     tr, card_path = trained
     card = ModelCard.read(card_path)
@@ -65,10 +67,13 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
     for k, n in enumerate(names):
         planes = (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)
         cases[f"enc_{n}"] = (EncoderExport(vaes.vaes[k].encoder), {"planes": planes, "mask": mask})
+        z = rng.standard_normal((3, L)).astype(np.float32)
+        if not k:
+            cases[f"dec_{n}"] = (vaes.vaes[k].decoder, {"z": z, "mask": mask})
         if k:
-            cases[f"dec_{n}"] = (vaes.vaes[k].decoder,
-                                 {"z": rng.standard_normal((3, L)).astype(np.float32),
-                                  "mask": mask})
+            cases[f"dec_{n}"] = (DecoderExport(vaes.vaes[k].decoder),
+                                 {"z": z, "mask": mask,
+                                  "melody": (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)})
             cases[f"rnn_{n}"] = (RoleStep(rnns.roles[k - 1]),
                                  {"z_mel": rng.standard_normal((3, L)).astype(np.float32),
                                   "z_prev": rng.standard_normal((3, L)).astype(np.float32),

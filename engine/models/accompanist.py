@@ -120,6 +120,7 @@ class Accompanist:
         self._dec = [card.open(f"dec_{r}", providers=providers) for r in self.roles]
         self._rnn = [card.open(f"rnn_{r}", providers=providers) for r in self.roles]
         self._mel_rnn = card.open("melody_rnn", providers=providers)
+        self._dec_mel = card.open(f"dec_{self.melody_name}", providers=providers)
         self.provider = self._enc_mel.provider
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
                  self.provider)
@@ -290,17 +291,22 @@ class AccompanimentSession:
         k = self.n_accompanied
         if mel_planes is not None:
             z_mel, known = self._encode_mel(mel_planes, mask), True
+            cond = mel_planes[None].astype(np.float32)
         else:
             z_mel, known = self._predict_melody(k, pending_planes, mask), False
+            # the accompaniment decoders hear the melody RNN's expected bar (probabilities)
+            dec = self.m._dec_mel.run({"z": z_mel, "mask": mask})
+            cond = sigmoid(np.stack([dec["onset_logits"], dec["active_logits"]], axis=1))
+            cond = cond.astype(np.float32)
         entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
                          z_mel, mask, known)
-        planes = self._roles_step(z_mel, mask, entry)
+        planes = self._roles_step(z_mel, mask, cond, entry)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
         return planes
 
-    def _roles_step(self, z_mel, mask, entry: _Pending | None) -> list[np.ndarray]:
+    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None) -> list[np.ndarray]:
         out = []
         m = self.m
         for i, r in enumerate(m._roles):
@@ -310,7 +316,7 @@ class AccompanimentSession:
             if self.temperature > 0:
                 z = z + (self.temperature * r.resid_std
                          * self.rng.standard_normal(z.shape)).astype(np.float32)
-            dec = m._dec[i].run({"z": z, "mask": mask})
+            dec = m._dec[i].run({"z": z, "mask": mask, "melody": cond})
             planes = decode_planes(dec["onset_logits"][0], dec["active_logits"][0],
                                    r.thr_onset, r.thr_active, r.max_voices)
             planes &= mask[0][None, :, None] > 0
@@ -329,7 +335,7 @@ class AccompanimentSession:
         entry = self._pending.pop(j, None)
         if entry is None and j >= self.n_accompanied:
             # Not accompanied (session start, a skipped bar): advance the roles on the truth.
-            self._roles_step(z_true, mask, None)
+            self._roles_step(z_true, mask, planes[None].astype(np.float32), None)
             self.n_accompanied = j + 1
         elif entry is not None and not entry.known:
             # The accompaniment used a predicted melody: replay the role RNNs on the real one.

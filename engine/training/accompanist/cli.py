@@ -31,6 +31,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent", type=int, default=None, help="latent size per bar (default 32)")
     p.add_argument("--rnn-hidden", type=int, default=None, help="GRU size (default 128)")
     p.add_argument("--batch-bars", type=int, default=None, help="bars per VAE batch (256)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per process (default: PyTorch's choice; use 1 on a busy or "
+                        "small machine and under torchrun on CPU)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (2e-3)")
 
 
@@ -52,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
         tcfg.lr = args.lr
     train(args.data, args.out, epochs=args.epochs, device=args.device, seed=args.seed,
           resume=args.resume, install=args.install, name=args.name, model_cfg=mcfg,
-          train_cfg=tcfg)
+          train_cfg=tcfg, threads=args.threads)
     return 0

@@ -74,8 +74,10 @@ def normalising_shift(melody: Track) -> int:
 
 
 def prepare(songs: Sequence[tuple[str, str, Song]], cfg: ModelConfig,
-            roles: Sequence[str] | None = None) -> Prepared:
-    """(id, split, song) triples -> per-piece bar tensors on per-track windows."""
+            roles: Sequence[str] | None = None,
+            windows: Sequence[int] | None = None) -> Prepared:
+    """(id, split, song) triples -> per-piece bar tensors on per-track windows (chosen from the
+    training split, or `windows`: the low pitch per track, to match a trained model)."""
     if not songs:
         raise UserInputError("no training pieces")
     if roles is None:
@@ -103,6 +105,8 @@ def prepare(songs: Sequence[tuple[str, str, Song]], cfg: ModelConfig,
                             for n in tr[k].notes] or
                            [n.pitch for *_, tr in normalised for n in tr[k].notes] or [60])
         low = int(np.clip(int(np.median(pitches)) - cfg.n_pitches // 2, 0, 128 - cfg.n_pitches))
+        if windows is not None:
+            low = int(windows[k])
         first = next((tr[k] for *_, tr in normalised if tr[k].notes), normalised[0][4][k])
         programs = [tr[k].program for *_, tr in normalised if tr[k].notes]
         program = max(set(programs), key=programs.count) if programs else 0

@@ -3,10 +3,12 @@
 Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
 - enc_TRACK   (planes (B,2,S,P), mask (B,S)) -> mu (B,L)            every track (roles re-encode
   what they played, so the role RNN hears its own previous bar)
-- dec_ROLE    (z (B,L), mask (B,S)) -> onset_logits, active_logits (B,S,P)   accompaniment roles
+- dec_ROLE    (z (B,L), mask (B,S), melody (B,2,S,Pm)) -> onset_logits, active_logits (B,S,P):
+  accompaniment decoders see the melody bar (planes, or the melody decoder's probabilities
+  when the bar is predicted in live play)
+- dec_MELODY  (z, mask) -> onset_logits, active_logits: the predicted melody bar, live play only
 - melody_rnn  (z_prev (B,L), mask_prev (B,S), h (1,B,H)) -> z_next (B,L), h_out   one step
 - rnn_ROLE    (z_mel, z_prev (B,L), mask (B,S), h (1,B,H)) -> z (B,L), h_out       one step
-The melody decoder is not exported: the runtime never draws the melody.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from engine.training.accompanist.model import EncoderExport, MelodyStep, RoleStep
+from engine.training.accompanist.model import DecoderExport, EncoderExport, MelodyStep, RoleStep
 from engine.training.onnx_export import check_parity, export_onnx, write_card
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,16 @@ def export_model(trainer, decoding: dict, train_seconds: float,
         planes = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
         emit(f"enc_{t.name}", EncoderExport(vaes.vaes[k].encoder), (planes, mask),
              ["planes", "mask"], ["mu"], {"planes": batch, "mask": batch, "mu": batch})
+    emit(f"dec_{tracks[0].name}", vaes.vaes[0].decoder, (torch.randn(1, L, generator=g), mask),
+         ["z", "mask"], ["onset_logits", "active_logits"],
+         {"z": batch, "mask": batch, "onset_logits": batch, "active_logits": batch})
     for k, t in enumerate(tracks[1:], start=1):
-        emit(f"dec_{t.name}", vaes.vaes[k].decoder, (torch.randn(1, L, generator=g), mask),
-             ["z", "mask"], ["onset_logits", "active_logits"],
-             {"z": batch, "mask": batch, "onset_logits": batch, "active_logits": batch})
+        mel = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
+        emit(f"dec_{t.name}", DecoderExport(vaes.vaes[k].decoder),
+             (torch.randn(1, L, generator=g), mask, mel),
+             ["z", "mask", "melody"], ["onset_logits", "active_logits"],
+             {"z": batch, "mask": batch, "melody": batch, "onset_logits": batch,
+              "active_logits": batch})
     hb = {1: "batch"}
     emit("melody_rnn", MelodyStep(rnns.melody),
          (torch.randn(1, L, generator=g), mask, torch.randn(1, 1, H, generator=g) * 0.1),

@@ -39,35 +39,49 @@ class BarEncoder(nn.Module):
 
 
 class BarDecoder(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    """(z, mask[, melody planes]) -> onset/active logits.
+
+    An accompaniment decoder also sees the melody bar, step by step (a conditional VAE): the
+    latent then carries the voice's rhythm and voicing, and the step head places pitches against
+    the melody notes sounding at that very step, which is what keeps the result consonant. The
+    melody's own decoder has no condition."""
+
+    def __init__(self, cfg: ModelConfig, cond_pitches: int = 0) -> None:
         super().__init__()
         S, P, E, H = cfg.max_bar_steps, cfg.n_pitches, cfg.step_embed, cfg.vae_hidden
         self.S, self.P, self.E = S, P, E
         self.mlp = nn.Sequential(nn.Linear(cfg.latent + S, H), nn.ReLU(), nn.Linear(H, S * E),
                                  nn.ReLU())
-        self.head = nn.Linear(E + S, 2 * P)  # step features + the step's position (one-hot)
+        self.cond = nn.Linear(2 * cond_pitches, E) if cond_pitches else None
+        n_in = E + S + (E if cond_pitches else 0)
+        self.head = nn.Sequential(nn.Linear(n_in, 2 * E), nn.ReLU(), nn.Linear(2 * E, 2 * P))
         self.register_buffer("pos", torch.eye(S), persistent=False)
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, z: torch.Tensor, mask: torch.Tensor,
+                melody: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         B = z.shape[0]
         h = self.mlp(torch.cat([z, mask], dim=1)).reshape(B, self.S, self.E)
-        h = torch.cat([h, self.pos.unsqueeze(0).expand(B, -1, -1)], dim=2)
-        logits = self.head(h).reshape(B, self.S, 2, self.P).permute(0, 2, 1, 3)  # (B, 2, S, P)
+        parts = [h, self.pos.unsqueeze(0).expand(B, -1, -1)]
+        if self.cond is not None:
+            m = melody.permute(0, 2, 1, 3).reshape(B, self.S, -1)  # (B, S, 2Pm)
+            parts.append(F.relu(self.cond(m)))
+        logits = self.head(torch.cat(parts, dim=2))
+        logits = logits.reshape(B, self.S, 2, self.P).permute(0, 2, 1, 3)  # (B, 2, S, P)
         pad = (1.0 - mask)[:, None, :, None] * PAD_LOGIT
         logits = logits * mask[:, None, :, None] + pad
         return logits[:, 0], logits[:, 1]
 
 
 class BarVAE(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, cond_pitches: int = 0) -> None:
         super().__init__()
         self.encoder = BarEncoder(cfg)
-        self.decoder = BarDecoder(cfg)
+        self.decoder = BarDecoder(cfg, cond_pitches)
 
-    def forward(self, planes, mask):
+    def forward(self, planes, mask, melody=None):
         mu, logvar = self.encoder(planes, mask)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        on, ac = self.decoder(z, mask)
+        on, ac = self.decoder(z, mask, melody)
         return on, ac, mu, logvar
 
 
@@ -76,11 +90,14 @@ class VAESet(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_tracks: int) -> None:
         super().__init__()
-        self.vaes = nn.ModuleList(BarVAE(cfg) for _ in range(n_tracks))
+        self.vaes = nn.ModuleList(BarVAE(cfg, cfg.n_pitches if k else 0)
+                                  for k in range(n_tracks))
 
     def forward(self, bars: torch.Tensor, mask: torch.Tensor):
-        """bars (B, T, 2, S, P) -> list per track of (onset_logits, active_logits, mu, logvar)."""
-        return [vae(bars[:, k], mask) for k, vae in enumerate(self.vaes)]
+        """bars (B, K, 2, S, P) -> list per track of (onset_logits, active_logits, mu, logvar);
+        track 0 is the melody, the others' decoders see it."""
+        mel = bars[:, 0]
+        return [vae(bars[:, k], mask, mel if k else None) for k, vae in enumerate(self.vaes)]
 
 
 def bar_bce(on_logits, ac_logits, planes, mask) -> torch.Tensor:
@@ -137,6 +154,15 @@ class EncoderExport(nn.Module):
 
     def forward(self, planes, mask):
         return self.enc(planes, mask)[0]
+
+
+class DecoderExport(nn.Module):
+    def __init__(self, dec: BarDecoder) -> None:
+        super().__init__()
+        self.dec = dec
+
+    def forward(self, z, mask, melody):
+        return self.dec(z, mask, melody)
 
 
 class MelodyStep(nn.Module):

@@ -137,7 +137,11 @@ class Trainer:
     def __init__(self, data: str, out_dir: Path, *, epochs: int, device: str = "auto",
                  seed: int = 0, resume: bool = False, name: str = "accompanist-bach",
                  model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-                 progress: common.ProgressLog | None = None) -> None:
+                 progress: common.ProgressLog | None = None, threads: int | None = None) -> None:
+        if threads:
+            # Measured on a shared 2-core machine: 2 intra-op threads under load were 9x slower
+            # per batch than 1 (OpenMP threads spin waiting for each other).
+            torch.set_num_threads(threads)
         self.data_spec = data
         self.out_dir = Path(out_dir)
         self.name = name
@@ -293,7 +297,7 @@ class Trainer:
             bars = valid.bars[b0:b0 + 1024].to(self.device)
             mask = valid.masks[b0:b0 + 1024].to(self.device)
             for k, vae in enumerate(self.vaes.vaes):
-                on, ac, mu, lv = vae(bars[:, k], mask)
+                on, ac, mu, lv = vae(bars[:, k], mask, bars[:, 0] if k else None)
                 rec += bar_bce(on, ac, bars[:, k], mask).sum().item()
                 kl += kl_free_bits(mu, lv, 0.0)[1].item() * len(bars)
             n += len(bars)
@@ -356,8 +360,9 @@ class Trainer:
             mse = (((pred - z[:, :, k]) / std) ** 2).mean(dim=2)
             mse = (mse * valid).sum() / n_valid
             dec = self.vaes.vaes[k].decoder
-            on, ac = dec(pred.reshape(B * T, -1), flat_mask)
-            nll = bar_bce(on, ac, bars[:, :, k].reshape(B * T, *bars.shape[3:]), flat_mask)
+            flat = bars.reshape(B * T, *bars.shape[2:])
+            on, ac = dec(pred.reshape(B * T, -1), flat_mask, flat[:, 0] if k else None)
+            nll = bar_bce(on, ac, flat[:, k], flat_mask)
             nll = (nll.reshape(B, T) * valid).sum() / steps
             total = total + mse + cfg.decoder_loss * nll
             name = self.prepared.tracks[k].name
@@ -446,7 +451,8 @@ class Trainer:
             z_mel = batch["mel_pred"].to(self.device) if use_melody_pred else z[:, :, 0]
             preds = _Roles(self.rnns.roles)(z_mel, z[:, :, 1:], mask)
             for r, pred in enumerate(preds):
-                on, ac = self.vaes.vaes[r + 1].decoder(pred[valid], mask[valid])
+                mel = batch["bars"][:, :, 0][valid].to(self.device)
+                on, ac = self.vaes.vaes[r + 1].decoder(pred[valid], mask[valid], mel)
                 out[r].append((on.cpu().numpy(), ac.cpu().numpy(),
                                batch["bars"][:, :, r + 1][valid].numpy(),
                                batch["mask"][valid].numpy(), pred[valid].cpu().numpy(),
@@ -528,9 +534,10 @@ def _f1(pred: np.ndarray, true: np.ndarray) -> float:
 
 def train(data: str, out: str | Path, *, epochs: int, device: str = "auto", seed: int = 0,
           resume: bool = False, install: bool = False, name: str = "accompanist-bach",
-          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None) -> Path | None:
+          model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+          threads: int | None = None) -> Path | None:
     trainer = Trainer(data, Path(out), epochs=epochs, device=device, seed=seed, resume=resume,
-                      name=name, model_cfg=model_cfg, train_cfg=train_cfg)
+                      name=name, model_cfg=model_cfg, train_cfg=train_cfg, threads=threads)
     try:
         return trainer.run(install=install)
     finally:

@@ -1,0 +1,309 @@
+"""`popmusicnet eval accompanist`: how good is the shipped accompanist, measured on the TEST split.
+
+1. Frame-level NLL of the accompaniment given the melody, nats per frame (a frame = one step of
+   the bar grid; its NLL sums the Bernoulli NLL of every role's active-plane pitches in the
+   role's window, key-normalised test pieces). The VAE-RNN is measured through its exported ONNX
+   graphs: at bar t the role RNN, fed the true melody latents up to t and the encoder mean of the
+   role's true previous bar (the chain rule: p(acc_t | melody_<=t, acc_<t)), predicts a latent
+   mean; the decoder's active probabilities *at that mean* score the true bar. This is a point
+   estimate (no integral over latents): it is what the runtime plays from, and it can only be
+   worse than a marginal likelihood for being too sharp. Baselines (engine.training.accompanist.
+   baselines): a per-pitch frequency model and a plain LSTM melody frames -> accompaniment
+   frames, trained here on the same train split with the same augmentation and early stopping.
+2. Musical checks of the generated accompaniment vs Bach's own lower voices on the same test
+   melodies (the melody's key and meter as given): share of accompaniment note duration in the
+   melody's key scale; consonance (interval classes 0, 3, 4, 5, 7, 8, 9 semitones) of every
+   accompaniment note sounding at a melody onset against that melody note; bars (from the melody's
+   first to last) with some accompaniment sounding; downbeats (full bars) with accompaniment
+   sounding.
+3. Latency of one bar on CPU, one thread: offline (melody known: encode, role RNN steps, decode,
+   re-encode, melody RNN step) and live (melody predicted, then replayed on observe), p50/p99.
+
+No torch here: the baselines' training is imported from engine.training inside `evaluate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.music import Note, Song, estimate_key
+
+log = logging.getLogger(__name__)
+
+CONSONANT = frozenset({0, 3, 4, 5, 7, 8, 9})
+
+
+# -- musical checks (plain functions, tested on hand counts) -----------------------------------
+def in_scale_share(melody: Sequence[Note], acc: Sequence[Note]) -> float:
+    key = estimate_key(list(melody))
+    total = sum(n.duration for n in acc)
+    if key is None or total == 0:
+        return float("nan")
+    scale = key.scale_pitch_classes
+    return sum(n.duration for n in acc if n.pitch % 12 in scale) / total
+
+
+def consonance_share(melody: Sequence[Note], acc: Sequence[Note]) -> float:
+    good = total = 0
+    starts = np.array([n.start for n in acc])
+    ends = np.array([n.end for n in acc])
+    pitches = np.array([n.pitch for n in acc])
+    for m in melody:
+        if not len(acc):
+            break
+        sounding = (starts <= m.start) & (ends > m.start)
+        for p in pitches[sounding]:
+            total += 1
+            good += (m.pitch - int(p)) % 12 in CONSONANT
+    return good / total if total else float("nan")
+
+
+def _sounding_at(acc: Sequence[Note], tick: int) -> bool:
+    return any(n.start <= tick < n.end for n in acc)
+
+
+def coverage(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> tuple[float, float]:
+    """(share of bars within the melody's span with accompaniment sounding, share of full bars'
+    downbeats with accompaniment sounding)."""
+    if not melody:
+        return float("nan"), float("nan")
+    first, last = min(n.start for n in melody), max(n.end for n in melody)
+    bars = [(s, e) for s, e, _ in song.bars(last) if e > first and s < last]
+    if not bars:
+        return float("nan"), float("nan")
+    covered = sum(any(n.start < e and n.end > s for n in acc) for s, e in bars)
+    pickup = song.pickup_ticks
+    full = [(s, e) for s, e in bars if not (s == 0 and pickup and e - s == pickup)]
+    down = sum(_sounding_at(acc, s) for s, _ in full)
+    return covered / len(bars), down / len(full) if full else float("nan")
+
+
+def musical_checks(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> dict[str, float]:
+    bars, downbeats = coverage(song, melody, acc)
+    return {"in_scale": in_scale_share(melody, acc), "consonance": consonance_share(melody, acc),
+            "bars_covered": bars, "downbeats": downbeats}
+
+
+# -- NLL through the ONNX graphs ---------------------------------------------------------------
+def model_nll_per_frame(model, pieces) -> float:
+    """Frame NLL of the shipped model on key-normalised PieceBars (see the module docstring)."""
+    from engine.models.accompanist import sigmoid
+
+    tot, frames = 0.0, 0
+    R = len(model.roles)
+    for p in pieces:
+        T = p.bars.shape[0]
+        masks = p.masks.astype(np.float32)
+        mel = model._enc_mel.run({"planes": p.bars[:, 0].astype(np.float32), "mask": masks})["mu"]
+        for r in range(R):
+            true = p.bars[:, r + 1].astype(np.float32)
+            z_true = model._enc[r].run({"planes": true, "mask": masks})["mu"]
+            z_prev = np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]])
+            h = np.zeros((1, 1, model.rnn_hidden), np.float32)
+            preds = []
+            for t in range(T):
+                out = model._rnn[r].run({"z_mel": mel[t:t + 1], "z_prev": z_prev[t:t + 1],
+                                         "mask": masks[t:t + 1], "h": h})
+                preds.append(out["z"])
+                h = out["h_out"]
+            dec = model._dec[r].run({"z": np.concatenate(preds), "mask": masks,
+                                     "melody": p.bars[:, 0].astype(np.float32)})
+            prob = np.clip(sigmoid(dec["active_logits"].astype(np.float64)), 1e-6, 1 - 1e-6)
+            y = true[:, 1]
+            nll = -(y * np.log(prob) + (1 - y) * np.log(1 - prob))
+            tot += float((nll * masks[:, :, None]).sum())
+        frames += int(masks.sum())
+    return tot / max(frames, 1)
+
+
+# -- latency -----------------------------------------------------------------------------------
+def latency(model, melody_bars: Sequence[list[Note]], n_bars: int = 1000,
+            bar_ticks: int = 1920, tpb: int = 480) -> dict[str, float]:
+    """p50/p99 in ms of one bar: offline (melody known) and live (predicted, then observed)."""
+    res = {}
+    for mode in ("offline", "live"):
+        sess = model.session(temperature=0.0, seed=0)
+        times = []
+        for i in range(n_bars + 20):
+            bar = melody_bars[i % len(melody_bars)]
+            t0 = time.perf_counter()
+            if mode == "offline":
+                sess.accompany_next(bar_ticks, tpb, melody_notes=bar)
+            else:
+                sess.accompany_next(bar_ticks, tpb)
+            sess.observe(bar, bar_ticks, tpb)
+            if i >= 20:  # warm-up
+                times.append((time.perf_counter() - t0) * 1000)
+        res[f"{mode}_p50_ms"] = float(np.percentile(times, 50))
+        res[f"{mode}_p99_ms"] = float(np.percentile(times, 99))
+    return res
+
+
+# -- the whole evaluation ----------------------------------------------------------------------
+@dataclass
+class EvalResult:
+    nll: dict[str, float]
+    musical: dict[str, dict[str, float]]
+    latency: dict[str, float]
+    n_pieces: int
+    n_frames: int
+    provider: str
+    seconds: float
+
+    def metrics(self) -> dict:
+        return {"test_pieces": self.n_pieces, "test_frames": self.n_frames,
+                "nll_nats_per_frame": {k: round(v, 4) for k, v in self.nll.items()},
+                "musical": {k: {m: round(x, 4) for m, x in v.items()}
+                            for k, v in self.musical.items()},
+                "latency_ms": {k: round(v, 3) for k, v in self.latency.items()}}
+
+
+def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
+             baseline_epochs: int = 30, latency_bars: int = 1000, temperature: float = 0.0,
+             seed: int = 0, progress=None) -> EvalResult:
+    from engine.models.accompanist import Accompanist
+    from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
+    from engine.training.accompanist.config import ModelConfig
+    from engine.training.accompanist.data import melody_and_roles, prepare
+    from engine.training.accompanist.train import load_source
+
+    t0 = time.perf_counter()
+    model = Accompanist.load(model_name, providers="cpu")
+    rep = model.card.representation
+    songs, _ = load_source(data)
+    tracks = rep["tracks"]
+    spec0 = tracks[0]["spec"]
+    cfg = ModelConfig(latent=model.latent, rnn_hidden=model.rnn_hidden,
+                      n_pitches=int(spec0["n_pitches"]),
+                      max_bar_steps=int(spec0["max_bar_steps"]),
+                      steps_per_beat=int(spec0["steps_per_beat"]))
+    prepared = prepare(songs, cfg, roles=list(model.roles),
+                       windows=[int(t["spec"]["low_pitch"]) for t in tracks])
+    train, valid, test = (prepared.split(s) for s in ("train", "valid", "test"))
+    if not test:
+        raise ValueError("no test pieces")
+    drums = [t.is_drum for t in prepared.tracks]
+
+    def say(stage, epoch, value):
+        if progress:
+            progress(stage=stage, epoch=epoch, valid_nll=value)
+
+    nll = {"vae_rnn": model_nll_per_frame(model, test)}
+    say("vae_rnn", 0, nll["vae_rnn"])
+    nll["frequency"] = FrequencyBaseline().fit(train).nll_per_frame(test)
+    say("frequency", 0, nll["frequency"])
+    lstm = LSTMBaseline(epochs=baseline_epochs, seed=seed).fit(train, valid, drums, say)
+    nll["lstm"] = lstm.nll_per_frame(test)
+    say("lstm", -1, nll["lstm"])
+    n_frames = int(sum(p.masks.sum() for p in test))
+
+    # musical checks on the original test songs
+    test_ids = {p.id for p in test}
+    sums: dict[str, dict[str, list[float]]] = {"bach": {}, "model": {}}
+    melody_bars: list[list[Note]] = []
+    for pid, split, song in songs:
+        if pid not in test_ids:
+            continue
+        mel, acc = melody_and_roles(song)
+        bach = [n for t in acc for n in t.notes]
+        solo = Song([mel], song.ticks_per_beat, song.tempos, song.meters, song.title)
+        out = model.accompany(solo, melody_track=0, temperature=temperature, seed=seed)
+        gen = [n for t in out.tracks[1:] for n in t.notes]
+        for who, notes in (("bach", bach), ("model", gen)):
+            for k, v in musical_checks(song, mel.notes, notes).items():
+                if not np.isnan(v):
+                    sums[who].setdefault(k, []).append(v)
+        for s, e, m in song.bars(mel.end):
+            if e - s == m.bar_ticks(song.ticks_per_beat) == 4 * song.ticks_per_beat:
+                melody_bars.append([Note(n.start - s, min(n.end, e) - s, n.pitch, n.velocity)
+                                    for n in mel.notes if s <= n.start < e])
+    musical = {who: {k: float(np.mean(v)) for k, v in d.items()} for who, d in sums.items()}
+    lat = latency(model, melody_bars[:200] or [[Note(0, 480, 72)]], latency_bars)
+    return EvalResult(nll, musical, lat, len(test), n_frames, model.provider,
+                      time.perf_counter() - t0)
+
+
+def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
+    from engine.evaluation.report import provenance
+
+    n = res.nll
+    beats = all(n["vae_rnn"] < n[b] for b in ("frequency", "lstm"))
+    lines = [
+        "## Accompanist (VAE-RNN)", "", provenance(), "",
+        f"Command: `{command}`. Model `{model_name}`; test split: {res.n_pieces} chorales, "
+        f"{res.n_frames} frames (16th-note steps), key-normalised.", "",
+        "| frame-level NLL of the accompaniment given the melody (nats/frame, lower is better) | "
+        "value |", "|---|---|",
+        f"| VAE-RNN (decoder at the predicted latent mean, teacher-forced) | {n['vae_rnn']:.3f} |",
+        f"| baseline: per-pitch frequency | {n['frequency']:.3f} |",
+        f"| baseline: LSTM melody frames -> accompaniment frames | {n['lstm']:.3f} |", "",
+        f"The VAE-RNN {'beats' if beats else 'does NOT beat'} both baselines.", "",
+        "| musical check on the test melodies | Bach's lower voices | VAE-RNN | difference "
+        "(points) |", "|---|---|---|---|"]
+    names = {"in_scale": "note duration in the melody's key scale",
+             "consonance": "consonant intervals at melody onsets",
+             "bars_covered": "bars with accompaniment", "downbeats": "downbeats sounded"}
+    for k, label in names.items():
+        b, m = res.musical["bach"].get(k, float("nan")), res.musical["model"].get(k, float("nan"))
+        lines.append(f"| {label} | {100 * b:.1f}% | {100 * m:.1f}% | {100 * (m - b):+.1f} |")
+    lat = res.latency
+    lines += ["", f"Latency of one bar on CPU ({res.provider}, one thread): offline (melody "
+              f"known) p50 {lat['offline_p50_ms']:.2f} ms, p99 {lat['offline_p99_ms']:.2f} ms; "
+              f"live (melody predicted, replayed when observed) p50 {lat['live_p50_ms']:.2f} ms, "
+              f"p99 {lat['live_p99_ms']:.2f} ms (1,000 bars; target p99 < 2 ms).",
+              f"Evaluation took {res.seconds:.0f} s."]
+    return "\n".join(lines)
+
+
+# -- CLI (found by studio/cli/commands/eval.py) --------------------------------------------------
+KIND = "accompanist"
+HELP = ("accompanist on the test split: frame NLL vs two baselines, musical checks vs Bach, "
+        "latency per bar")
+
+
+def register(p) -> None:
+    p.add_argument("--model", help="model name or card path (default: the bundled model)")
+    p.add_argument("--data", default="corpus:bach", help="data the model was trained on")
+    p.add_argument("--baseline-epochs", type=int, default=30,
+                   help="max epochs of the LSTM baseline (early stopping on valid)")
+    p.add_argument("--latency-bars", type=int, default=1000)
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="temperature of the generated accompaniment for the musical checks")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--update-card", action="store_true",
+                   help="store the measured metrics in the model card")
+    p.add_argument("--no-report", action="store_true", help="do not touch docs/RESULTS.md")
+
+
+def run_cli(args) -> int:
+    import json
+    import shlex
+    import sys
+
+    from engine.evaluation.report import update_section
+
+    def progress(**kw):
+        print(json.dumps({"event": "eval", **kw}), flush=True)
+
+    res = evaluate(args.model, args.data, baseline_epochs=args.baseline_epochs,
+                   latency_bars=args.latency_bars, temperature=args.temperature, seed=args.seed,
+                   progress=progress)
+    from engine.models.accompanist import Accompanist
+
+    card = Accompanist.load(args.model, providers="cpu").card
+    metrics = res.metrics()
+    print(json.dumps({"event": "result", "model": card.name, **metrics}))
+    command = "popmusicnet eval accompanist " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    if not args.no_report:
+        path = update_section("accompanist", report_markdown(res, card.name, command.strip()))
+        print(f"wrote {path}")
+    if args.update_card:
+        card.metrics = {**metrics, "measured_by": command.strip()}
+        card.write(card.path)
+        print(f"updated {card.path}")
+    return 0
