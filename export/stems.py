@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import OutputError
+from engine.fileio import check_writable
 from engine.music import Song
 from engine.synth.render import HEADROOM_PEAK as HEADROOM
 from export.audio import check_subtype, save_wav
@@ -36,8 +37,6 @@ def prepare_folder(folder: str | Path) -> Path:
             folder.mkdir()
         except OSError as exc:
             raise OutputError(folder, f"cannot create folder ({exc.strerror or exc})") from None
-    from engine.fileio import check_writable
-
     check_writable(folder / "stem.wav")
     return folder
 

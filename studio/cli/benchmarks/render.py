@@ -205,7 +205,8 @@ def _run(args: argparse.Namespace, pinned: str) -> int:
         md = (f"## Offline render (`popmusicnet bench render`)\n\n{provenance()}\n\n"
               f"Speed: 4-track, {music_s:.0f} s song built in code ({song.n_notes} notes), "
               f"{args.rate} Hz, float render incl. soundfont loading, median of {args.runs} "
-              f"runs, one core ({pinned}; {machine}); realtime factor = {music_s:.0f} s / render time. "
+              f"runs, one core ({pinned}; {machine}); realtime factor = {music_s:.0f} s / "
+              f"render time. "
               f"Target >= {TARGET:g}x. Timing groups 2 is the default.\n\n"
               + "\n".join(table)
               + f"\n\nNote-on timing measured in the rendered audio ({args.timing_onsets} "
