@@ -205,3 +205,21 @@ def test_transpose_notes_array():
     assert (out[notes[:, 0] == 2, 3] == 36).all()
     with pytest.raises(ValueError):
         augment.transpose_notes(notes, 100)
+
+
+def test_tie_merging_matches_music21_strip_ties():
+    """Our one-pass tie merge gives music21's stripTies notes on real chorales."""
+    from music21 import corpus as m21corpus
+
+    from engine.training.data.m21 import part_notes, ql_to_ticks
+
+    for path in ("bach/bwv1.6.mxl", "bach/bwv11.6.mxl"):
+        for part in m21corpus.parse(path).parts:
+            ref = []
+            for el in part.stripTies(inPlace=False).flatten().notes:
+                if el.duration.isGrace:
+                    continue
+                start = ql_to_ticks(el.offset)
+                end = ql_to_ticks(el.offset + el.duration.quarterLength)
+                ref += [(start, end, int(round(p.ps))) for p in el.pitches]
+            assert [(n.start, n.end, n.pitch) for n in part_notes(part)] == sorted(ref)
