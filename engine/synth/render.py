@@ -249,7 +249,7 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
         for synth, sfid in synths:
             _setup_channels(synth, sfid, lib, song, indices)
         out = np.zeros((total_frames, 2), dtype=np.float32)
-        scratch = np.zeros((min(max(total_frames, 1), 1 << 16), 2), dtype=np.float32)
+        scratch = np.zeros((min(max(total_frames, BLOCK), 1 << 16), 2), dtype=np.float32)
         work = max(len(active) * end_frame, 1)
         last_report = [0.0]
 
