@@ -205,3 +205,11 @@ def test_second_synth_only_when_a_note_needs_it(sf):
     assert int(round(off_grid.tick_to_seconds(250) * 48000)) % 64 == 20
     assert render(off_grid, soundfont=sf, sample_rate=48000).synths == 2
     assert render(off_grid, soundfont=sf, sample_rate=48000, timing_groups=1).synths == 1
+
+
+def test_onsets_follow_the_tempo_map(sf):
+    # 120 BPM for two beats (1 s), then 60 BPM: tick 1440 is at 1.0 + 1.0 = 2.0 s
+    song = Song(tracks=[Track("p", notes=[Note(1440, 1920, 60, 100)])],
+                tempos=[TempoChange(0, 120.0), TempoChange(960, 60.0)])
+    audio = render(song, sample_rate=48000, soundfont=sf, timing_groups=64).audio
+    assert abs(first_rise(audio) / 48000 - 2.0) < 0.0005
