@@ -253,10 +253,17 @@ def encode_bar(notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, spec:
 def decode_bar(planes: np.ndarray, length: int, ticks_per_beat: int, spec: BarSpec,
                offset: int = 0, velocity: int = 80, start_tick: int = 0) -> list[Note]:
     """Notes from one unit's (2, max_bar_steps, n_pitches) planes, times from `start_tick`
-    (the content start)."""
-    return planes_to_notes(planes[ONSET, offset:length], planes[ACTIVE, offset:length],
-                           ticks_per_beat, spec.steps_per_beat, velocity,
-                           start_tick=start_tick, pitch_offset=spec.low_pitch)
+    (the content start). Only the pitches in use are converted: the live engine calls this per
+    bar and role, and a model's bar uses a handful of its window's pitches."""
+    onset, active = planes[ONSET, offset:length], planes[ACTIVE, offset:length]
+    notes: list[Note] = []
+    for col in np.flatnonzero(onset.any(axis=0) | active.any(axis=0)):
+        notes.extend(planes_to_notes(onset[:, col:col + 1], active[:, col:col + 1],
+                                     ticks_per_beat, spec.steps_per_beat, velocity,
+                                     start_tick=start_tick,
+                                     pitch_offset=spec.low_pitch + int(col)))
+    notes.sort()
+    return notes
 
 
 def bar_units(bar_ticks: int, ticks_per_beat: int, spec: BarSpec) -> list[tuple[int, int]]:

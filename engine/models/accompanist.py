@@ -204,6 +204,7 @@ class AccompanimentSession:
         self._fixed_key = key is not None
         self.shift = key.normalising_shift() if key is not None else 0
         self._heard: list[Note] = []
+        self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         L, H = model.latent, model.rnn_hidden
         R = len(model.roles)
         self._h = [np.zeros((1, 1, H), np.float32) for _ in range(R)]
@@ -222,7 +223,14 @@ class AccompanimentSession:
         return out["z_next"], out["h_out"]
 
     def _encode_mel(self, planes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self.m._enc_mel.run({"planes": planes[None].astype(np.float32), "mask": mask})["mu"]
+        # offline, accompany_next and observe see the same bar: encode it once
+        cached = self._enc_cache
+        if cached is not None and np.array_equal(cached[0], planes) and \
+                np.array_equal(cached[1], mask):
+            return cached[2]
+        z = self.m._enc_mel.run({"planes": planes[None].astype(np.float32), "mask": mask})["mu"]
+        self._enc_cache = (planes.copy(), mask.copy(), z)
+        return z
 
     # -- public API ---------------------------------------------------------------------------
     def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int) -> None:

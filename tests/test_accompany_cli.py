@@ -1,0 +1,63 @@
+"""`popmusicnet accompany` with the bundled model on a 3/4 melody with a pickup: the meter and
+the pickup stay, the melody is untouched, every bar is accompanied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.midi_io import read_midi, write_midi
+from engine.models.runtime import MODELS_DIR
+from engine.music import MeterChange, Note, Song, Track
+from studio.cli import main
+
+BUNDLED = MODELS_DIR / "accompanist-bach.json"
+pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="bundled accompanist not built yet")
+
+Q = 480
+
+
+def waltz_with_pickup() -> Song:
+    """'Happy birthday'-like: a 2-eighth pickup, then 8 bars of 3/4 in F major."""
+    notes = [Note(0, Q // 2, 60), Note(Q // 2, Q, 60)]
+    tune = [(62, 1), (60, 1), (65, 1), (64, 2), (60, 1), (62, 1), (60, 1), (67, 1), (65, 3),
+            (72, 1), (69, 1), (65, 1), (64, 1), (62, 2), (70, 1), (69, 1), (65, 1), (67, 1),
+            (65, 3)]
+    t = Q
+    for p, beats in tune:
+        notes.append(Note(t, t + beats * Q, p, 90))
+        t += beats * Q
+    return Song([Track("Melody", program=73, role="melody", notes=notes)], Q,
+                meters=[MeterChange(0, 1, 4), MeterChange(Q, 3, 4)], title="waltz")
+
+
+def test_accompany_cli_keeps_meter_pickup_and_melody(tmp_path: Path):
+    src, out = tmp_path / "waltz.mid", tmp_path / "out.mid"
+    song = waltz_with_pickup()
+    write_midi(song, src)
+    original = read_midi(src)
+    assert main(["accompany", str(src), "-o", str(out), "--seed", "1"]) == 0
+    got = read_midi(out)
+    assert [(m.tick, m.numerator, m.denominator) for m in got.meters] == \
+        [(m.tick, m.numerator, m.denominator) for m in original.meters]
+    assert got.pickup_ticks == original.pickup_ticks == Q
+    assert got.tracks[0].notes == original.tracks[0].notes
+    added = got.tracks[len(original.tracks):]
+    assert len(added) == 3 and all(t.notes for t in added)
+    # every full bar of the melody has accompaniment sounding, starting with the first
+    end = original.tracks[0].end
+    for start, stop, _ in got.bars(end)[1:]:
+        if start >= end:
+            break
+        assert any(n.start < stop and n.end > start for t in added for n in t.notes), start
+    assert max(n.end for t in added for n in t.notes) <= end + 3 * Q
+
+
+def test_accompany_cli_bad_input(tmp_path: Path, capsys):
+    src = tmp_path / "waltz.mid"
+    write_midi(waltz_with_pickup(), src)
+    assert main(["accompany", str(src), "-o", str(tmp_path / "o.mid"),
+                 "--melody-track", "5"]) == 2
+    assert "melody track 5" in capsys.readouterr().err
+    assert main(["accompany", str(tmp_path / "missing.mid"), "-o", str(tmp_path / "o.mid")]) == 2
