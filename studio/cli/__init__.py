@@ -63,6 +63,11 @@ def main(argv: list[str]) -> int:
     except UserInputError as exc:
         print(f"popmusicnet {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `popmusicnet info x.mid | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"popmusicnet {args.command}: interrupted", file=sys.stderr)
         return 130
