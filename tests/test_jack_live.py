@@ -22,7 +22,7 @@ import pytest
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-PERIOD = 128
+PERIOD = 256  # roomier than the bench's 128: CI machines are shared and loaded
 
 
 def _kill(proc: subprocess.Popen | None) -> None:
@@ -67,7 +67,7 @@ def _live(env, *extra, duration=12.0):
     from engine.synth.soundfont import bundled_soundfont
 
     cmd = [sys.executable, "-m", "studio", "live", "--backend", "jack", "--no-metronome",
-           "--soundfont", str(bundled_soundfont()),
+           "--soundfont", str(bundled_soundfont()), "--buffer", str(PERIOD),
            "--count-in", "0", "--program", "80", "--no-reverb", "--quiet",
            "--duration", str(duration), *extra]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -80,7 +80,7 @@ def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
 
     _, env = jack_server
     n = 12
-    plan = {"events": plan_notes(n, 0.15, hold_s=0.02, jitter_frames=PERIOD, seed=3),
+    plan = {"events": plan_notes(n, 0.2, hold_s=0.02, jitter_frames=PERIOD, seed=3),
             "record_from": ["popmusicnet:left", "popmusicnet:right"], "wait_connections": 2,
             "name": "probe", "wait_s": 20}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
@@ -110,7 +110,8 @@ def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
     # The recording is real time on a shared 2-core machine: a note that falls into an xrun can
     # be lost or land late. Timing targets live in `popmusicnet bench live`; here the onsets must
     # be found and sit, as a rule, within the period of their event.
-    assert missing <= 3 and len(lats) >= n - 3, (lats, missing)
+    assert missing <= 3 and len(lats) >= n - 3, (lats, missing, float(np.abs(data["audio"]).max()),
+                                                 probe_out[-300:], live_out[-600:])
     # FluidSynth takes a period's MIDI at the period's start: the sound starts within the
     # period of the event (plus the square wave's ~28-frame attack and one 64-frame block).
     assert -PERIOD <= np.median(lats) <= 64 + 64, lats

@@ -117,8 +117,11 @@ def run(plan: dict, out_path: str | Path) -> dict:
         while time.monotonic() < wait_until:
             for c, src in enumerate(plan["record_from"]):
                 if not connected[c] and recorder.get_ports(src):
-                    recorder.connect(src, inports[c])
-                    connected[c] = True
+                    try:  # the port can exist before its client is active: retry
+                        recorder.connect(src, inports[c])
+                        connected[c] = True
+                    except jack.JackError:
+                        pass
             if all(connected) and len(player.get_all_connections(outport)) >= want:
                 break
             time.sleep(0.05)
@@ -145,7 +148,7 @@ def run(plan: dict, out_path: str | Path) -> dict:
 
 
 def onset_latencies(audio: np.ndarray, event_frames: np.ndarray, *, period: int = 128,
-                    threshold: float = 1e-2, quiet: float = 3e-3,
+                    threshold: float = 1e-2, quiet: float = 5e-3,
                     window: int = 9600) -> tuple[np.ndarray, int]:
     """Frames from each MIDI event to the first rise of the recording above `threshold` (-40 dBFS).
 
