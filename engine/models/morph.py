@@ -1,0 +1,188 @@
+"""Style morphing with the LSTM-VAE (numpy + ONNX Runtime; no torch).
+
+Encode clip A and clip B (or a style centroid: the mean latent of a style over the training set,
+stored in the card), interpolate spherically at alpha, decode step by step with Bernoulli sampling
+of the decoder's sigmoid outputs (the report's sampling). Sampling draws one uniform array per
+seed, shared by every latent decoded in a batch, so neighbouring alphas with the same seed differ
+only where the probabilities move across the shared draws: a slider drags smoothly and the same
+seed always gives the same music.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+
+from engine.errors import ModelError, UserInputError
+from engine.models.card import ModelCard
+from engine.models.genroll import GridSpec, bars_to_song, slerp, song_bars, temper
+from engine.music import Song
+
+log = logging.getLogger(__name__)
+
+KIND = "morph"
+
+#: What can be morphed: a Song (its first window), (Song, window), a latent, a style name.
+Source = Union[Song, tuple, np.ndarray, str]
+
+
+class Morpher:
+    def __init__(self, card: ModelCard, *, providers: str = "auto") -> None:
+        self.card = card
+        self.name = card.name
+        rep = card.representation
+        try:
+            self.spec = GridSpec.from_dict(rep["grid"])
+            self.n_bars = int(rep["n_bars"])
+            self.latent = int(rep["latent"])
+            self.layers, self.hidden = int(rep["layers"]), int(rep["hidden"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{card.path}: morph card lacks a usable representation ({exc})") from None
+        self.centroids = {k: np.asarray(v, np.float32) for k, v in rep.get("centroids", {}).items()}
+        self.encoder = card.open("encoder", providers=providers)
+        self.init = card.open("init", providers=providers)
+        self.step = card.open("step", providers=providers)
+        self.provider = self.step.provider
+        self.n_features = 2 * self.spec.n_pitches
+
+    @classmethod
+    def load(cls, name: str | None = None, *, providers: str = "auto") -> Morpher:
+        from engine.models.runtime import load_card
+
+        return cls(load_card(name, kind=KIND), providers=providers)
+
+    @property
+    def window_steps(self) -> int:
+        return self.n_bars * self.spec.bar_steps
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        return tuple(sorted(self.centroids))
+
+    # -- encoding -----------------------------------------------------------------------------
+    def song_windows(self, song: Song) -> tuple[np.ndarray, int]:
+        """All non-empty `n_bars` windows of the song (key-normalised) and the key shift."""
+        bars, shift = song_bars(song, self.spec)
+        n = len(bars)
+        if n < self.n_bars:
+            bars = np.concatenate([bars, np.zeros((self.n_bars - n, *bars.shape[1:]), bars.dtype)])
+        wins = [bars[i:i + self.n_bars].reshape(self.window_steps, -1)
+                for i in range(0, len(bars) - self.n_bars + 1, self.n_bars)]
+        wins = [w for w in wins if w.any()]
+        if not wins:
+            raise UserInputError(f"{song.title or 'the song'} has no notes to morph")
+        return np.stack(wins).astype(np.float32), shift
+
+    def encode_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(B, T, F) features -> mu (B, Z)."""
+        return self.encoder.run({"window": np.asarray(windows, np.float32)})["mu"]
+
+    def encode_song(self, song: Song, *, window: int = 0) -> tuple[np.ndarray, int]:
+        """Latent (mu) of one window of the song (`window` counts n_bars units of non-empty
+        windows from the first whole bar) and the song's key shift."""
+        wins, shift = self.song_windows(song)
+        if not 0 <= window < len(wins):
+            raise UserInputError(f"window {window} out of range: the song has {len(wins)} "
+                                 f"windows of {self.n_bars} bars")
+        return self.encode_windows(wins[window:window + 1])[0], shift
+
+    def centroid(self, style: str) -> np.ndarray:
+        """A style's mean training latent. A name that is part of several styles' names ("folk"
+        in "german_folk" and "irish_folk") gives the mean of their centroids."""
+        s = style.lower()
+        if s in self.centroids:
+            return self.centroids[s]
+        hits = [k for k in self.centroids if k.lower().startswith(s)]
+        hits = hits or [k for k in self.centroids if s in k.lower()]
+        if hits:
+            return np.mean([self.centroids[k] for k in hits], axis=0).astype(np.float32)
+        raise UserInputError(f"unknown style {style!r} for model {self.name} "
+                             f"(styles: {', '.join(self.styles) or 'none'})")
+
+    # -- decoding -----------------------------------------------------------------------------
+    def decode(self, z: np.ndarray, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+        """Latents (B, Z) -> sampled features (B, T, F) in {0, 1}.
+
+        temperature 1 = the model's Bernoulli probabilities, 0 = the most likely value (p > 0.5).
+        """
+        z = np.atleast_2d(np.asarray(z, np.float32))
+        b, p = z.shape[0], self.spec.n_pitches
+        st = self.init.run({"z": z})
+        h, c = st["h"], st["c"]
+        rng = np.random.default_rng(seed)
+        draws = rng.random((self.window_steps, self.n_features), dtype=np.float32)
+        x = np.zeros((b, self.n_features), np.float32)
+        out = np.zeros((b, self.window_steps, self.n_features), np.float32)
+        for t in range(self.window_steps):
+            r = self.step.run({"x_prev": x, "z": z, "h": h, "c": c})
+            probs, h, c = r["probs"], r["h_out"], r["c_out"]
+            probs = temper(probs, temperature)
+            x = (draws[t] < probs).astype(np.float32)
+            x[:, p:] = np.maximum(x[:, p:], x[:, :p])  # an onset sounds
+            out[:, t] = x
+        return out
+
+    def morph_latent(self, za: np.ndarray, zb: np.ndarray, alpha: float) -> np.ndarray:
+        if not 0.0 <= alpha <= 1.0:
+            raise UserInputError(f"alpha must be in range 0..1, got {alpha:g}")
+        return slerp(za, zb, alpha)
+
+    def morph(self, a: Source, b: Source, alpha: float, *,
+              seed: int = 0, steps: int = 1, temperature: float = 1.0, bpm: float | None = None,
+              program: int = 0) -> Song:
+        """Morph A into B. `steps` = 1: one window at `alpha`; `steps` > 1: windows at alpha
+        0, 1/(steps-1), ..., 1 one after the other (a transition from A to B). A and B are Songs
+        (their first window), (Song, window index) pairs, latents, or style names. The result is in A's key for the first half, B's for the rest."""
+        za, sa, bpm_a = self._latent_of(a)
+        zb, sb, bpm_b = self._latent_of(b)
+        if steps < 1:
+            raise UserInputError(f"--steps must be at least 1, got {steps}")
+        alphas = [alpha] if steps == 1 else list(np.linspace(0.0, 1.0, steps))
+        z = np.stack([self.morph_latent(za, zb, float(al)) for al in alphas])
+        feats = self.decode(z, seed=seed, temperature=temperature)
+        tempo = bpm or bpm_a or bpm_b or 100.0
+        song = None
+        per_bar = self.spec.bar_steps
+        for i, (al, f) in enumerate(zip(alphas, feats)):
+            shift = sa if al < 0.5 else sb
+            part = bars_to_song(f.reshape(self.n_bars, per_bar, -1), self.spec, shift=shift,
+                                bpm=tempo, name="morph", program=program)
+            if song is None:
+                song = part
+                song.title = "morph"
+                continue
+            offset = i * self.n_bars * per_bar * song.ticks_per_beat // self.spec.steps_per_beat
+            song.tracks[0].notes.extend(n.shifted(ticks=offset) for n in part.tracks[0].notes)
+        assert song is not None
+        return song
+
+    def _latent_of(self, x: Source) -> tuple[np.ndarray, int, float | None]:
+        if isinstance(x, tuple):  # (song, window)
+            z, shift = self.encode_song(x[0], window=int(x[1]))
+            return z, shift, x[0].tempos[0].bpm
+        if isinstance(x, Song):
+            z, shift = self.encode_song(x)
+            return z, shift, x.tempos[0].bpm
+        if isinstance(x, str):
+            return self.centroid(x), 0, None
+        z = np.asarray(x, np.float32).reshape(-1)
+        if z.shape[0] != self.latent:
+            raise UserInputError(f"latent must have {self.latent} values, got {z.shape[0]}")
+        return z, 0, None
+
+
+def changed_share(a: np.ndarray, b: np.ndarray, p: int) -> float:
+    """Share of notes (onset cells) that differ between two decodes: |A xor B| / |A or B|."""
+    oa, ob = np.asarray(a)[..., :p] > 0.5, np.asarray(b)[..., :p] > 0.5
+    union = float(np.sum(oa | ob))
+    return float(np.sum(oa ^ ob)) / union if union else 0.0
+
+
+def morph_series(morpher: Morpher, za: np.ndarray, zb: np.ndarray,
+                 alphas: Sequence[float], seed: int = 0) -> np.ndarray:
+    """Decodes at every alpha with one seed: (len(alphas), T, F)."""
+    z = np.stack([morpher.morph_latent(za, zb, float(a)) for a in alphas])
+    return morpher.decode(z, seed=seed)

