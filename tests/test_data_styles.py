@@ -98,7 +98,9 @@ def test_palestrina_is_flagged_half_note_pulse(tmp_path, monkeypatch):
     assert piece.meta["median_duration_ql"] >= 2.0
     assert len(piece.song.tracks) >= 4
     assert piece.song.tracks[0].program == 52
+    assert styles.pulse_factor(piece.song) == 2
     quarter = styles.pulse_normalised(piece.song)
+    assert styles.pulse_factor(quarter) == 1
     assert str(quarter.meters[0]) == "4/4"
     assert styles.median_duration_ql(quarter) == piece.meta["median_duration_ql"] / 2
     top = styles.top_voice(piece.song)

@@ -24,7 +24,7 @@ piece): `pulse_normalised()` halves their durations so that rhythm alone does no
 
 Parsing everything takes ~15 minutes, so each class is capped (`max_per_class`, default 150):
 groups are taken in md5 order (unrelated to content) until the cap is reached, each class is
-parsed only when asked for and cached on its own (styles-LABEL.npz/.json). Splits: per class, by
+parsed only when asked for and cached on its own (styles-LABEL-CAP.npz/.json). Splits: per class, by
 quota over its groups (corpus.quota_split: 60/20/20 with at least 3 groups in valid and in test),
 so that small classes (16 quartets) still have held-out works; bach keeps the chorale splits.
 """
@@ -328,7 +328,8 @@ def load_style(label: str, cache_dir: str | Path | None = None, *, rebuild: bool
         return _bach(cache_dir, rebuild, max_per_class)
     if label not in SOURCES:
         raise ValueError(f"style must be one of {', '.join(STYLES)}, got {label!r}")
-    name = f"styles-{label}"
+    # One cache per cap, so that users of different caps do not rebuild each other's caches.
+    name = f"styles-{label}-{max_per_class if max_per_class is not None else 'all'}"
     fingerprint = f"music21={music21_version()};max={max_per_class}"
     if not rebuild:
         pieces = load_cache(cache_dir, name, parser_version=PARSER_VERSION,
@@ -387,6 +388,14 @@ def top_voice(song: Song, mode: str = "part") -> Song:
         line.append(n)
     out.tracks = [Track("top voice", pitched[0].program, False, ROLE_MELODY, line)]
     return out
+
+
+def pulse_factor(song: Song, threshold_ql: float = 1.5) -> int:
+    """2 when the song's median note lasts at least `threshold_ql` quarters (half-note-pulse
+    notation), else 1. Measured per song, so it also works on a file a user brings: measured
+    medians are Palestrina 2.0 q, Bach 1.0, Trecento 1.0 (its transcriptions are in 6/8, 3/4,
+    2/4), folk 0.5, quartets 0.5."""
+    return 2 if median_duration_ql(song) >= threshold_ql else 1
 
 
 def pulse_normalised(song: Song, factor: int = 2) -> Song:
