@@ -134,6 +134,35 @@ def test_split_keeps_groups_together_and_every_class_in_test():
         assert got == {"train", "valid", "test"}
 
 
+def test_same_tune_in_two_pieces_lands_in_one_group():
+    from engine.training.classify.corpus import Piece, group_keys
+
+    s = np.arange(16, dtype=float)
+    tune = np.array([60, 62, 64, 65, 67, 65, 64, 62, 60, 59, 60, 62, 64, 62, 60, 60], np.int16)
+    a = Piece("german_folk", "g:a", "x", s, s + 1, tune)
+    # the same tune a fourth higher, with a passing note between beats: same signature
+    s2 = np.sort(np.concatenate([s, [2.5]]))
+    p2 = np.insert(tune + 5, 3, 70).astype(np.int16)  # the passing note after beat 2
+    b = Piece("german_folk", "g:b", "y", s2, s2 + 0.5, p2)
+    other = Piece("german_folk", "g:c", "z", s, s + 1, tune[::-1].copy())
+    keys = group_keys([a, b, other])
+    assert keys[0] == keys[1] != keys[2]
+
+
+def test_pitch_shift_augment_moves_rows_without_wrapping():
+    pytest.importorskip("torch")
+    from engine.training.classify.trainer import pitch_shift_augment
+
+    x = np.zeros((50, 2, 4, 12), np.float32)
+    x[:, :, :, 0] = 1  # lowest row
+    x[:, :, :, 11] = 1  # highest row
+    y = pitch_shift_augment(2)(x, np.random.default_rng(0))
+    assert y.shape == x.shape
+    per_sample = y.sum(axis=(1, 2, 3))
+    assert set(per_sample.tolist()) <= {8.0, 16.0}  # a shifted-out row is dropped, not wrapped
+    assert (per_sample == 8.0).any() and (per_sample == 16.0).any()
+
+
 # -- tiny training round trips ------------------------------------------------------------------
 def _toy_pieces(n_per_class: int = 8, seed: int = 0):
     """Two styles a model can tell apart: stepwise tunes in even notes vs leaping dotted tunes."""

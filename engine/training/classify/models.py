@@ -42,13 +42,18 @@ class PianorollCNN(nn.Module):
             _conv(3 * w, 4 * w, (4, 3), (2, 2), None, 0.1),
             _conv(4 * w, 4 * w, (4, 3), (1, 1), None, 0.1),
         )
+        # max over time (where in the window a figure occurs does not matter), keep pitch
         with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, 2, window_steps, n_pitches)).numel()
+            n_flat = self.pool(self.features(torch.zeros(1, 2, window_steps, n_pitches))).numel()
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_flat, 64),
                                   nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, n_classes))
 
+    @staticmethod
+    def pool(h: torch.Tensor) -> torch.Tensor:
+        return torch.amax(h, dim=2, keepdim=True)  # exports as ReduceMax (adaptive pool won't)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.pool(self.features(x)))
 
 
 class _EncoderLayer(nn.Module):

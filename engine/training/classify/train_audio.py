@@ -26,7 +26,7 @@ from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                onnx_predictor, split_summary)
 from engine.training.classify.trainer import evaluate, export_classifier, fit
-from engine.training.common import ProgressLog, pick_device, seed_everything
+from engine.training.common import ProgressLog, pick_device, save_checkpoint, seed_everything
 
 log = logging.getLogger(__name__)
 NAME = "classifier-audio-cnn"
@@ -73,6 +73,8 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 **{k: v for k, v in info.items() if k != "history"}}
     desc = ("Style of a recorded melody from log-mel spectrogram windows: " + ", ".join(labels)
             + ". Spectrogram CNN after the Lil Data report.")
+    save_checkpoint(Path(out_dir) / f"{name}.ckpt", model=model.state_dict(),
+                    labels=list(labels))  # kept if the export fails (*.ckpt is git-ignored)
     example = sets["valid"].windows[0][:2]
     path, diff = export_classifier(model, example, Path(out_dir), name, KIND_AUDIO, rep,
                                    training, {}, desc)

@@ -25,8 +25,9 @@ from engine.training.classify import corpus
 from engine.training.classify.datasets import (DEFAULT_CORPUS, load_corpus, onnx_predictor,
                                                piece_sets, split_summary)
 from engine.training.classify.models import MelodyTransformer, PianorollCNN
-from engine.training.classify.trainer import evaluate, export_classifier, fit
-from engine.training.common import ProgressLog, pick_device, seed_everything
+from engine.training.classify.trainer import (evaluate, export_classifier, fit,
+                                              pitch_shift_augment)
+from engine.training.common import ProgressLog, pick_device, save_checkpoint, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                epochs: int = 20, lr: float = 2e-3, batch: int = 64, max_windows: int = 16,
                seed: int = 0, device: str = "auto", max_seconds: float | None = 600.0,
                name: str | None = None, command: str | None = None,
+               augment_semitones: int = 2,
                progress: ProgressLog | None = None) -> dict[str, Any]:
     """Train, export to ONNX with a card, and return the card's metrics."""
     progress = progress or ProgressLog()
@@ -63,7 +65,8 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
     model = build_model(arch, len(labels), spec).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
-               device=dev, seed=seed, progress=progress, max_seconds=max_seconds)
+               device=dev, seed=seed, progress=progress, max_seconds=max_seconds,
+               augment=pitch_shift_augment(augment_semitones) if augment_semitones else None)
     out_dir = Path(out_dir)
     rep = dict(spec.to_dict(), labels=list(labels), input="top voice, key- and octave-"
                "normalised, time scaled by 2^k so the median inter-onset interval is ~1 beat",
@@ -73,7 +76,10 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                 "data": "music21 corpus, top voice, per-class quota split by group",
                 "splits": summary, "epochs": epochs, "lr": lr, "batch": batch,
                 "max_windows_per_piece": max_windows, "seed": seed, "device": str(dev),
+                "augment_pitch_shift": augment_semitones,
                 **{k: v for k, v in info.items() if k != "history"}}
+    save_checkpoint(Path(out_dir) / f"{name}.ckpt", model=model.state_dict(),
+                    labels=list(labels))  # kept if the export fails (*.ckpt is git-ignored)
     example = sets["valid"].windows[0][:2]
     desc = ("Style of a melody from its top voice: " + ", ".join(labels) + ". " +
             ("Pianoroll CNN with long-in-time, short-in-pitch filters (PopMusicNet)."

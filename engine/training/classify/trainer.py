@@ -40,7 +40,8 @@ def torch_predictor(model: nn.Module, device: torch.device, batch: int = 256
 def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str], *,
         epochs: int, lr: float, batch: int, device: torch.device, seed: int,
         progress: ProgressLog, patience: int = 4, max_seconds: float | None = None,
-        stage: str = "train") -> dict[str, Any]:
+        stage: str = "train", augment: Callable[[np.ndarray, np.random.Generator], np.ndarray]
+        | None = None) -> dict[str, Any]:
     """Train with class-weighted cross-entropy; keep the weights with the best validation
     piece-level balanced accuracy (ties: lower validation loss)."""
     n = len(labels)
@@ -62,7 +63,10 @@ def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str
         total, seen = 0.0, 0
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
-            xb = torch.from_numpy(to_float(x[idx])).to(device)
+            xf = to_float(x[idx])
+            if augment is not None:
+                xf = augment(xf, rng)
+            xb = torch.from_numpy(np.ascontiguousarray(xf)).to(device)
             yb = torch.from_numpy(y[idx].astype(np.int64)).to(device)
             loss = loss_fn(model(xb), yb)
             opt.zero_grad()
@@ -94,6 +98,24 @@ def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str
     return {"best_epoch": best_epoch, "epochs_run": len(history),
             "class_weights": {lab: round(float(w), 3) for lab, w in zip(labels, weights)},
             "seconds": round(time.perf_counter() - t_stage, 1), "history": history}
+
+
+def pitch_shift_augment(max_shift: int = 2):
+    """Move each window up or down by up to `max_shift` semitones (pitch is the last axis),
+    so that key-estimate errors and modal finals do not become features."""
+    def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        shifts = rng.integers(-max_shift, max_shift + 1, size=len(x))
+        out = np.zeros_like(x)
+        for k in np.unique(shifts):
+            sel = shifts == k
+            if k > 0:
+                out[sel, ..., k:] = x[sel, ..., :-k]
+            elif k < 0:
+                out[sel, ..., :k] = x[sel, ..., -k:]
+            else:
+                out[sel] = x[sel]
+        return out
+    return augment
 
 
 def export_classifier(model: nn.Module, example: np.ndarray, out_dir: Path, name: str,

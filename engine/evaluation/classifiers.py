@@ -1,0 +1,26 @@
+"""`popmusicnet eval classifiers`: the style classifiers on held-out corpus pieces.
+
+Balanced accuracy and confusion matrix per installed classifier (MIDI and audio), at piece
+level, through ONNX Runtime; writes the "classifiers" section of docs/RESULTS.md. The work is in
+engine.training.classify.evaluate (no torch: it reuses the training split and data code).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+KIND = "classifiers"
+HELP = "style classifiers: balanced accuracy and confusion matrix on held-out pieces"
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", default=None, metavar="NAME",
+                   help="evaluate only this classifier (repeatable; default: all installed)")
+    p.add_argument("--no-write", action="store_true",
+                   help="print only; leave docs/RESULTS.md alone")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from engine.training.classify.evaluate import run
+
+    return run(names=args.model, write=not args.no_write)
