@@ -66,7 +66,10 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
     cases = {}
     for k, n in enumerate(names):
         planes = (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)
-        cases[f"enc_{n}"] = (EncoderExport(vaes.vaes[k].encoder), {"planes": planes, "mask": mask})
+        feeds = {"planes": planes, "mask": mask}
+        if k:
+            feeds["melody"] = (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)
+        cases[f"enc_{n}"] = (EncoderExport(vaes.vaes[k].encoder), feeds)
         z = rng.standard_normal((3, L)).astype(np.float32)
         if not k:
             cases[f"dec_{n}"] = (vaes.vaes[k].decoder, {"z": z, "mask": mask})

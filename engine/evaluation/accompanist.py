@@ -102,7 +102,8 @@ def model_nll_per_frame(model, pieces) -> float:
         mel = model._enc_mel.run({"planes": p.bars[:, 0].astype(np.float32), "mask": masks})["mu"]
         for r in range(R):
             true = p.bars[:, r + 1].astype(np.float32)
-            z_true = model._enc[r].run({"planes": true, "mask": masks})["mu"]
+            z_true = model._enc[r].run({"planes": true, "mask": masks,
+                                        "melody": p.bars[:, 0].astype(np.float32)})["mu"]
             z_prev = np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]])
             h = np.zeros((1, 1, model.rnn_hidden), np.float32)
             preds = []

@@ -329,7 +329,7 @@ class AccompanimentSession:
                                    r.thr_onset, r.thr_active, r.max_voices)
             planes &= mask[0][None, :, None] > 0
             played = m._enc[i].run({"planes": planes[None].astype(np.float32),
-                                    "mask": mask})["mu"]
+                                    "mask": mask, "melody": cond})["mu"]
             self._h[i], self._z_prev[i] = res["h_out"], played
             if entry is not None:
                 entry.played.append(played)

@@ -1,8 +1,9 @@
 """ONNX export of a trained accompanist: one graph per component, parity-checked, plus its card.
 
 Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
-- enc_TRACK   (planes (B,2,S,P), mask (B,S)) -> mu (B,L)            every track (roles re-encode
-  what they played, so the role RNN hears its own previous bar)
+- enc_MELODY  (planes (B,2,S,P), mask (B,S)) -> mu (B,L)
+- enc_ROLE    (planes, mask, melody (B,2,S,Pm)) -> mu: conditional on the melody bar (roles
+  re-encode what they played, so the role RNN hears its own previous bar)
 - dec_ROLE    (z (B,L), mask (B,S), melody (B,2,S,Pm)) -> onset_logits, active_logits (B,S,P):
   accompaniment decoders see the melody bar (planes, or the melody decoder's probabilities
   when the bar is predicted in live play)
@@ -51,8 +52,14 @@ def export_model(trainer, decoding: dict, train_seconds: float,
 
     for k, t in enumerate(tracks):
         planes = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
-        emit(f"enc_{t.name}", EncoderExport(vaes.vaes[k].encoder), (planes, mask),
-             ["planes", "mask"], ["mu"], {"planes": batch, "mask": batch, "mu": batch})
+        if k == 0:
+            emit(f"enc_{t.name}", EncoderExport(vaes.vaes[k].encoder), (planes, mask),
+                 ["planes", "mask"], ["mu"], {"planes": batch, "mask": batch, "mu": batch})
+            continue
+        mel = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
+        emit(f"enc_{t.name}", EncoderExport(vaes.vaes[k].encoder), (planes, mask, mel),
+             ["planes", "mask", "melody"], ["mu"],
+             {"planes": batch, "mask": batch, "melody": batch, "mu": batch})
     emit(f"dec_{tracks[0].name}", vaes.vaes[0].decoder, (torch.randn(1, L, generator=g), mask),
          ["z", "mask"], ["onset_logits", "active_logits"],
          {"z": batch, "mask": batch, "onset_logits": batch, "active_logits": batch})

@@ -22,17 +22,25 @@ PAD_LOGIT = -30.0
 
 
 class BarEncoder(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    """(planes, mask[, melody planes]) -> (mu, logvar). An accompaniment encoder also sees the
+    melody bar (a conditional VAE): its latent then holds what the melody does not already say
+    (rhythm, voicing, register), which the RNNs can predict; the harmony is left to the decoder,
+    which hears the melody too."""
+
+    def __init__(self, cfg: ModelConfig, cond_pitches: int = 0) -> None:
         super().__init__()
         S, P, E, H = cfg.max_bar_steps, cfg.n_pitches, cfg.step_embed, cfg.vae_hidden
-        self.step = nn.Linear(2 * P, E)
+        self.step = nn.Linear(2 * P + 2 * cond_pitches, E)
         self.mlp = nn.Sequential(nn.Linear(S * E + S, H), nn.ReLU(), nn.Linear(H, H), nn.ReLU())
         self.mu = nn.Linear(H, cfg.latent)
         self.logvar = nn.Linear(H, cfg.latent)
 
-    def forward(self, planes: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, planes: torch.Tensor, mask: torch.Tensor,
+                melody: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         B = planes.shape[0]
-        x = planes.permute(0, 2, 1, 3).reshape(B, planes.shape[2], -1)  # (B, S, 2P)
+        if melody is not None:
+            planes = torch.cat([planes, melody], dim=3)
+        x = planes.permute(0, 2, 1, 3).reshape(B, planes.shape[2], -1)  # (B, S, 2P [+ 2Pm])
         h = F.relu(self.step(x)).reshape(B, -1)
         h = self.mlp(torch.cat([h, mask], dim=1))
         return self.mu(h), self.logvar(h).clamp(-8.0, 8.0)
@@ -75,11 +83,11 @@ class BarDecoder(nn.Module):
 class BarVAE(nn.Module):
     def __init__(self, cfg: ModelConfig, cond_pitches: int = 0) -> None:
         super().__init__()
-        self.encoder = BarEncoder(cfg)
+        self.encoder = BarEncoder(cfg, cond_pitches)
         self.decoder = BarDecoder(cfg, cond_pitches)
 
     def forward(self, planes, mask, melody=None):
-        mu, logvar = self.encoder(planes, mask)
+        mu, logvar = self.encoder(planes, mask, melody)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         on, ac = self.decoder(z, mask, melody)
         return on, ac, mu, logvar
@@ -152,8 +160,8 @@ class EncoderExport(nn.Module):
         super().__init__()
         self.enc = enc
 
-    def forward(self, planes, mask):
-        return self.enc(planes, mask)[0]
+    def forward(self, planes, mask, melody=None):
+        return self.enc(planes, mask, melody)[0]
 
 
 class DecoderExport(nn.Module):

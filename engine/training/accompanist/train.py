@@ -107,7 +107,8 @@ def encode_pieces(vaes: VAESet, prepared: Prepared, shifts: list[int], split: st
                  for k in range(p.bars.shape[1])], axis=1)
             b = torch.from_numpy(bars).float().to(device)
             m = torch.from_numpy(p.masks).to(device)
-            z = torch.stack([vae.encoder(b[:, k], m)[0] for k, vae in enumerate(vaes.vaes)], 1)
+            z = torch.stack([vae.encoder(b[:, k], m, b[:, 0] if k else None)[0]
+                             for k, vae in enumerate(vaes.vaes)], 1)
             out.append({"z": z.cpu(), "bars": b.cpu(), "mask": m.cpu()})
     return out
 
