@@ -223,3 +223,23 @@ def test_tie_merging_matches_music21_strip_ties():
                 end = ql_to_ticks(el.offset + el.duration.quarterLength)
                 ref += [(start, end, int(round(p.ps))) for p in el.pitches]
             assert [(n.start, n.end, n.pitch) for n in part_notes(part)] == sorted(ref)
+
+
+def test_cache_layer_with_synthetic_pieces(tmp_path):
+    songs = [_scale_song(t) for t in (0, 3, 7)]
+    pieces = [corpus.make_piece(s, id=f"p{i}", group=f"g{i}", label="x") for i, s in
+              enumerate(songs)]
+    corpus.save_cache(tmp_path, "syn", pieces, parser_version=3, fingerprint="f")
+    back = corpus.load_cache(tmp_path, "syn", parser_version=3, fingerprint="f")
+    assert [p.song for p in back] == songs
+    assert [(p.id, p.group, p.split, p.label, p.meter) for p in back] == \
+        [(p.id, p.group, p.split, p.label, p.meter) for p in pieces]
+    assert (back[0].notes == corpus.pack_song(songs[0])["notes"]).all()
+    assert corpus.load_cache(tmp_path, "syn", parser_version=4, fingerprint="f") is None
+    assert corpus.load_cache(tmp_path, "syn", parser_version=3, fingerprint="g") is None
+    with open(tmp_path / "syn.npz", "ab") as fh:  # arrays no longer match the manifest
+        fh.write(b"x")
+    assert corpus.load_cache(tmp_path, "syn", parser_version=3, fingerprint="f") is None
+    (tmp_path / "file").write_text("")
+    assert corpus.try_save_cache(tmp_path / "file" / "sub", "syn", pieces,
+                                 parser_version=3) is None

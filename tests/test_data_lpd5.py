@@ -113,16 +113,35 @@ def test_load_folder_groups_by_msd_id(tmp_path):
         (root / sub).mkdir(parents=True, exist_ok=True)
         pypianoroll.save(root / sub / name, _multitrack(n_bars=2))
     (root / "broken.npz").write_bytes(b"not a zip")
-    pieces = load_lpd5(root)
+    cache = tmp_path / "cache"
+    pieces = load_lpd5(root, cache_dir=cache)
     assert len(pieces) == 3
     groups = {p.id: p.group for p in pieces}
     assert groups["A/B/C/TRABCDE1234567890A/v1.npz"] == "TRABCDE1234567890A"
     assert len({p.split for p in pieces if p.group == "TRABCDE1234567890A"}) == 1
-    assert load_lpd5(root, limit=1)[0].id == pieces[0].id
+    assert load_lpd5(root, limit=1, use_cache=False)[0].id == pieces[0].id
     with pytest.raises(UserInputError):
-        load_lpd5(root / "broken.npz")
+        load_lpd5(root / "broken.npz", cache_dir=cache)
     with pytest.raises(UserInputError):
-        load_lpd5(tmp_path / "nothing")
+        load_lpd5(tmp_path / "nothing", cache_dir=cache)
+
+
+def test_lpd5_cache(tmp_path, monkeypatch):
+    from engine.training.data import lpd5
+
+    root = tmp_path / "lpd"
+    root.mkdir()
+    pypianoroll.save(root / "a.npz", _multitrack(n_bars=2))
+    cache = tmp_path / "cache"
+    first = load_lpd5(root, cache_dir=cache)
+    assert list(cache.glob("lpd5-*.npz"))
+    real = lpd5.read_lpd5
+    monkeypatch.setattr(lpd5, "read_lpd5", lambda f: pytest.fail("read despite the cache"))
+    again = load_lpd5(root, cache_dir=cache)
+    assert [p.song for p in again] == [p.song for p in first]
+    pypianoroll.save(root / "b.npz", _multitrack(n_bars=3))  # a new file: the cache is stale
+    monkeypatch.setattr(lpd5, "read_lpd5", real)
+    assert len(load_lpd5(root, cache_dir=cache)) == 2
 
 
 def test_roll_to_notes_runs():

@@ -137,3 +137,13 @@ def test_pulse_normalised_keeps_pickups():
     assert out.meters == [MeterChange(0, 1, 4), MeterChange(480, 4, 4)]
     assert [(n.start, n.end) for n in out.tracks[0].notes] == [(0, 480), (480, 2400)]
     assert out.pickup_ticks == 480
+
+
+def test_build_command(tmp_path, capsys):
+    from engine.training.data.__main__ import main
+
+    assert main(["build", "styles", "--styles", "chinese_folk", "--max-per-class", "3",
+                 "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "styles: 3 pieces" in out and "chinese_folk" in out
+    assert (tmp_path / "styles-chinese_folk-3.json").exists()

@@ -43,8 +43,8 @@ from engine.training.data.corpus import (
     load_cache,
     make_piece,
     music21_version,
-    save_cache,
     split_counts,
+    try_save_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -269,8 +269,8 @@ def load_chorales(cache_dir: str | Path | None = None, *, rebuild: bool = False,
     pieces, stats = build_chorales(paths)
     log.info("chorales: %d kept of %d files, %d groups, %s, %.1f s", stats["kept"],
              stats["files"], stats["groups"], split_counts(pieces), stats["parse_seconds"])
-    save_cache(cache_dir, CACHE_NAME, pieces, parser_version=PARSER_VERSION,
-               fingerprint=fingerprint, extra={"stats": stats})
+    try_save_cache(cache_dir, CACHE_NAME, pieces, parser_version=PARSER_VERSION,
+                   fingerprint=fingerprint, extra={"stats": stats})
     return pieces
 
 

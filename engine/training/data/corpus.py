@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import OutputError
 from engine.fileio import atomic_path, atomic_write_text
 from engine.music import Key, MeterChange, Note, Song, TempoChange, Track, estimate_key
 
@@ -282,6 +283,16 @@ def save_cache(cache_dir: str | Path | None, name: str, pieces: Sequence[Piece],
     atomic_write_text(json_path, json.dumps(manifest, ensure_ascii=False, indent=1))
     log.info("cached %d pieces in %s", len(pieces), npz_path)
     return json_path
+
+
+def try_save_cache(*args, **kwargs) -> Path | None:
+    """save_cache, but a cache folder that cannot be written costs speed, not the data: the
+    failure is logged and the caller goes on with the pieces it parsed."""
+    try:
+        return save_cache(*args, **kwargs)
+    except (OSError, OutputError) as exc:
+        log.warning("cannot write the data cache (%s): continuing without it", exc)
+        return None
 
 
 def read_manifest(cache_dir: str | Path | None, name: str) -> dict[str, Any] | None:

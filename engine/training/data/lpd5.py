@@ -25,6 +25,7 @@ Conversion (pypianoroll reads the file; we only turn its arrays into notes):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -42,7 +43,7 @@ from engine.music import (
     TempoChange,
     Track,
 )
-from engine.training.data.corpus import Piece, make_piece
+from engine.training.data.corpus import Piece, load_cache, make_piece, try_save_cache
 from engine.training.data.m21 import ql_to_meter
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 LPD5_TRACKS = ("Drums", "Piano", "Guitar", "Bass", "Strings")
 LPD5_PROGRAMS = {"Drums": 0, "Piano": 0, "Guitar": 24, "Bass": 32, "Strings": 48}
 MELODY_TRACK = "Piano"
+#: Bump when the conversion changes: cached LPD pieces are then rebuilt.
+PARSER_VERSION = 1
 _MSD_ID = re.compile(r"^TR[A-Z0-9]{16}$")
 
 
@@ -162,9 +165,23 @@ def group_of(rel: Path) -> str:
     return rel.as_posix()
 
 
-def load_lpd5(root: str | Path, *, limit: int | None = None) -> list[Piece]:
+def _fingerprint(files: list[Path], base: Path) -> str:
+    h = hashlib.md5()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(base).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def load_lpd5(root: str | Path, *, limit: int | None = None,
+              cache_dir: str | Path | None = None, use_cache: bool = True) -> list[Piece]:
     """Every LPD npz below `root` (or the one file `root`) as Pieces; unreadable files are
-    skipped with a warning, none readable is a UserInputError."""
+    skipped with a warning, none readable is a UserInputError.
+
+    The converted pieces are cached like the corpora (`lpd5-<md5 of the root path>` in
+    `cache_dir`, default $POPMUSICNET_CACHE or ~/.cache/popmusicnet/data): LPD-5 cleansed holds
+    21k files, read once. The cache is rebuilt when any file's name, size or mtime changes.
+    """
     root = Path(root)
     if root.is_file():
         files, base = [root], root.parent
@@ -174,6 +191,13 @@ def load_lpd5(root: str | Path, *, limit: int | None = None) -> list[Piece]:
         raise UserInputError(f"{root}: no such file or folder")
     if limit is not None:
         files = files[:limit]
+    name = "lpd5-" + hashlib.md5(str(root.resolve()).encode()).hexdigest()[:12]
+    fingerprint = _fingerprint(files, base)
+    if use_cache:
+        cached = load_cache(cache_dir, name, parser_version=PARSER_VERSION,
+                            fingerprint=fingerprint)
+        if cached:
+            return cached
     pieces, skipped = [], []
     for f in files:
         rel = f.relative_to(base)
@@ -192,4 +216,7 @@ def load_lpd5(root: str | Path, *, limit: int | None = None) -> list[Piece]:
     if not pieces:
         raise UserInputError(f"{root}: no usable LPD-5 npz files"
                              + (f" ({skipped[0]})" if skipped else ""))
+    if use_cache:
+        try_save_cache(cache_dir, name, pieces, parser_version=PARSER_VERSION,
+                       fingerprint=fingerprint, extra={"root": str(root), "skipped": skipped})
     return pieces

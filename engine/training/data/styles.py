@@ -57,7 +57,7 @@ from engine.training.data.corpus import (
     make_piece,
     music21_version,
     quota_split,
-    save_cache,
+    try_save_cache,
 )
 
 log = logging.getLogger(__name__)
@@ -339,8 +339,8 @@ def load_style(label: str, cache_dir: str | Path | None = None, *, rebuild: bool
     pieces, stats = build_style(label, max_per_class)
     log.info("%s: %d pieces, %d groups, %.1f s", label, stats["kept"], stats["groups"],
              stats["parse_seconds"])
-    save_cache(cache_dir, name, pieces, parser_version=PARSER_VERSION, fingerprint=fingerprint,
-               extra={"stats": stats})
+    try_save_cache(cache_dir, name, pieces, parser_version=PARSER_VERSION, fingerprint=fingerprint,
+                   extra={"stats": stats})
     return pieces
 
 
