@@ -142,23 +142,34 @@ def test_ql_to_meter():
     assert ql_to_meter(0) is None
 
 
-def test_part_meters_short_measures():
+def _part(lengths):
     from music21 import meter, note, stream
 
-    from engine.training.data.m21 import part_meters, part_notes
-
     part = stream.Part()
-    lengths = [1.0, 4.0, 2.0, 2.0, 4.0]  # pickup, full, half bar before a repeat, half, full
     for i, ql in enumerate(lengths):
         m = stream.Measure(number=i)
         if i == 0:
             m.timeSignature = meter.TimeSignature("4/4")
         m.append(note.Note("C4", quarterLength=ql))
         part.append(m)
-    meters = part_meters(part)
-    song = Song(tracks=[Track(notes=part_notes(part))], meters=meters)
-    assert song.bar_starts() == [0, 480, 2400, 3360, 4320]
-    assert song.pickup_ticks == 480
+    return part
+
+
+@pytest.mark.parametrize("lengths,starts,pickup", [
+    # pickup, full, a bar split around a repeat (3 + 1 beats: one bar as heard), full
+    ([1.0, 4.0, 3.0, 1.0, 4.0], [0, 480, 2400, 4320], 480),
+    # a lone short bar: its own meter, then 4/4 again
+    ([1.0, 4.0, 2.0, 4.0, 4.0], [0, 480, 2400, 3360, 5280], 480),
+    # no pickup; a short last bar changes nothing
+    ([4.0, 4.0, 3.0], [0, 1920, 3840], 0),
+])
+def test_part_meters_short_measures(lengths, starts, pickup):
+    from engine.training.data.m21 import part_meters, part_notes
+
+    part = _part(lengths)
+    song = Song(tracks=[Track(notes=part_notes(part))], meters=part_meters(part))
+    assert song.bar_starts() == starts
+    assert song.pickup_ticks == pickup
 
 
 # -- augmentation ------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from engine.training.data.corpus import (
 log = logging.getLogger(__name__)
 
 #: Bump when parsing or grouping changes: cached chorales are then rebuilt.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 CACHE_NAME = "chorales"
 VOICES = ("soprano", "alto", "tenor", "bass")
 _PREFIXES = ("sop", "alt", "ten", "bas")

@@ -104,7 +104,8 @@ def part_notes(part, ticks_per_beat: int = DEFAULT_TPB) -> list[Note]:
 
 
 def part_meters(part, ticks_per_beat: int = DEFAULT_TPB) -> list[MeterChange]:
-    """The meter map of a Part, short measures (pickups, half bars) as their own meters."""
+    """The meter map of a Part, short measures (pickups, half bars) as their own meters; two
+    short measures that add up to one bar (a bar split by a repeat sign) stay one bar."""
     from music21 import meter as m21meter
     from music21 import stream
 
@@ -114,23 +115,38 @@ def part_meters(part, ticks_per_beat: int = DEFAULT_TPB) -> list[MeterChange]:
         out = [MeterChange(ql_to_ticks(ts.offset, ticks_per_beat), min(ts.numerator, 64),
                            ts.denominator) for ts in sigs if _valid_ts(ts)]
         return out or [MeterChange(0, 4, 4)]
-    changes: list[MeterChange] = []
+    # (offset, real length, meter in force, has its own time signature) of every measure
+    rows = []
     current = None
-    for i, m in enumerate(measures):
-        if m.timeSignature is not None and _valid_ts(m.timeSignature):
+    for m in measures:
+        own = m.timeSignature is not None and _valid_ts(m.timeSignature)
+        if own:
             current = m.timeSignature
         num, den = (current.numerator, current.denominator) if current is not None else (4, 4)
+        rows.append((Fraction(m.offset).limit_denominator(960),
+                     Fraction(m.duration.quarterLength).limit_denominator(960), num, den, own))
+    changes: list[MeterChange] = []
+    i = 0
+    while i < len(rows):
+        offset, actual, num, den, own = rows[i]
         bar_ql = Fraction(num * 4, den)
-        offset = Fraction(m.offset).limit_denominator(960)
-        actual = Fraction(m.duration.quarterLength).limit_denominator(960)
         tick = ql_to_ticks(offset, ticks_per_beat)
-        is_last = i == len(measures) - 1
+        is_last = i == len(rows) - 1
+        if (i > 0 and not is_last and actual < bar_ql and not rows[i + 1][4]
+                and actual + rows[i + 1][1] == bar_ql):
+            # A bar split in two around a repeat sign (3 beats, then the 1-beat upbeat after
+            # the repeat): one bar as heard, so no meter change. Not the pickup (i == 0).
+            if own:
+                changes.append(MeterChange(tick, num, den))
+            i += 2
+            continue
         short = ql_to_meter(actual) if actual != bar_ql and not is_last else None
         if short is not None:
             changes.append(MeterChange(tick, *short))
             changes.append(MeterChange(ql_to_ticks(offset + actual, ticks_per_beat), num, den))
-        elif i == 0 or m.timeSignature is not None:
+        elif i == 0 or own:
             changes.append(MeterChange(tick, num, den))
+        i += 1
     return changes or [MeterChange(0, 4, 4)]
 
 

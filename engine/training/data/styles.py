@@ -63,7 +63,7 @@ from engine.training.data.corpus import (
 log = logging.getLogger(__name__)
 
 #: Bump when parsing, selection or grouping changes: cached styles are then rebuilt.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 DEFAULT_MAX_PER_CLASS = 150
 
 STYLES = ("bach", "palestrina", "monteverdi", "trecento", "classical", "irish", "german_folk",
