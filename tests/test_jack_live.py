@@ -102,7 +102,7 @@ def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
     finally:
         _kill(probe)
         _kill(live)
-    assert probe.returncode == 0, probe_out
+    assert probe.returncode == 0, probe_out[-500:] + "\n--- live:\n" + live_out[-1500:]
     assert live.returncode == 0, live_out
     assert "thru synth" in live_out  # the keyboard port was fanned out to FluidSynth's input
     data = np.load(rec)

@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +228,7 @@ class FluidSynthBackend(SynthBackend):
     then, so we check the driver handle ourselves).
     """
 
-    def __init__(self, driver: str | None = "jack", *, sample_rate: int = 48000,
+    def __init__(self, driver: str | Sequence[str] | None = "jack", *, sample_rate: int = 48000,
                  period: int = 128, periods: int = 2, soundfont: str | Path | None = None,
                  gain: float = 0.4, midi_driver: str | None = None, client_name: str = "popmusicnet",
                  reverb: bool = True, autoconnect: bool = True) -> None:
@@ -242,13 +243,15 @@ class FluidSynthBackend(SynthBackend):
         self._sf_path = locate_soundfont(soundfont)
         self._sfids: dict[Path, int] = {}
         self._lock = threading.Lock()
-        if driver == "jack":
+        uses_jack = driver == "jack" or (not isinstance(driver, str) and driver is not None
+                                         and "jack" in driver)
+        if uses_jack:
             # Never let libjack spawn a server of its own (it would pick a sound card we lack).
             os.environ.setdefault("JACK_NO_START_SERVER", "1")
         settings = {"synth.reverb.active": int(reverb), "synth.chorus.active": 0,
                     "audio.period-size": self.period, "audio.periods": int(periods),
                     "synth.cpu-cores": 1}
-        if driver == "jack":
+        if uses_jack:
             settings.update({"audio.jack.id": client_name, "midi.jack.id": client_name,
                              "audio.jack.autoconnect": int(autoconnect), "audio.jack.multi": 0})
         self.synth = fluidsynth.Synth(gain=gain, samplerate=float(self.sample_rate), channels=16,
@@ -268,19 +271,31 @@ class FluidSynthBackend(SynthBackend):
                                   ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
         self._midi_port: str | None = None
         if driver is not None:
-            self._start_driver(driver, midi_driver)
+            # Several candidates share one synth (the soundfont is loaded once).
+            candidates = [driver] if isinstance(driver, str) else list(driver)
+            self.driver = None
+            for drv in candidates:
+                if self._start_driver(drv, midi_driver if drv == "jack" else None):
+                    break
+            else:
+                self.seq.delete()
+                self.synth.delete()
+                self.synth = None
+                one = candidates[0] if len(candidates) == 1 else None
+                raise DeviceError(
+                    (f"audio driver {one!r} could not start" if one else
+                     "no audio driver could start (tried " + ", ".join(candidates) + ")")
+                    + (" (is a JACK server running? start one with "
+                       "`jackd -d dummy -r 48000 -p 128`, or use --backend null)"
+                       if "jack" in candidates else " (use --backend null to play silently)"))
 
-    def _start_driver(self, driver: str, midi_driver: str | None) -> None:
+    def _start_driver(self, driver: str, midi_driver: str | None) -> bool:
         s = self.synth
         s.setting("audio.driver", driver)
         s.audio_driver = self._fs.new_fluid_audio_driver(s.settings, s.synth)
         if not s.audio_driver:
-            self.seq.delete()
-            s.delete()
-            raise DeviceError(f"audio driver {driver!r} could not start"
-                              + (" (is a JACK server running? start one with "
-                                 "`jackd -d dummy -r 48000 -p 128` or use --backend null)"
-                                 if driver == "jack" else ""))
+            return False
+        self.driver = self.name = driver
         if midi_driver:
             # Only FluidSynth's MIDI driver (not pyfluidsynth's start(), which always opens ALSA's
             # sequencer and fails here): events go straight from the port to the synth, in C.
@@ -295,6 +310,7 @@ class FluidSynthBackend(SynthBackend):
                 self._midi_port = f"{self.client_name}:midi_00"
         log.info("FluidSynth %s driver running at %d Hz, period %d", driver, self.sample_rate,
                  self.period)
+        return True
 
     def _load(self, path: Path) -> int:
         path = Path(path)
@@ -422,21 +438,19 @@ def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int
                    if d != "jack" or jack_server_running()]
     else:
         drivers = [backend]
-    tried = []
-    for drv in drivers:
-        try:
-            return FluidSynthBackend(drv, sample_rate=sample_rate, period=period,
-                                     soundfont=soundfont, client_name=client_name,
-                                     midi_driver="jack" if (midi_thru and drv == "jack") else None,
-                                     autoconnect=autoconnect, reverb=reverb)
-        except DeviceError as exc:
-            tried.append(drv)
-            log.info("%s", exc)
-            last = exc
-    if fallback_null:
-        log.warning("no audio device (%s): playing silently", ", ".join(tried) or "none tried")
-        return NullBackend(sample_rate, period)
-    if backend != "auto" and tried:
-        raise last
-    raise DeviceError("no audio device: tried " + (", ".join(tried) or "nothing (no JACK server)")
-                      + "; start JACK (`jackd -d dummy -r 48000 -p 128`) or use --backend null")
+    try:
+        if not drivers:
+            raise DeviceError("no audio driver to try on this platform")
+        return FluidSynthBackend(drivers, sample_rate=sample_rate, period=period,
+                                 soundfont=soundfont, client_name=client_name,
+                                 midi_driver="jack" if midi_thru else None,
+                                 autoconnect=autoconnect, reverb=reverb)
+    except DeviceError as exc:
+        if fallback_null:
+            log.warning("%s: playing silently", exc)
+            return NullBackend(sample_rate, period)
+        if backend != "auto":
+            raise
+        raise DeviceError("no audio device: tried " + (", ".join(drivers) or "nothing")
+                          + "; start JACK (`jackd -d dummy -r 48000 -p 128`) or use "
+                          "--backend null") from None
