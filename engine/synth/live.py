@@ -28,6 +28,7 @@ rendered frames in millisecond steps.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -411,12 +412,31 @@ def jack_server_running() -> bool:
         import jack
     except (ImportError, OSError):
         return False
-    try:
-        c = jack.Client("popmusicnet-probe", no_start_server=True)
-    except jack.JackError:
-        return False
-    c.close()
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    with _quiet_stderr():  # libjack prints several lines to fd 2 when no server answers
+        try:
+            c = jack.Client("popmusicnet-probe", no_start_server=True)
+        except jack.JackError:
+            return False
+        c.close()
     return True
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C libraries writing to file descriptor 2 for a moment (not Python's sys.stderr)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int = 128,
