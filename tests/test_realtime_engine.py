@@ -425,3 +425,16 @@ def test_model_switch_between_bars(monkeypatch):
     assert len(first.sessions[0].pending_seen) >= 1 and len(other.sessions[0].pending_seen) >= 1
     assert eng.stats.skipped == 0 and eng.stats.late == 0
     eng.stop()
+
+
+def test_accompaniment_off_and_on_by_command():
+    eng, synth, clock, acc = make(240.0, (4, 4))
+    origin = eng.tempo.origin_frame
+    eng.send("accompany", False)
+    drive(eng, synth, clock, origin / SR + 2.0)
+    assert eng.stats.bars_accompanied == 0
+    assert eng.status().accompaniment == "paused: off by request"
+    eng.send("accompany", True)
+    drive(eng, synth, clock, clock() / SR + 2.5)
+    assert eng.stats.bars_accompanied >= 2 and eng.status().accompaniment == "on"
+    eng.stop()

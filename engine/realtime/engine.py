@@ -455,8 +455,10 @@ class LiveEngine:
             elif cmd == "metronome":
                 self._metronome = bool(value)
             elif cmd == "accompany":
+                # Off: the next bars get none; on again: a fresh session with the same model.
                 if value and self._accompanist is not None and self._session is None:
                     self._set_accompanist(self._accompanist)
+                    self._message = "accompaniment on"
                 elif not value:
                     self._pause("off by request")
             elif cmd == "temperature":
@@ -488,7 +490,7 @@ class LiveEngine:
             self._pending_changes["model"] = acc
 
     def _pause(self, reason: str) -> None:
-        self._session = None if reason != "off by request" else self._session
+        self._session = None
         self._paused_reason = reason
         self.stats.errors.append(reason)
         self._message = reason
