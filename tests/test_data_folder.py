@@ -72,6 +72,10 @@ def test_melody_by_name_and_index(folder):
         choose_melody(song, melody_name="violin")
     with pytest.raises(ValueError, match="no notes"):
         choose_melody(song, melody_track=2)
+    with pytest.raises(ValueError, match="drum"):
+        choose_melody(song, melody_track=3)
+    with pytest.raises(ValueError, match="named"):
+        choose_melody(song, melody_name="drums")
 
 
 def test_split_by_relative_path(folder):

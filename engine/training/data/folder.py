@@ -62,15 +62,17 @@ def choose_melody(song: Song, *, melody_name: str | None = None,
             raise ValueError(f"no track {melody_track} (the file has {len(song.tracks)})")
         if not song.tracks[melody_track].notes:
             raise ValueError(f"track {melody_track} has no notes")
+        if song.tracks[melody_track].is_drum:
+            raise ValueError(f"track {melody_track} is a drum track")
         return melody_track
     if melody_name:
         wanted = melody_name.strip().casefold()
         names = [t.name.strip().casefold() for t in song.tracks]
         for match in (lambda n: n == wanted, lambda n: n.startswith(wanted)):
             for i, n in enumerate(names):
-                if match(n) and song.tracks[i].notes:
+                if match(n) and song.tracks[i].notes and not song.tracks[i].is_drum:
                     return i
-        raise ValueError(f"no track named {melody_name!r} with notes")
+        raise ValueError(f"no pitched track named {melody_name!r} with notes")
     melody = song.melody_track()
     if melody is None:
         raise ValueError("no pitched track with notes")
