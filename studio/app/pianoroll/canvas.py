@@ -21,11 +21,38 @@ from engine.music import Note
 from studio.app import theme
 from studio.app.commands import EditNotes
 from studio.app.document import SongDocument
+from studio.app.pianoroll import raster
 from studio.app.pianoroll.view import ViewState, grid_ticks
 
 log = logging.getLogger(__name__)
 
 EDGE_PX = 5  # grab zone at a note's end for resizing
+DENSE_ABOVE = 1500  # visible notes above which all notes are rasterised with numpy (raster.py)
+MERGE_ABOVE = 400  # visible notes per batch above which touching rectangles are merged
+
+
+def merge_runs(xyw: np.ndarray) -> np.ndarray:
+    """Merge rectangles of one row (same y) that touch or overlap horizontally.
+
+    Vectorised: sort by (row, x), take the running maximum of the right edges (rows are kept
+    apart by a large offset), and start a new run wherever a rectangle begins right of it.
+    """
+    x, y, w = xyw[:, 0], xyw[:, 1], xyw[:, 2]
+    big = np.int64(1) << 32
+    row = y - y.min()
+    left = row * big + x
+    right = left + w + 1  # w excludes the 1 px gap drawn between notes
+    order = np.lexsort((x, row))
+    left, right = left[order], right[order]
+    reach = np.maximum.accumulate(right)
+    new = np.ones(len(left), bool)
+    new[1:] = left[1:] > reach[:-1]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(left)] - 1
+    run_left, run_right = left[starts], reach[ends]
+    run_row = run_left // big
+    return np.stack([run_left - run_row * big, run_row + y.min(),
+                     run_right - run_left - 1], axis=1)
 
 
 @dataclass
@@ -100,10 +127,11 @@ class NoteCanvas(QWidget):
         self._paint_rows(p)
         self._paint_grid(p)
         self._paint_loop(p)
-        self._paint_ghosts(p)
         hidden = set(self._drag.notes) if self._drag and self._drag.kind in ("move", "resize") \
             and self._drag.moved else set()
-        self._paint_current(p, hidden)
+        if not self._paint_dense(p, hidden):
+            self._paint_ghosts(p)
+            self._paint_current(p, hidden)
         self._paint_cursor(p)
         p.end()
         return pix
@@ -135,10 +163,14 @@ class NoteCanvas(QWidget):
         g = grid_ticks(v.grid, tpb)
         h = self.height()
         bars, beats, subs = [], [], []
+        last_x = -1e9
         for start, end, meter in self.doc.bars(int(t1) + 1):
             if end < t0:
                 continue
-            bars.append(QRect(int(v.tick_to_x(start)), 0, 1, h))
+            x = v.tick_to_x(start)
+            if x - last_x >= 8:  # zoomed far out: not every bar line, or the grid is a blur
+                bars.append(QRect(int(x), 0, 1, h))
+                last_x = x
             beat = tpb * 4 // meter.denominator
             if beat * v.px_per_tick >= 6:
                 beats.extend(QRect(int(v.tick_to_x(t)), 0, 1, h)
@@ -161,57 +193,97 @@ class NoteCanvas(QWidget):
         p.setBrush(theme.LOOP)
         p.drawRect(QRectF(x0, 0, x1 - x0, self.height()))
 
-    def _note_rects(self, index: int, hide: set[Note] | None = None
-                    ) -> tuple[list[QRect], np.ndarray, list[Note]]:
-        """Rects of the visible notes of one track, their velocities and the notes."""
+    def _note_geometry(self, index: int, hide: set[Note] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x, y, w) pixel columns, velocities and note indices of one track's visible notes."""
         v = self.view
         arr = self.doc.note_arrays(index)
         t0, t1 = v.visible_ticks()
         lo, hi = v.visible_pitches()
         idx = arr.visible(t0, t1, lo, hi)
         if hide:
-            idx = np.array([i for i in idx if arr.notes[i] not in hide], dtype=np.int64)
+            idx = np.array([i for i in idx.tolist() if arr.notes[i] not in hide], dtype=np.int64)
         if idx.size == 0:
-            return [], np.zeros(0, np.int64), []
+            return np.zeros((0, 3), np.int64), np.zeros(0, np.int64), idx
         x = np.floor(arr.starts[idx] * v.px_per_tick - v.scroll_x).astype(np.int64)
         w = np.maximum(np.floor(arr.ends[idx] * v.px_per_tick - v.scroll_x).astype(np.int64)
                        - x - 1, 1)
         y = np.floor((127 - arr.pitches[idx]) * v.key_height - v.scroll_y).astype(np.int64)
-        h = max(int(v.key_height) - 1, 1)
-        rects = [QRect(a, b, c, h) for a, b, c in zip(x.tolist(), y.tolist(), w.tolist())]
-        return rects, arr.velocities[idx], [arr.notes[i] for i in idx.tolist()]
+        return np.stack([x, y, w], axis=1), arr.velocities[idx], idx
+
+    def _draw_notes(self, p: QPainter, xyw: np.ndarray) -> None:
+        """Draw note rectangles. Many notes (zoomed out): notes that touch or overlap on screen
+        are merged first (`merge_runs`), so the cost follows what is visible, not the count."""
+        if len(xyw) > MERGE_ABOVE:
+            xyw = merge_runs(xyw)
+        h = max(int(self.view.key_height) - 1, 1)
+        p.drawRects([QRect(x, y, w, h) for x, y, w in xyw.tolist()])
+
+    def _paint_dense(self, p: QPainter, hidden: set[Note]) -> bool:
+        """All tracks as one numpy-rasterised image when many notes are visible."""
+        tracks = range(len(self.doc.song.tracks))
+        geometry = {i: self._note_geometry(i, hidden if i == self.doc.current_track else None)
+                    for i in tracks}
+        if sum(len(g[2]) for g in geometry.values()) <= DENSE_ABOVE:
+            return False
+        layers = []
+        for i, (xyw, _, idx) in geometry.items():
+            if i != self.doc.current_track and len(idx):
+                layers.append((self.doc.note_arrays(i).pitches[idx], xyw[:, 0], xyw[:, 2],
+                               theme.GHOST))
+        cur = self.doc.current_track
+        if cur >= 0:
+            xyw, vel, idx = geometry[cur]
+            pitches = self.doc.note_arrays(cur).pitches[idx]
+            chosen = np.zeros(len(idx), bool)
+            if self.doc.selection:
+                notes = self.doc.note_arrays(cur).notes
+                chosen = np.array([notes[i] in self.doc.selection for i in idx.tolist()], bool)
+            buckets = np.minimum(vel // 32, 3)
+            base = theme.track_colour(cur)
+            for b in range(4):
+                m = (buckets == b) & ~chosen
+                layers.append((pitches[m], xyw[m, 0], xyw[m, 2],
+                               theme.velocity_colour(base, b * 32 + 16)))
+            layers.append((pitches[chosen], xyw[chosen, 0], xyw[chosen, 2], theme.SELECTED))
+        lo, hi = self.view.visible_pitches()
+        raster.paint_layers(p, layers, width=self.width(), height=self.height(),
+                            key_height=self.view.key_height, scroll_y=self.view.scroll_y,
+                            top_pitch=hi, bottom_pitch=lo)
+        return True
 
     def _paint_ghosts(self, p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(theme.GHOST)
         for i in range(len(self.doc.song.tracks)):
             if i != self.doc.current_track:
-                p.drawRects(self._note_rects(i)[0])
+                self._draw_notes(p, self._note_geometry(i)[0])
 
     def _paint_current(self, p: QPainter, hidden: set[Note]) -> None:
         cur = self.doc.current_track
         if cur < 0:
             return
-        rects, vel, notes = self._note_rects(cur, hidden)
-        if not rects:
+        xyw, vel, idx = self._note_geometry(cur, hidden)
+        if not len(xyw):
             return
         base = theme.track_colour(cur)
-        edge = QPen(theme.NOTE_EDGE) if len(rects) < 3000 and self.view.key_height >= 6 \
-            else Qt.PenStyle.NoPen
-        p.setPen(edge)
-        buckets = np.minimum(vel // 32, 3)
+        dense = len(xyw) > MERGE_ABOVE or self.view.key_height < 6
         selection = self.doc.selection
-        for b in range(4):
-            chosen = [r for r, k, n in zip(rects, buckets.tolist(), notes)
-                      if k == b and n not in selection]
-            if chosen:
-                p.setBrush(theme.velocity_colour(base, b * 32 + 16))
-                p.drawRects(chosen)
+        chosen = np.zeros(len(idx), bool)
         if selection:
-            sel = [r for r, n in zip(rects, notes) if n in selection]
-            p.setPen(QPen(theme.SELECTED_EDGE))
+            notes = self.doc.note_arrays(cur).notes
+            chosen = np.array([notes[i] in selection for i in idx.tolist()], bool)
+        buckets = np.minimum(vel // 32, 3)
+        p.setPen(Qt.PenStyle.NoPen if dense else QPen(theme.NOTE_EDGE))
+        for b in range(4):
+            mask = (buckets == b) & ~chosen
+            if mask.any():
+                p.setBrush(theme.velocity_colour(base, b * 32 + 16))
+                self._draw_notes(p, xyw[mask])
+        if chosen.any():
+            p.setPen(Qt.PenStyle.NoPen if dense else QPen(theme.SELECTED_EDGE))
             p.setBrush(theme.SELECTED)
-            p.drawRects(sel)
+            self._draw_notes(p, xyw[chosen])
 
     def _paint_cursor(self, p: QPainter) -> None:
         x = int(self.view.tick_to_x(self.doc.cursor))

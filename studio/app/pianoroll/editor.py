@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QScrollBar,
                                QToolButton, QVBoxLayout, QWidget)
@@ -149,9 +149,12 @@ class PianoRollEditor(QWidget):
         self.ruler.set_playhead(tick)
 
     def _audition_briefly(self, pitch: int) -> None:
-        from PySide6.QtCore import QTimer
         self.auditionOn.emit(pitch)
-        QTimer.singleShot(250, lambda: self.auditionOff.emit(pitch))
+        timer = QTimer(self)  # a child: it dies with the editor, never fires after it
+        timer.setSingleShot(True)
+        timer.timeout.connect(lambda: self.auditionOff.emit(pitch))
+        timer.timeout.connect(timer.deleteLater)
+        timer.start(250)
 
     # -- edit actions -------------------------------------------------------------------------
     def _build_actions(self) -> None:

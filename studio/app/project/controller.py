@@ -48,13 +48,20 @@ class ProjectController(QObject):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.autosave)
         self._timer.start(max(settings.autosave_seconds, 5) * 1000)
-        doc.undo_stack.cleanChanged.connect(lambda _: self.titleChanged.emit(self.name))
+        doc.undo_stack.cleanChanged.connect(self._clean_changed)
 
     # -- naming -------------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        return self._name(self.doc.modified)
+
+    def _name(self, modified: bool) -> str:
         base = self.path.stem if self.path else (self.doc.song.title or "Untitled")
-        return base + (" *" if self.doc.modified else "")
+        return base + (" *" if modified else "")
+
+    def _clean_changed(self, clean: bool) -> None:
+        # Uses the signal's value: during teardown the stack may already be gone.
+        self.titleChanged.emit(self._name(not clean))
 
     @property
     def autosave_path(self) -> Path:
@@ -152,13 +159,17 @@ class ProjectController(QObject):
         """Ask what to do with unsaved changes. False means: cancel what you were doing."""
         if not self.doc.modified:
             return True
-        answer = QMessageBox.question(
-            self.window, "Unsaved changes", f"Save the changes to {self.name.rstrip(' *')}?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        answer = self.ask_save(f"Save the changes to {self.name.rstrip(' *')}?")
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
+
+    def ask_save(self, text: str) -> QMessageBox.StandardButton:
+        """The unsaved-changes question (a seam: tests and scripts replace it)."""
+        return QMessageBox.question(
+            self.window, "Unsaved changes", text,
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
 
     # -- autosave -----------------------------------------------------------------------------
     def autosave(self) -> None:
@@ -206,6 +217,10 @@ class ProjectController(QObject):
 
     def _error(self, title: str, text: str) -> None:
         self.message.emit(text)
+        self.show_error(title, text)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A seam like `ask_save`: tests record errors instead of opening a dialog."""
         QMessageBox.warning(self.window, title, text)
 
 
