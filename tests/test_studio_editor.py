@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QPoint, Qt
 
 from engine.music import Note, Song, Track
 
 pytest.importorskip("pytestqt")
 
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from studio.app.mainwindow import MainWindow
-    from studio.app.settings import Settings
-
-    settings = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    w = MainWindow(settings, open_audio=False, autosave_dir=tmp_path / "autosave", panels=False)
-    w.project.ask_save = lambda text: QMessageBox.StandardButton.Discard
-    w.project.errors = []
-    w.project.show_error = lambda title, text: w.project.errors.append(text)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
+from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 
 def point(editor, tick: float, pitch: int) -> QPoint:

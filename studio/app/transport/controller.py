@@ -108,7 +108,8 @@ class TransportController(QObject):
         self._playback = build_playback(
             self.doc.song, self.doc.audible_tracks(), start_tick=start, loop=loop,
             metronome=self.metronome,
-            count_in_bars=self.count_in_bars if (self.recording or self.metronome) else 0)
+            count_in_bars=self.count_in_bars if (self.recording or self.metronome) else 0,
+            open_end=self.recording)
         pb = self._playback
         self.player.play(pb.song, start_tick=pb.start_tick, loop=pb.loop)
         self._timer.start()

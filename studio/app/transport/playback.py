@@ -35,13 +35,26 @@ def click_track(song: Song, start: int, end: int) -> Track:
     return Track(name="Metronome", program=0, is_drum=True, notes=notes)
 
 
+RECORD_SPAN_BARS = 200
+
+
+def open_end_track(song: Song, end: int) -> Track:
+    """SongPlayer stops after its last event; while recording it must run until stopped. A
+    silent event (note-on with velocity 0 is a note-off) far ahead keeps its clock running."""
+    return Track(name="(record span)", notes=[Note(end, end + 1, 0, 0)])
+
+
 def build_playback(song: Song, audible: list[int], *, start_tick: int = 0,
                    loop: tuple[int, int] | None = None, metronome: bool = False,
-                   count_in_bars: int = 0) -> Playback:
+                   count_in_bars: int = 0, open_end: bool = False) -> Playback:
     tracks = [song.tracks[i] for i in audible]
     base = dataclasses.replace(song, tracks=[dataclasses.replace(t, notes=list(t.notes))
                                              for t in tracks])
     end = max(song.end, (loop[1] if loop else 0), start_tick + 1)
+    if open_end and loop is None:
+        end = max(end, start_tick) + RECORD_SPAN_BARS * song.meter_at(start_tick).bar_ticks(
+            song.ticks_per_beat)
+        base.tracks.append(open_end_track(base, end))
     if count_in_bars <= 0 or loop is not None:
         # Count-in is for starting from the cursor; a loop restarts at its start (as DAWs do).
         if metronome:
