@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget,
+                               QWidget)
 
 from engine import __version__
 from studio.app.context import AppEvents, StudioContext
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
 
         self.tracks = TrackList(self.doc, self)
         self.tracks_dock = self._dock("Tracks", self.tracks, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([self.tracks_dock], [300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.tracks_dock], [310], Qt.Orientation.Horizontal)
         self.transport_bar = TransportBar(self.doc, self.transport, self.keys, self)
         self.addToolBar(self.transport_bar)
         self.panels: list[QDockWidget] = self._make_panels() if panels else []
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         from studio.app.panels import create_panels
 
         docks = create_panels(self.ctx, self)
+        self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
         first = None
         for dock in docks:
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
@@ -83,6 +85,7 @@ class MainWindow(QMainWindow):
                 self.tabifyDockWidget(first, dock)
         if first is not None:
             first.raise_()
+            self.resizeDocks([first], [390], Qt.Orientation.Horizontal)
         return docks
 
     def _status_bar(self) -> None:

@@ -44,7 +44,10 @@ _FEATURES: dict[str, tuple[str, str, str | None]] = {
     "morph": ("engine.models.morph", "the morph runtime", "morph"),
     "generate": ("engine.models.gan", "the bar generator runtime", "gan"),
     "continue": ("engine.models.continuation", "the continuation runtime", "continuation"),
-    "classify": ("engine.models.classifier", "the classifier runtime", "classifier"),
+    "classify": ("engine.models.classifier", "the classifier runtime", "classifier-midi"),
+    "classify_audio": ("engine.models.classifier", "the audio classifier runtime",
+                       "classifier-audio"),
+    "train": ("engine.training.common", "the training extras (pip install '.[train]')", None),
     "wav": ("export.audio", "WAV export", None),
     "stems": ("export.stems", "stem export", None),
 }
@@ -140,5 +143,46 @@ def write_wav(song: Song, path: str | Path, *, soundfont: str | None = None,
                                              progress=progress)
 
 
-def write_stems(song: Song, folder: str | Path, *, soundfont: str | None = None) -> Any:
-    return _import("export.stems").write_stems(song, folder, soundfont=soundfont or None)
+def write_stems(song: Song, folder: str | Path, *, soundfont: str | None = None,
+                progress: Callable[[float], None] | None = None) -> Any:
+    return _import("export.stems").write_stems(song, folder, soundfont=soundfont or None,
+                                               progress=progress)
+
+
+# -- morph / generate / continue / classify ---------------------------------------------------
+_loaded: dict[tuple[str, str], Any] = {}
+
+
+def _model(module: str, cls: str, name: str | None, **kw: Any) -> Any:
+    """Load a runtime model once per (class, name). Slow the first time: call from a worker."""
+    key = (f"{module}.{cls}:{sorted(kw.items())}", name or "")
+    if key not in _loaded:
+        _loaded[key] = getattr(_import(module), cls).load(name, **kw)
+    return _loaded[key]
+
+
+def forget_models() -> None:
+    """After training: the next call loads the newest cards."""
+    _loaded.clear()
+    _accompanists.clear()
+
+
+def morpher(name: str | None) -> Any:
+    return _model("engine.models.morph", "Morpher", name)
+
+
+def bar_generator(name: str | None) -> Any:
+    return _model("engine.models.gan", "BarGenerator", name)
+
+
+def continuer(name: str | None) -> Any:
+    return _model("engine.models.continuation", "Continuer", name)
+
+
+def classifier(name: str | None, *, audio: bool = False) -> Any:
+    kind = "classifier-audio" if audio else "classifier-midi"
+    return _model("engine.models.classifier", "StyleClassifier", name, kind=kind)
+
+
+def user_models_dir() -> Path:
+    return _import("engine.models.runtime").user_models_dir()

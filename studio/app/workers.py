@@ -42,12 +42,15 @@ class Job(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self._fn(*self._args, **self._kwargs)
-        except BaseException as exc:  # delivered to the GUI, which shows it
-            exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self.signals.failed.emit(exc)
-        else:
-            self.signals.done.emit(result)
+            try:
+                result = self._fn(*self._args, **self._kwargs)
+            except BaseException as exc:  # delivered to the GUI, which shows it
+                exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+                self.signals.failed.emit(exc)
+            else:
+                self.signals.done.emit(result)
+        except RuntimeError:  # the app is quitting and the relay is gone: nobody to tell
+            log.debug("job finished after shutdown", exc_info=True)
         finally:
             _running.discard(self)
 
@@ -63,11 +66,14 @@ _running: set[Job] = set()
 def run_in_thread(fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None],
                   on_error: Callable[[BaseException], None],
                   on_progress: Callable[[float], None] | None = None, **kwargs: Any) -> Job:
+    """Run `fn` off the GUI thread. With `on_progress`, `fn` gets `progress=<callable(0..1)>`
+    whose reports arrive in `on_progress` on the GUI thread."""
     job = Job(fn, *args, **kwargs)
     job.signals.done.connect(on_done)
     job.signals.failed.connect(on_error)
     if on_progress is not None:
         job.signals.progress.connect(on_progress)
+        job._kwargs["progress"] = job.report
     return job.start()
 
 

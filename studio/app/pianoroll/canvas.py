@@ -77,7 +77,9 @@ class NoteCanvas(QWidget):
         self.doc, self.view = doc, view
         self.mode = "draw"  # or "select"
         self.playhead: float | None = None
-        self.planned: list[Note] = []  # the live engine's next bar, drawn before it sounds
+        # Notes drawn over the roll that are not (yet) in the song: "planned" (the live engine's
+        # next bar, before it sounds) and "preview" (a morph while the slider moves).
+        self.overlays: dict[str, list[Note]] = {}
         self.last_paint_ms = 0.0
         self._cache: QPixmap | None = None
         self._drag: _Drag | None = None
@@ -100,8 +102,11 @@ class NoteCanvas(QWidget):
         self.playhead = tick
         self.update()  # the cached picture stays valid
 
-    def set_planned(self, notes: list[Note]) -> None:
-        self.planned = list(notes)
+    def set_overlay(self, name: str, notes: list[Note]) -> None:
+        if notes:
+            self.overlays[name] = list(notes)
+        else:
+            self.overlays.pop(name, None)
         self.update()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
@@ -294,10 +299,11 @@ class NoteCanvas(QWidget):
 
     def _paint_overlay(self, p: QPainter) -> None:
         v = self.view
-        if self.planned:
-            p.setPen(QPen(theme.PLANNED, 1, Qt.PenStyle.DashLine))
-            p.setBrush(QBrush(theme.PLANNED, Qt.BrushStyle.Dense6Pattern))
-            p.drawRects([self._rect(n) for n in self.planned])
+        for name, notes in self.overlays.items():
+            colour = theme.OVERLAYS.get(name, theme.PLANNED)
+            p.setPen(QPen(colour, 1, Qt.PenStyle.DashLine))
+            p.setBrush(QBrush(colour, Qt.BrushStyle.Dense5Pattern))
+            p.drawRects([self._rect(n) for n in notes])
         d = self._drag
         if d is not None and d.kind == "band" and d.moved:
             p.setPen(QPen(theme.CURSOR))

@@ -1,0 +1,1 @@
+"""Classify: the selected track (or a dropped WAV file) -> class probabilities as a bar chart."""

@@ -1,0 +1,1 @@
+"""Export: MIDI, WAV (rendered with FluidSynth, with a progress bar) and stems."""

@@ -1,0 +1,149 @@
+"""The Generate / Continue dock: one button each, results into the selected track (one undo
+step), computed in a worker."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from studio.app import services
+from studio.app.commands import EditNotes
+from studio.app.generate import bar_start_at_or_before, context_before, placed
+from studio.app.panel import Panel
+from studio.app.workers import run_in_thread
+
+
+def generate_bars(model: str | None, n_bars: int, seed: int, temperature: float,
+                  style: str | None, bpm: float, program: int):
+    gen = services.bar_generator(model)
+    return gen.generate(n_bars, seed=seed, temperature=temperature, style=style, bpm=bpm,
+                        program=program).tracks[0].notes
+
+
+def continue_track(model: str | None, context, n_bars: int, seed: int, temperature: float):
+    out = services.continuer(model).continue_song(context, n_bars, seed=seed,
+                                                  temperature=temperature)
+    return out.tracks[-1].notes
+
+
+class GeneratePanel(Panel):
+    TITLE = "Generate"
+    FEATURES = ("generate", "continue")
+
+    def build(self, body: QWidget) -> None:
+        form = QFormLayout()
+        self.gan_model = QComboBox(body)
+        form.addRow("GAN model", self.gan_model)
+        self.style = QComboBox(body)
+        self.style.setToolTip("Style, for a style-conditioned GAN")
+        form.addRow("Style", self.style)
+        self.cont_model = QComboBox(body)
+        form.addRow("Continuation", self.cont_model)
+        self.bars = QSpinBox(body)
+        self.bars.setRange(1, 64)
+        self.bars.setValue(4)
+        form.addRow("Bars", self.bars)
+        self.temperature = QDoubleSpinBox(body)
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(1.0)
+        form.addRow("Temperature", self.temperature)
+        self.seed = QSpinBox(body)
+        self.seed.setRange(0, 999999)
+        form.addRow("Seed", self.seed)
+        self.generate_button = QPushButton("Generate bars at cursor", body)
+        self.generate_button.setToolTip("GAN bars into the selected track, from the cursor's bar")
+        self.generate_button.clicked.connect(self.generate)
+        self.continue_button = QPushButton("Continue at cursor", body)
+        self.continue_button.setToolTip("LSTM continuation of the selected track's notes before "
+                                        "the cursor, after its last bar")
+        self.continue_button.clicked.connect(self.continue_)
+        self.status = QLabel("", body)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.generate_button)
+        row.addWidget(self.continue_button)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        self.gan_model.currentTextChanged.connect(self._load_styles)
+
+    def refresh_models(self) -> None:
+        for box, kind, button in ((self.gan_model, "gan", self.generate_button),
+                                  (self.cont_model, "continuation", self.continue_button)):
+            names = services.model_names(kind)
+            box.clear()
+            box.addItems(names)
+            button.setEnabled(bool(names))
+            box.setEnabled(bool(names))
+
+    def _load_styles(self, name: str) -> None:
+        self.style.clear()
+        if name:
+            run_in_thread(services.bar_generator, name, on_done=self._styles_loaded,
+                          on_error=lambda exc: self.failed("Loading the GAN", exc))
+
+    def _styles_loaded(self, gen) -> None:
+        self.style.clear()
+        if gen.conditional:
+            self.style.addItems(["(any)", *gen.styles])
+        self.style.setEnabled(bool(gen.conditional))
+
+    def _target(self) -> int | None:
+        doc = self.ctx.doc
+        if doc.current_track < 0:
+            self.ctx.say("Add or select a track first")
+            return None
+        return doc.current_track
+
+    def generate(self) -> None:
+        track = self._target()
+        if track is None:
+            return
+        doc = self.ctx.doc
+        at = bar_start_at_or_before(doc.song, doc.cursor)
+        style = self.style.currentText() if self.style.isEnabled() else None
+        self._busy("Generating…")
+        run_in_thread(generate_bars, self.gan_model.currentText() or None, self.bars.value(),
+                      self.seed.value(), self.temperature.value(),
+                      None if style in (None, "", "(any)") else style,
+                      doc.song.tempo_at(at), doc.track(track).program,
+                      on_done=lambda notes: self._insert(track, placed(notes, at), "Generate"),
+                      on_error=lambda exc: self._failed("Generate", exc))
+
+    def continue_(self) -> None:
+        track = self._target()
+        if track is None:
+            return
+        doc = self.ctx.doc
+        context = context_before(doc.snapshot(), track, max(doc.cursor, 1))
+        if not context.tracks[0].notes:
+            self.ctx.say("Put the cursor after some notes of the selected track to continue them")
+            return
+        self._busy("Continuing…")
+        run_in_thread(continue_track, self.cont_model.currentText() or None, context,
+                      self.bars.value(), self.seed.value(), self.temperature.value(),
+                      on_done=lambda notes: self._insert(track, notes, "Continue"),
+                      on_error=lambda exc: self._failed("Continue", exc))
+
+    def _busy(self, text: str) -> None:
+        self.status.setText(text)
+        self.generate_button.setEnabled(False)
+        self.continue_button.setEnabled(False)
+
+    def _insert(self, track: int, notes, what: str) -> None:
+        self.refresh_models()
+        doc = self.ctx.doc
+        if track >= len(doc.song.tracks):
+            return
+        doc.undo_stack.push(EditNotes(doc, track, [], notes, f"{what} {len(notes)} notes"))
+        where = f"from bar tick {min(n.start for n in notes)}" if notes else ""
+        self.status.setText(f"{what}: {len(notes)} notes {where}")
+        self.ctx.say(f"{what}: {len(notes)} notes added to {doc.track(track).name or 'the track'}")
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.refresh_models()
+        self.status.setText("")
+        self.failed(what, exc)
