@@ -165,7 +165,7 @@ class EvalResult:
 
 
 def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
-             baseline_epochs: int = 30, latency_bars: int = 1000, temperature: float = 0.0,
+             baseline_epochs: int = 60, latency_bars: int = 1000, temperature: float = 0.0,
              seed: int = 0, progress=None) -> EvalResult:
     from engine.models.accompanist import Accompanist
     from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
@@ -270,7 +270,7 @@ HELP = ("accompanist on the test split: frame NLL vs two baselines, musical chec
 def register(p) -> None:
     p.add_argument("--model", help="model name or card path (default: the bundled model)")
     p.add_argument("--data", default="corpus:bach", help="data the model was trained on")
-    p.add_argument("--baseline-epochs", type=int, default=30,
+    p.add_argument("--baseline-epochs", type=int, default=60,
                    help="max epochs of the LSTM baseline (early stopping on valid)")
     p.add_argument("--latency-bars", type=int, default=1000)
     p.add_argument("--temperature", type=float, default=0.0,

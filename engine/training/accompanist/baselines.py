@@ -72,17 +72,23 @@ class _LSTM(nn.Module):
 
 
 class LSTMBaseline:
-    def __init__(self, hidden: int = 128, epochs: int = 30, lr: float = 3e-3, batch: int = 8,
-                 transpose: int = 2, patience: int = 4, seed: int = 0) -> None:
-        self.hidden, self.epochs, self.lr, self.batch = hidden, epochs, lr, batch
+    def __init__(self, hidden: int = 128, epochs: int = 30, lr: float = 2e-3, batch: int = 32,
+                 transpose: int = 2, patience: int = 4, seed: int = 0, window: int = 128) -> None:
+        self.hidden, self.epochs, self.lr, self.batch, self.window = hidden, epochs, lr, batch, window
         self.transpose, self.patience, self.seed = transpose, patience, seed
 
     def _batches(self, pieces, shifts, drums, rng=None):
-        # one random shift per piece and epoch: the VAE stage's augmentation, at its cost
-        items = [(p, int(rng.choice(shifts)) if rng is not None else 0) for p in pieces]
-        order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
-        for b0 in range(0, len(items), self.batch):
-            chunk = [piece_frames(items[i][0], items[i][1], drums) for i in order[b0:b0 + self.batch]]
+        # Training: one random shift per piece and epoch (the VAE stage's augmentation, at its
+        # cost), cut into windows of `window` frames so an epoch has enough steps. Evaluation:
+        # whole pieces.
+        frames = [piece_frames(p, int(rng.choice(shifts)) if rng is not None else 0, drums)
+                  for p in pieces]
+        if rng is not None:
+            w = self.window
+            frames = [(x[i:i + w], y[i:i + w]) for x, y in frames for i in range(0, len(x), w)]
+        order = rng.permutation(len(frames)) if rng is not None else np.arange(len(frames))
+        for b0 in range(0, len(frames), self.batch):
+            chunk = [frames[i] for i in order[b0:b0 + self.batch]]
             T = max(len(x) for x, _ in chunk)
             X = np.zeros((len(chunk), T, chunk[0][0].shape[1]), np.float32)
             Y = np.zeros((len(chunk), T, chunk[0][1].shape[1] * chunk[0][1].shape[2]), np.float32)
@@ -102,6 +108,11 @@ class LSTMBaseline:
         rng = np.random.default_rng(self.seed)
         x, y = piece_frames(train[0])
         self.model = _LSTM(x.shape[1], y.shape[1] * y.shape[2], self.hidden)
+        # start from the frequency model (output bias = training log-odds), as any fair
+        # baseline should: the LSTM then only has to learn what the melody adds
+        freq = FrequencyBaseline().fit(train).p.reshape(-1)
+        with torch.no_grad():
+            self.model.out.bias.copy_(torch.from_numpy(np.log(freq / (1 - freq))).float())
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         shifts = list(range(-self.transpose, self.transpose + 1))
         best, best_state, bad = float("inf"), None, 0

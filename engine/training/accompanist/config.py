@@ -16,6 +16,8 @@ class ModelConfig:
     vae_hidden: int = 256  # MLP width of the bar encoder/decoder
     step_embed: int = 32  # per-step feature size inside the encoder/decoder
     rnn_hidden: int = 128  # GRU state of the melody and accompaniment RNNs
+    cond_embed: int = 48  # melody features per step seen by an accompaniment decoder
+    head_hidden: int = 96  # the decoder's per-step head
     n_pitches: int = 48  # pitch window per track (its low pitch is chosen from the data)
     max_bar_steps: int = 16
     steps_per_beat: int = 4
@@ -45,9 +47,12 @@ class TrainConfig:
     free_bits: float = 0.15  # nats per latent dim below which KL is not penalised (keeps latents used)
     transpose: int = 2  # augmentation: shift key-normalised pieces by -t..+t semitones
     decoder_loss: float = 1.0  # RNN stages: weight of the decoder's BCE at the predicted latent
+    latent_loss: float = 0.25  # RNN stages: weight of the MSE to the encoder mean (an anchor)
+    decoder_lr: float = 5e-4  # acc stage: learning rate of the decoders being fine-tuned
     latent_noise: float = 0.1  # RNN stages: noise on teacher-forced input latents (x latent std)
     predicted_melody: float = 0.3  # acc stage: share of bars whose melody latent is the melody
     # RNN's prediction, as in live play where the bar is not yet played
+    finetune_decoders: bool = True  # acc stage: train the role decoders at predicted latents
     seed: int = 0
 
     def to_dict(self) -> dict:

@@ -60,9 +60,13 @@ class BarDecoder(nn.Module):
         self.S, self.P, self.E = S, P, E
         self.mlp = nn.Sequential(nn.Linear(cfg.latent + S, H), nn.ReLU(), nn.Linear(H, S * E),
                                  nn.ReLU())
-        self.cond = nn.Linear(2 * cond_pitches, E) if cond_pitches else None
-        n_in = E + S + (E if cond_pitches else 0)
-        self.head = nn.Sequential(nn.Linear(n_in, 2 * E), nn.ReLU(), nn.Linear(2 * E, 2 * P))
+        # the melody around each step (two steps either side: passing tone or chord tone?)
+        C = cfg.cond_embed
+        self.cond = nn.Conv1d(2 * cond_pitches, C, kernel_size=5, padding=2) \
+            if cond_pitches else None
+        n_in = E + S + (C if cond_pitches else 0)
+        self.head = nn.Sequential(nn.Linear(n_in, cfg.head_hidden), nn.ReLU(),
+                                  nn.Linear(cfg.head_hidden, 2 * P))
         self.register_buffer("pos", torch.eye(S), persistent=False)
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor,
@@ -71,8 +75,8 @@ class BarDecoder(nn.Module):
         h = self.mlp(torch.cat([z, mask], dim=1)).reshape(B, self.S, self.E)
         parts = [h, self.pos.unsqueeze(0).expand(B, -1, -1)]
         if self.cond is not None:
-            m = melody.permute(0, 2, 1, 3).reshape(B, self.S, -1)  # (B, S, 2Pm)
-            parts.append(F.relu(self.cond(m)))
+            m = melody.permute(0, 1, 3, 2).reshape(B, -1, self.S)  # (B, 2Pm, S)
+            parts.append(F.relu(self.cond(m)).permute(0, 2, 1))
         logits = self.head(torch.cat(parts, dim=2))
         logits = logits.reshape(B, self.S, 2, self.P).permute(0, 2, 1, 3)  # (B, 2, S, P)
         pad = (1.0 - mask)[:, None, :, None] * PAD_LOGIT

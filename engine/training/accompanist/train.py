@@ -349,7 +349,7 @@ class Trainer:
                 z_mel = use * batch["mel_pred"].to(self.device) + (1 - use) * z_mel
             z_mel = noise(z_mel)
             preds = []
-            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask)
+            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask, bars[:, :, 0])
             for r in range(len(self.prepared.roles)):
                 preds.append((outs[r], r + 1))
         total = 0.0
@@ -357,15 +357,17 @@ class Trainer:
         flat_mask = mask.reshape(B * T, -1)
         n_valid = valid.sum().clamp_min(1.0)
         steps = (mask.sum(dim=2) * valid).sum().clamp_min(1.0)
+        flat = bars.reshape(B * T, *bars.shape[2:])
         for pred, k in preds:
+            if isinstance(pred, tuple):  # acc stage: logits from the (fine-tuned) decoder
+                pred, on, ac = pred
+            else:
+                on, ac = self.vaes.vaes[k].decoder(pred.reshape(B * T, -1), flat_mask, None)
             mse = (((pred - z[:, :, k]) / std) ** 2).mean(dim=2)
             mse = (mse * valid).sum() / n_valid
-            dec = self.vaes.vaes[k].decoder
-            flat = bars.reshape(B * T, *bars.shape[2:])
-            on, ac = dec(pred.reshape(B * T, -1), flat_mask, flat[:, 0] if k else None)
             nll = bar_bce(on, ac, flat[:, k], flat_mask)
             nll = (nll.reshape(B, T) * valid).sum() / steps
-            total = total + mse + cfg.decoder_loss * nll
+            total = total + cfg.latent_loss * mse + cfg.decoder_loss * nll
             name = self.prepared.tracks[k].name
             parts[f"{name}_mse"] = mse.item()
             parts[f"{name}_nll_step"] = nll.item()
@@ -373,15 +375,26 @@ class Trainer:
 
     def _stage_rnn(self, stage: str, ck: dict) -> None:
         cfg = self.tcfg
-        sub = self.rnns.melody if stage == "melody_rnn" else _Roles(self.rnns.roles)
+        if stage == "melody_rnn":
+            sub = self.rnns.melody
+        else:
+            decoders = torch.nn.ModuleList(v.decoder for v in self.vaes.vaes[1:])
+            if cfg.finetune_decoders:
+                for p in decoders.parameters():
+                    p.requires_grad_(True)
+            sub = _Roles(self.rnns.roles, decoders)
         model = common.wrap_model(sub, self.dist, self.device)
         if stage == "melody_rnn":
             self._melody_model = model
         else:
             self._acc_model = model
-        opt = torch.optim.Adam(sub.parameters(), lr=cfg.lr)
+        if stage == "melody_rnn":
+            opt = torch.optim.Adam(sub.parameters(), lr=cfg.lr)
+        else:
+            opt = torch.optim.Adam([{"params": sub.roles.parameters(), "lr": cfg.lr},
+                                    {"params": sub.decoders.parameters(), "lr": cfg.decoder_lr}])
         early = common.EarlyStopping(cfg.patience)
-        best = copy.deepcopy(self.rnns.state_dict())
+        best = self._rnn_best()
         first = 0
         if ck and self.state["stage"] == stage:
             opt.load_state_dict(ck["opt"])
@@ -426,17 +439,24 @@ class Trainer:
                       **{kk: x / n for kk, x in parts.items()}}
             losses = {kk: common.all_reduce_mean(x, self.dist) for kk, x in losses.items()}
             if early.step(losses["valid"]):
-                best = copy.deepcopy(self.rnns.state_dict())
+                best = self._rnn_best()
             self.log.epoch(stage, epoch, epochs, losses, t_stage, step=step, best=early.best,
                            stopping=early.should_stop)
             self.state.update(stage=stage, epoch=epoch)
             self._save(opt=opt.state_dict(), early=early.state_dict(), best=best)
             if early.should_stop:
                 break
-        self.rnns.load_state_dict(best)
+        self.rnns.load_state_dict(best["rnns"])
+        self.vaes.load_state_dict(best["vaes"])
+        for p in self.vaes.parameters():
+            p.requires_grad_(False)
         self.state["done"].append(stage)
         self.state.update(stage=None, epoch=-1)
         self._save()
+
+    def _rnn_best(self) -> dict:
+        return {"rnns": copy.deepcopy(self.rnns.state_dict()),
+                "vaes": copy.deepcopy(self.vaes.state_dict())}
 
     # -- decoding thresholds ------------------------------------------------------------------
     @torch.no_grad()
@@ -511,19 +531,32 @@ class Trainer:
 
 
 class _Roles(torch.nn.Module):
-    """The role RNNs as one module (one DDP wrapper): inputs for all roles at once."""
+    """The role RNNs (and, in training, their decoders) as one module, so one DDP wrapper syncs
+    them all. The acc stage fine-tunes the decoders at the RNNs' predicted latents: the runtime
+    only ever decodes predictions, never encodings, so that is the distribution to fit."""
 
-    def __init__(self, roles: torch.nn.ModuleList) -> None:
+    def __init__(self, roles: torch.nn.ModuleList,
+                 decoders: torch.nn.ModuleList | None = None) -> None:
         super().__init__()
         self.roles = roles
+        self.decoders = decoders
 
-    def forward(self, z_mel, z_roles_true, mask):
-        """z_mel (B,T,L), z_roles_true (B,T,R,L) teacher-forced -> list of (B,T,L)."""
+    def forward(self, z_mel, z_roles_true, mask, melody=None):
+        """z_mel (B,T,L), z_roles_true (B,T,R,L) teacher-forced -> list of (B,T,L), or with
+        `melody` planes (B,T,2,S,P) list of (pred, onset_logits, active_logits) (logits over
+        the B*T bars)."""
         outs = []
+        B, T = z_mel.shape[:2]
         for r, rnn in enumerate(self.roles):
             prev = z_roles_true[:, :, r]
             prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
-            outs.append(rnn(torch.cat([z_mel, prev, mask], dim=2))[0])
+            pred = rnn(torch.cat([z_mel, prev, mask], dim=2))[0]
+            if melody is None or self.decoders is None:
+                outs.append(pred)
+                continue
+            on, ac = self.decoders[r](pred.reshape(B * T, -1), mask.reshape(B * T, -1),
+                                      melody.reshape(B * T, *melody.shape[2:]))
+            outs.append((pred, on, ac))
         return outs
 
 
