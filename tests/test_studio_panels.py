@@ -1,0 +1,237 @@
+"""The engine panels driven through their widgets: a tiny accompanist trained by the Train panel
+(QProcess running `popmusicnet train`) and used at once by the Accompany panel; morph, generate,
+continue and classify with tiny models trained here into a temporary POPMUSICNET_MODELS folder."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import numpy as np
+import pytest
+
+from engine.music import Note, Song, Track
+from studio.app import services
+
+pytest.importorskip("pytestqt")
+
+from studio_fixtures import make_window  # noqa: E402
+
+
+def melody(n_bars: int = 8) -> Song:
+    tpb, notes = 480, []
+    scale = (60, 62, 64, 65, 67, 69, 71, 72)
+    for bar in range(n_bars):
+        for q in range(4):
+            notes.append(Note((bar * 4 + q) * tpb, (bar * 4 + q + 1) * tpb - 20,
+                              scale[(bar + q * 2) % 8], 90))
+    return Song(tracks=[Track("Tune", 73, role="melody", notes=notes)], title="tune")
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(folder))
+    services.forget_models()
+    yield folder
+    services.forget_models()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, models_dir):
+    return make_window(qtbot, tmp_path, panels=True)
+
+
+def panel(window, title: str):
+    return next(p for p in window.panels if p.TITLE == title)
+
+
+def test_a_panel_without_its_model_says_why_and_stays_disabled(window, monkeypatch):
+    monkeypatch.setattr(services, "model_names", lambda kind: [])
+    morph = panel(window, "Morph")
+    assert not morph.check()
+    assert not morph.controls.isEnabled()
+    assert "no morph model" in morph.notice.text()
+
+
+@pytest.mark.slow
+def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot, window,
+                                                                          models_dir):
+    if not services.capability("train"):
+        pytest.skip(services.capability("train").reason)
+    train = panel(window, "Train")
+    train.check()
+    train.kind.setCurrentText("accompanist")
+    train.dataset.setCurrentText("toy:10")  # tiny songs made in code by the trainer
+    train.epochs.setValue(1)
+    train.device.setCurrentText("cpu")
+    train.name.setText("acc-studio-tiny")
+    train.extra.setText("--latent 8 --rnn-hidden 16 --threads 1")
+    train.start_button.click()
+    assert train.process is not None and not train.start_button.isEnabled()
+    qtbot.waitUntil(lambda: train.process is None, timeout=180_000)
+    assert "selectable" in train.state_label.text(), train.log.toPlainText()[-2000:]
+    assert train.chart.series, "no loss was plotted"
+    assert (models_dir / "acc-studio-tiny.json").exists()
+
+    acc = panel(window, "Accompany")
+    acc.check()
+    assert acc.controls.isEnabled()
+    assert acc.model.findText("acc-studio-tiny") >= 0
+    acc.model.setCurrentText("acc-studio-tiny")
+    window.doc.set_song(melody())
+    bars_2_3 = [n for n in window.doc.track(0).notes if 1920 <= n.start < 5760]
+    window.doc.set_selection(bars_2_3)
+    acc.run_selection.click()
+    qtbot.waitUntil(lambda: len(window.doc.song.tracks) > 1, timeout=60_000)
+    added = window.doc.song.tracks[1:]
+    assert [t.role for t in added] == ["accompaniment"] * len(added)
+    assert all(1920 <= n.start < 5760 for t in added for n in t.notes)
+    window.doc.undo_stack.undo()
+    assert len(window.doc.song.tracks) == 1
+
+
+# -- tiny generator and classifier models ---------------------------------------------------------
+def _parse(add_arguments, argv):
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args(argv)
+
+
+def _scale_song(kind: int, tonic: int) -> Song:
+    notes = []
+    for bar in range(6):
+        base = bar * 1920
+        for i in range(8 if kind else 4):
+            step = 240 if kind else 480
+            notes.append(Note(base + i * step, base + (i + 1) * step,
+                              tonic + (0, 2, 4, 5, 7, 9, 11, 12)[(i + bar * (kind + 1)) % 8]))
+    return Song(tracks=[Track("t", notes=notes)])
+
+
+@pytest.fixture(scope="module")
+def tiny_generators(tmp_path_factory):
+    """Tiny morph, GAN and continuation models trained for an epoch on toy bars."""
+    pytest.importorskip("torch")
+    from engine.models.genroll import GridSpec
+    from engine.training.continuation import train as ctrain
+    from engine.training.gan import train as gtrain
+    from engine.training.morph import train as mtrain
+    from engine.training.morph.data import piece_bars
+
+    out = tmp_path_factory.mktemp("gen-models")
+    splits = ["train"] * 6 + ["valid"] * 2 + ["test"] * 2
+    bs = [piece_bars(_scale_song(k, 55 + i), GridSpec(), style=f"style{k}", split=sp,
+                     id=f"{k}-{i}") for k in range(2) for i, sp in enumerate(splits)]
+    common = ["--epochs", "1", "--minutes", "1", "--batch", "8", "--device", "cpu",
+              "--out", str(out)]
+    mtrain.train(_parse(mtrain.add_arguments, common + [
+        "--hidden", "16", "--layers", "3", "--latent", "4", "--name", "morph-tiny"]), bs)
+    gtrain.train(_parse(gtrain.add_arguments, common + [
+        "--arch", "cnn", "--width", "8", "--noise", "8", "--conditional", "--name",
+        "gan-tiny"]), bs)
+    ctrain.train(_parse(ctrain.add_arguments, common + ["--hidden", "16", "--name",
+                                                         "continuation-tiny"]), bs)
+    return out
+
+
+@pytest.fixture
+def gen_window(qtbot, tmp_path, monkeypatch, tiny_generators):
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(tiny_generators))
+    services.forget_models()
+    w = make_window(qtbot, tmp_path, panels=True)
+    w.doc.set_song(melody())
+    yield w
+    services.forget_models()
+
+
+@pytest.mark.slow
+def test_generate_and_continue_write_into_the_selected_track(qtbot, gen_window):
+    w = gen_window
+    gen = panel(w, "Generate")
+    assert gen.check()
+    w.doc.undo_stack.push(__import__("studio.app.commands", fromlist=["InsertTracks"])
+                          .InsertTracks(w.doc, 1, [Track("Gen")], "add"))
+    w.doc.set_current_track(1)
+    w.doc.set_cursor(1920 * 2 + 100)  # inside bar 3: generation starts on its bar line
+    gen.bars.setValue(2)
+    gen.generate_button.click()
+    qtbot.waitUntil(lambda: bool(w.doc.track(1).notes), timeout=30_000)
+    starts = [n.start for n in w.doc.track(1).notes]
+    assert min(starts) >= 3840 and max(starts) < 3840 + 2 * 1920
+    w.doc.undo_stack.undo()
+    assert w.doc.track(1).notes == []
+
+    w.doc.set_current_track(0)
+    w.doc.set_cursor(4 * 1920)  # continue the tune's first four bars
+    before = len(w.doc.track(0).notes)
+    qtbot.waitUntil(lambda: gen.continue_button.isEnabled(), timeout=10_000)
+    gen.continue_button.click()
+    qtbot.waitUntil(lambda: len(w.doc.track(0).notes) > before, timeout=30_000)
+    new = sorted(set(w.doc.track(0).notes) - set(melody().tracks[0].notes))
+    assert new and min(n.start for n in new) >= 4 * 1920
+
+
+@pytest.mark.slow
+def test_morph_slider_previews_without_blocking_then_applies(qtbot, gen_window):
+    w = gen_window
+    morph = panel(w, "Morph")
+    assert morph.check()
+    qtbot.waitUntil(lambda: morph.source["B"].count() >= 2, timeout=30_000)
+    w.doc.set_selection([n for n in w.doc.track(0).notes if n.start < 2 * 1920])
+    morph.capture("A")
+    assert morph.source["A"].currentData() == "clip"
+    morph.temperature.setValue(1.0)  # sampled: an hour-old tiny model is unsure of everything
+    for value in (10, 30, 60, 90):  # a drag: only the newest value must end up shown
+        morph.slider.setValue(value)
+    qtbot.waitUntil(lambda: morph.latest is not None and morph.worker.idle
+                    and "0.90" in morph.status.text(), timeout=30_000)
+    assert morph.preview and w.editor.canvas.overlays.get("preview") == morph.preview
+    morph.apply_button.click()
+    assert w.doc.song.tracks[-1].name == "Morph 0.90"
+    assert "preview" not in w.editor.canvas.overlays
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from engine.training.classify.corpus import Piece
+    from engine.training.classify.train_midi import train_midi
+    from engine.training.common import ProgressLog
+
+    rng = np.random.default_rng(0)
+    pieces = []
+    for i in range(8):
+        s = np.arange(96, dtype=float)
+        p = np.clip(60 + np.cumsum(rng.choice([-2, -1, 1, 2], 96)), 48, 84).astype(np.int16)
+        pieces.append(Piece("steps", f"steps:{i}", "toy", s, s + 1, p))
+        d = np.tile([1.5, 0.5], 48)
+        s = np.concatenate([[0], np.cumsum(d)[:-1]])
+        leaps = np.clip(60 + np.cumsum(rng.choice([-7, -5, 5, 7, 12, -12], 96)), 40, 90)
+        pieces.append(Piece("leaps", f"leaps:{i}", "toy", s, s + d, leaps.astype(np.int16)))
+    out = tmp_path_factory.mktemp("clf-models")
+    train_midi("cnn", out_dir=out, pieces=pieces, labels=("steps", "leaps"), epochs=4,
+               lr=3e-3, batch=8, max_windows=8, device="cpu", max_seconds=60,
+               progress=ProgressLog(stream=io.StringIO()))
+    return out
+
+
+@pytest.mark.slow
+def test_classify_the_selected_track_draws_probabilities(qtbot, tmp_path, monkeypatch,
+                                                        tiny_classifier):
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(tiny_classifier))
+    services.forget_models()
+    w = make_window(qtbot, tmp_path, panels=True)
+    w.doc.set_song(melody(16))
+    clf = panel(w, "Classify")
+    assert clf.check()
+    assert not clf.wav_button.isEnabled()  # no audio model here, and it says so by disabling
+    clf.track_button.click()
+    qtbot.waitUntil(lambda: bool(clf.chart.rows), timeout=30_000)
+    labels = {label for label, _ in clf.chart.rows}
+    assert labels == {"steps", "leaps"}
+    assert sum(p for _, p in clf.chart.rows) == pytest.approx(1.0, abs=1e-3)
+    assert "most likely" in clf.what.text()
+    services.forget_models()
