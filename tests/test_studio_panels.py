@@ -91,6 +91,29 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     window.doc.undo_stack.undo()
     assert len(window.doc.song.tracks) == 1
 
+    # Live with the same model, silently (null audio): the computer keys feed the engine, the
+    # planned next bar shows in the roll before it sounds, and stopping keeps the take.
+    window.settings.audio_backend = "null"
+    acc.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: acc.live.running, timeout=30_000)
+    assert window.transport.live_sink is acc.live
+    planned = []
+
+    def play_and_watch() -> bool:
+        window.transport.note_on(64, 90)
+        qtbot.wait(120)
+        window.transport.note_off(64)
+        planned.extend(window.editor.canvas.overlays.get("planned", []))
+        return "bar 2" in acc.live_status.text()
+
+    qtbot.waitUntil(play_and_watch, timeout=20_000)
+    assert planned, "no planned accompaniment was drawn before it sounded"
+    acc.live_button.setChecked(False)
+    assert not acc.live.running and window.transport.live_sink is None
+    names = [t.name for t in window.doc.song.tracks]
+    assert "Live Melody" in names
+    assert any(n.pitch == 64 for n in window.doc.song.tracks[names.index("Live Melody")].notes)
+
 
 # -- tiny generator and classifier models ---------------------------------------------------------
 def _parse(add_arguments, argv):

@@ -10,7 +10,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from studio.app import services
 from studio.app.accompany import melody_excerpt, new_tracks
+from studio.app.accompany.live import LiveController
 from studio.app.commands import InsertTracks
+from studio.app.generate import bar_start_at_or_before
 from studio.app.panel import Panel
 from studio.app.workers import run_in_thread
 
@@ -50,8 +52,23 @@ class AccompanyPanel(Panel):
         layout.addWidget(self.run_track)
         layout.addWidget(self.run_selection)
         layout.addWidget(self.status)
-        self.live_box = QWidget(body)
-        layout.addWidget(self.live_box)
+        self.live_button = QPushButton("Live: play along", body)
+        self.live_button.setCheckable(True)
+        self.live_button.setToolTip("Play (MIDI keyboard or the computer keys) and hear the "
+                                    "model accompany you, after the transport's count-in; the "
+                                    "next bar's plan shows dashed in the roll before it sounds")
+        self.live_button.toggled.connect(self._live_toggled)
+        layout.addWidget(self.live_button)
+        self.live_status = QLabel("", body)
+        self.live_status.setWordWrap(True)
+        layout.addWidget(self.live_status)
+        self.live = LiveController(self)
+        self.live.status.connect(self.live_status.setText)
+        self.live.started.connect(self._live_started)
+        self.live.failed.connect(self._live_failed)
+        self.live.planned.connect(lambda notes: self.ctx.editor.canvas.set_overlay("planned",
+                                                                                  notes))
+        self.live.position.connect(self.ctx.editor.set_playhead)
         self._busy = False
         self.ctx.doc.selectionChanged.connect(self._update_buttons)
 
@@ -107,3 +124,60 @@ class AccompanyPanel(Panel):
         self._update_buttons()
         self.status.setText("")
         self.failed("Accompany", exc)
+
+    # -- live ---------------------------------------------------------------------------------
+    def _live_toggled(self, on: bool) -> None:
+        if on:
+            cap = services.capability("live")
+            if not cap:
+                self.live_button.setChecked(False)
+                self.failed("Live", RuntimeError(cap.reason))
+                return
+            self.ctx.transport.stop()
+            doc, settings, transport = self.ctx.doc, self.ctx.settings, self.ctx.transport
+            song = doc.song
+            at = bar_start_at_or_before(song, doc.cursor)
+            meter = song.meter_at(at)
+            fields = dict(bpm=song.tempo_at(at), meter=(meter.numerator, meter.denominator),
+                          ticks_per_beat=song.ticks_per_beat,
+                          count_in_bars=max(transport.count_in_bars, 1),
+                          metronome=True, model=self.model.currentText() or None,
+                          temperature=self.temperature.value() or None, seed=self.seed.value(),
+                          backend=settings.audio_backend, period=settings.buffer_frames,
+                          soundfont=settings.soundfont or None,
+                          midi_in=settings.midi_input or None,
+                          use_midi_in=bool(settings.midi_input), client_name="popmusicnet-live")
+            self.live_button.setEnabled(False)
+            self.live.start(fields, offset=at)
+        else:
+            song = self.live.stop()
+            self.ctx.transport.live_sink = None
+            if song is not None and song.n_notes:
+                self._keep_take(song)
+
+    def _live_started(self) -> None:
+        self.live_button.setEnabled(True)
+        self.ctx.transport.live_sink = self.live
+        self.ctx.say("Live: play along (computer keys: Transport ▸ Computer keys)")
+
+    def _live_failed(self, exc: BaseException) -> None:
+        self.live_button.setEnabled(True)
+        self.live_button.blockSignals(True)
+        self.live_button.setChecked(False)
+        self.live_button.blockSignals(False)
+        self.failed("Live", exc)
+
+    def _keep_take(self, take) -> None:
+        """The performance becomes tracks at the bar where it started (one undo step)."""
+        doc = self.ctx.doc
+        for t in take.tracks:
+            t.notes = [n.shifted(self.live.offset) for n in t.notes if n.start >= 0]
+            t.name = f"Live {t.name}"
+        tracks = [t for t in take.tracks if t.notes]
+        if tracks:
+            doc.undo_stack.push(InsertTracks(doc, len(doc.song.tracks), tracks, "Live take"))
+            self.ctx.say(f"Live take kept: {', '.join(t.name for t in tracks)}")
+
+    def shutdown(self) -> None:
+        if self.live.running:
+            self.live.stop()

@@ -41,6 +41,7 @@ class TransportController(QObject):
         self.metronome = False
         self.count_in_bars = 0
         self.recording = False
+        self.live_sink: Any = None  # the live engine while Live is on: notes go to it instead
         self._playback: Playback | None = None
         self._held: dict[int, tuple[float, int]] = {}  # pitch -> (editor tick, velocity)
         self._recorded: list[Note] = []
@@ -157,6 +158,10 @@ class TransportController(QObject):
 
     # -- notes from the inputs ----------------------------------------------------------------
     def note_on(self, pitch: int, velocity: int = 100) -> None:
+        if self.live_sink is not None:
+            self.live_sink.note_on(pitch, velocity)
+            self.heldChanged.emit(set(self._held) | {pitch})
+            return
         if self.player is not None:
             channel = self._audition_channel()
             self.player.note_on(pitch, velocity, channel=channel)
@@ -165,6 +170,10 @@ class TransportController(QObject):
         self.heldChanged.emit(set(self._held))
 
     def note_off(self, pitch: int) -> None:
+        if self.live_sink is not None:
+            self.live_sink.note_off(pitch)
+            self.heldChanged.emit(set(self._held) - {pitch})
+            return
         if self.player is not None:
             self.player.note_off(pitch, channel=self._audition_channel())
         start, velocity = self._held.pop(pitch, (-1.0, 0))
