@@ -76,16 +76,23 @@ class MainWindow(QMainWindow):
 
         docks = create_panels(self.ctx, self)
         self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
-        first = None
-        for dock in docks:
-            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-            if first is None:
-                first = dock
-            else:
-                self.tabifyDockWidget(first, dock)
-        if first is not None:
-            first.raise_()
-            self.resizeDocks([first], [390], Qt.Orientation.Horizontal)
+        # Two tab groups stacked on the right, three tabs each (six do not fit a dock's width):
+        # making music on top, analysing and exporting below.
+        groups = [docks[:3], docks[3:]]
+        tops = []
+        for group in groups:
+            if not group:
+                continue
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, group[0],
+                               Qt.Orientation.Vertical)
+            for dock in group[1:]:
+                self.tabifyDockWidget(group[0], dock)
+            group[0].raise_()
+            tops.append(group[0])
+        if tops:
+            self.resizeDocks(tops[:1], [380], Qt.Orientation.Horizontal)
+            if len(tops) == 2:
+                self.resizeDocks(tops, [470, 330], Qt.Orientation.Vertical)
         return docks
 
     def _status_bar(self) -> None:

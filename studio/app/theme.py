@@ -35,6 +35,16 @@ def track_colour(index: int) -> QColor:
     return TRACK_COLOURS[index % len(TRACK_COLOURS)]
 
 
+def ghost_colour(index: int) -> QColor:
+    """Other tracks' notes: their own hue, faded towards the background (opaque, so painting
+    needs no alpha blending)."""
+    c, bg = track_colour(index), ROW_WHITE
+    mix = 0.38
+    return QColor(int(bg.red() + (c.red() - bg.red()) * mix),
+                  int(bg.green() + (c.green() - bg.green()) * mix),
+                  int(bg.blue() + (c.blue() - bg.blue()) * mix))
+
+
 def velocity_colour(base: QColor, velocity: int) -> QColor:
     """Louder notes brighter: velocity 0 is 55 % of the base lightness, 127 is 125 %."""
     return base.lighter(int(55 + 70 * velocity / 127))

@@ -16,5 +16,5 @@ def create_panels(ctx: StudioContext, parent: QWidget) -> list[QDockWidget]:
     from studio.app.morph.panel import MorphPanel
     from studio.app.train.panel import TrainPanel
 
-    return [cls(ctx, parent) for cls in (AccompanyPanel, MorphPanel, GeneratePanel,
-                                         ClassifyPanel, TrainPanel, ExportPanel)]
+    return [cls(ctx, parent) for cls in (AccompanyPanel, GeneratePanel, MorphPanel,
+                                         ClassifyPanel, ExportPanel, TrainPanel)]

@@ -235,7 +235,7 @@ class NoteCanvas(QWidget):
         for i, (xyw, _, idx) in geometry.items():
             if i != self.doc.current_track and len(idx):
                 layers.append((self.doc.note_arrays(i).pitches[idx], xyw[:, 0], xyw[:, 2],
-                               theme.GHOST))
+                               theme.ghost_colour(i)))
         cur = self.doc.current_track
         if cur >= 0:
             xyw, vel, idx = geometry[cur]
@@ -259,9 +259,9 @@ class NoteCanvas(QWidget):
 
     def _paint_ghosts(self, p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(theme.GHOST)
         for i in range(len(self.doc.song.tracks)):
             if i != self.doc.current_track:
+                p.setBrush(theme.ghost_colour(i))
                 self._draw_notes(p, self._note_geometry(i)[0])
 
     def _paint_current(self, p: QPainter, hidden: set[Note]) -> None:

@@ -19,6 +19,7 @@ from studio.app.document import SongDocument
 from studio.app.tracks.gm import GM_PROGRAMS
 
 DRUMS = "Drums (channel 10)"
+ROLE_LABELS = {"melody": "Melody", "accompaniment": "Accomp.", "other": "Other"}
 
 
 class TrackRow(QFrame):
@@ -41,7 +42,8 @@ class TrackRow(QFrame):
         self.volume.setRange(0, 127)
         self.volume.setToolTip("Volume (MIDI CC7)")
         self.role = QComboBox(self)
-        self.role.addItems(list(ROLES))
+        for role in ROLES:
+            self.role.addItem(ROLE_LABELS.get(role, role), role)
         self.role.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.role.setToolTip("Role: the melody is what models accompany")
 
@@ -69,7 +71,7 @@ class TrackRow(QFrame):
 
         self.name.editingFinished.connect(self._name_edited)
         self.instrument.activated.connect(self._instrument_chosen)
-        self.role.activated.connect(lambda i: self._set("role", ROLES[i]))
+        self.role.activated.connect(lambda i: self._set("role", self.role.itemData(i)))
         self.volume.sliderReleased.connect(lambda: self._set("volume", self.volume.value()))
         self.mute.toggled.connect(lambda on: doc.set_mute(self.index, on))
         self.solo.toggled.connect(lambda on: doc.set_solo(self.index, on))
@@ -100,7 +102,7 @@ class TrackRow(QFrame):
         if not self.name.hasFocus():
             self.name.setText(t.name)
         self.instrument.setCurrentIndex(128 if t.is_drum else t.program)
-        self.role.setCurrentText(t.role)
+        self.role.setCurrentIndex(max(self.role.findData(t.role), 0))
         self.volume.setValue(t.volume)
         self.mute.setChecked(mixer.mute)
         self.solo.setChecked(mixer.solo)
