@@ -258,3 +258,27 @@ def test_classify_the_selected_track_draws_probabilities(qtbot, tmp_path, monkey
     assert sum(p for _, p in clf.chart.rows) == pytest.approx(1.0, abs=1e-3)
     assert "most likely" in clf.what.text()
     services.forget_models()
+
+
+def test_export_panel_writes_midi_and_wav_with_progress(qtbot, window, tmp_path):
+    exp = panel(window, "Export")
+    exp.check()
+    window.doc.set_song(melody(2))
+    if not services.capability("midi"):
+        pytest.skip(services.capability("midi").reason)
+    exp.export("mid", str(tmp_path / "song.mid"))
+    qtbot.waitUntil(lambda: "Exported" in exp.status.text(), timeout=20_000)
+    assert services.read_midi(tmp_path / "song.mid").tracks[0].notes == melody(2).tracks[0].notes
+    try:
+        from engine.synth.soundfont import find_soundfont
+
+        find_soundfont()
+    except Exception as exc:  # no soundfont on this machine: WAV export cannot work here
+        pytest.skip(f"no soundfont: {exc}")
+    seen = []
+    exp.progress.valueChanged.connect(seen.append)
+    exp.export("wav", str(tmp_path / "song.wav"))
+    qtbot.waitUntil(lambda: "song.wav" in exp.status.text() and "Exported" in exp.status.text(),
+                    timeout=60_000)
+    assert (tmp_path / "song.wav").stat().st_size > 1000
+    assert seen and max(seen) == 100

@@ -10,6 +10,7 @@ from studio.app import services
 from studio.app.commands import EditNotes
 from studio.app.generate import bar_start_at_or_before, context_before, placed
 from studio.app.panel import Panel
+from studio.app.transport.toolbar import position_text
 from studio.app.workers import run_in_thread
 
 
@@ -139,7 +140,7 @@ class GeneratePanel(Panel):
         if track >= len(doc.song.tracks):
             return
         doc.undo_stack.push(EditNotes(doc, track, [], notes, f"{what} {len(notes)} notes"))
-        where = f"from bar tick {min(n.start for n in notes)}" if notes else ""
+        where = f"from {position_text(doc, min(n.start for n in notes))}" if notes else ""
         self.status.setText(f"{what}: {len(notes)} notes {where}")
         self.ctx.say(f"{what}: {len(notes)} notes added to {doc.track(track).name or 'the track'}")
 

@@ -35,21 +35,20 @@ def paint_layers(p: QPainter, layers: list[tuple[np.ndarray, np.ndarray, np.ndar
         keep = (rows >= 0) & (rows < n_rows)
         rows, x0 = rows[keep], np.clip(x[keep], 0, width)
         x1 = np.clip(x[keep] + w[keep], 0, width)
-        diff = np.zeros((n_rows, width + 1), np.int32)
-        np.add.at(diff, (rows, x0), 1)
-        np.add.at(diff, (rows, x1), -1)
-        covered = np.cumsum(diff, axis=1)[:, :width] > 0
-        codes = np.where(covered, np.uint8(code), codes)
+        # Difference array per pitch row: +1 where a note starts, -1 where it ends.
+        size = n_rows * (width + 1)
+        diff = (np.bincount(rows * (width + 1) + x0, minlength=size)
+                - np.bincount(rows * (width + 1) + x1, minlength=size))
+        covered = np.cumsum(diff.reshape(n_rows, width + 1), axis=1)[:, :width] > 0
+        codes[covered] = code
     # Pixel row -> pitch row (or the empty row n_rows for the gap line and outside the keys).
     yy = np.arange(height, dtype=np.float64) + scroll_y
     pitch_of_row = 127 - np.floor(yy / key_height).astype(np.int64)
     in_gap = (yy % key_height) >= key_height - 1
     rowmap = top_pitch - pitch_of_row
     rowmap[(rowmap < 0) | (rowmap >= n_rows) | in_gap] = n_rows
-    codes = np.vstack([codes, np.zeros((1, width), np.uint8)])[rowmap]
-    lut = np.zeros(len(layers) + 1, np.uint32)
-    for code, layer in enumerate(layers, start=1):
-        lut[code] = _argb(layer[3])
-    pixels = np.ascontiguousarray(lut[codes])
-    image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_ARGB32)
+    pixels = np.ascontiguousarray(np.vstack([codes, np.zeros((1, width), np.uint8)])[rowmap])
+    # An 8-bit indexed image: Qt maps codes to colours in C while drawing (code 0 transparent).
+    image = QImage(pixels.data, width, height, width, QImage.Format.Format_Indexed8)
+    image.setColorTable([0] + [_argb(layer[3]) for layer in layers])
     p.drawImage(0, 0, image)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
@@ -16,6 +17,9 @@ from studio.app import theme
 from studio.app.commands import EditNotes
 from studio.app.document import SongDocument
 from studio.app.pianoroll.view import ViewState
+
+
+DENSE_ABOVE = 1000
 
 
 class VelocityLane(QWidget):
@@ -49,6 +53,8 @@ class VelocityLane(QWidget):
         p.setBrush(QColor(55, 58, 64))
         p.drawRect(QRect(0, self._y(64), self.width(), 1))
         cur = self.doc.current_track
+        if cur >= 0 and not self._editing and self._paint_dense(p, cur):
+            cur = -1  # painted
         if cur >= 0:
             base = theme.track_colour(cur)
             sel = self.doc.selection
@@ -67,6 +73,25 @@ class VelocityLane(QWidget):
         p.setPen(QPen(QColor(20, 20, 22)))
         p.drawLine(0, 0, self.width(), 0)
         p.end()
+
+    def _paint_dense(self, p: QPainter, cur: int) -> bool:
+        """Many visible notes: one stem per pixel column (the loudest), computed with numpy."""
+        arr = self.doc.note_arrays(cur)
+        t0, t1 = self.view.visible_ticks()
+        idx = arr.visible(t0, t1, 0, 127)
+        if len(idx) <= DENSE_ABOVE:
+            return False
+        x = np.floor(arr.starts[idx] * self.view.px_per_tick - self.view.scroll_x).astype(np.int64)
+        x = np.clip(x, 0, max(self.width() - 1, 0))
+        loudest = np.zeros(self.width(), np.int64)
+        np.maximum.at(loudest, x, arr.velocities[idx])
+        cols = np.flatnonzero(loudest)
+        h = self.height() - 4
+        tops = (h * (1 - loudest[cols] / 127)).astype(np.int64) + 2
+        p.setBrush(theme.track_colour(cur))
+        p.drawRects([QRect(c, t, 1, self.height() - t) for c, t in zip(cols.tolist(),
+                                                                       tops.tolist())])
+        return True
 
     def _velocity_at(self, y: float) -> int:
         return int(min(max(round(127 * (1 - (y - 2) / max(self.height() - 4, 1))), 1), 127))
