@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -37,8 +38,15 @@ def run(path: str | None = None, *, startup_report: bool = False) -> int:
     app.setOrganizationName("PopMusicNet")
     theme.apply_dark_palette(app)
     excepthook.install()
+    log_to_file()
     window = MainWindow()
     window.show()
+    # Ctrl+C in the terminal: keep unsaved work as an autosave (offered next time), then quit.
+    # Python runs signal handlers only between bytecodes, so a timer gives it the chance.
+    signal.signal(signal.SIGINT, lambda *_: window.interrupt())
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(250)
     if path:
         window.project.open(Path(path), prompt=False)
     else:
@@ -47,3 +55,21 @@ def run(path: str | None = None, *, startup_report: bool = False) -> int:
         app.processEvents()
         print(f"window shown after {(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
     return app.exec()
+
+
+def log_to_file() -> None:
+    """Warnings and errors also go to studio.log in the app's data folder (for bug reports)."""
+    from PySide6.QtCore import QStandardPaths
+
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    if not base:
+        return
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(Path(base) / "studio.log", encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file: %s", exc)
+        return
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)

@@ -284,7 +284,20 @@ class MainWindow(QMainWindow):
         self.shutdown()
         event.accept()
 
+    def interrupt(self) -> None:
+        """Quit at once (Ctrl+C in the terminal): unsaved work stays as an autosave."""
+        self.project.autosave()
+        self._stop_devices()
+        self.project._timer.stop()
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.quit()
+
     def shutdown(self) -> None:
+        self._stop_devices()
+        self.project.shutdown()
+
+    def _stop_devices(self) -> None:
         self.keys.set_enabled(False)
         if self.midi_keyboard is not None:
             self.midi_keyboard.close()
@@ -293,7 +306,6 @@ class MainWindow(QMainWindow):
             if stop is not None:
                 stop()
         self.transport.shutdown()
-        self.project.shutdown()
 
 
 def _droppable(path: str) -> bool:
