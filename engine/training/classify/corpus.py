@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -64,9 +63,8 @@ def _files(label: str) -> list[Path]:
     for pattern in _SOURCES[label]:
         out.extend(p for p in sorted(root.glob(pattern))
                    if p.is_file() and p.suffix in (".mxl", ".xml", ".krn", ".abc"))
-    # Bach: only chorales (bwvN.M), the .mxl copies; classical: one format per movement
-    if label == "bach":
-        out = [p for p in out if re.match(r"bwv\d+\.\d+\.mxl$", p.name)]
+    # Bach: the .mxl copies (the chorales are the scores with a Soprano part, see _top_part_notes)
+    # classical: one format per movement
     if label == "classical":
         seen, dedup = set(), []
         for p in out:
@@ -98,10 +96,15 @@ def _group(label: str, path: Path, score) -> str:
     return f"{label}:{path.stem}"
 
 
-def _top_part_notes(score) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _top_part_notes(score, soprano_only: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The top voice: the part with the highest mean pitch (or, for chorales, the part named
+    Soprano; a Bach score without one is not a chorale and is skipped)."""
     from music21 import chord, note
 
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    if soprano_only:
+        parts = [p for p in parts if (p.partName or "").lower().startswith("sop")][:1]
     best, best_mean = None, -1.0
     for part in parts:
         try:
@@ -142,38 +145,64 @@ def _scores(path: Path):
         yield obj
 
 
-def collect(per_class: int = 150, seed: int = 0, labels=LABELS,
-            time_budget_s: float = 150.0) -> list[Piece]:
-    """Parse up to `per_class` pieces per label (files shuffled with `seed`), each label within
-    `time_budget_s` of parsing."""
-    rng = random.Random(seed)
+#: Pieces per label (the small collections are taken whole).
+PER_CLASS = {"bach": 420, "palestrina": 160, "monteverdi": 160, "trecento": 160,
+             "classical": 160, "irish": 400, "german_folk": 400}
+
+
+def _order_key(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def collect(per_class: dict[str, int] | int | None = None, labels=LABELS,
+            time_budget_s: float | None = None) -> list[Piece]:
+    """Parse up to `per_class[label]` pieces per label. Deterministic: files in md5 order of
+    their corpus path, tunes of an opus file in md5 order of their group key, so the same
+    pieces are chosen on every machine (`time_budget_s` per label, if given, trades that for
+    time). Returned in `canonical` order."""
+    root = _corpus_root()
+    caps = dict(PER_CLASS)
+    if isinstance(per_class, int):
+        caps = {k: per_class for k in caps}
+    elif per_class:
+        caps.update(per_class)
     pieces: list[Piece] = []
     for label in labels:
+        cap = caps.get(label, 160)
         files = _files(label)
         if label not in ("irish", "german_folk"):
-            rng.shuffle(files)
+            files.sort(key=lambda p: _order_key(str(p.relative_to(root))))
         got, t0 = 0, time.perf_counter()
         for path in files:
-            if got >= per_class or time.perf_counter() - t0 > time_budget_s:
+            if got >= cap or (time_budget_s and time.perf_counter() - t0 > time_budget_s):
                 break
             try:
                 scores = list(_scores(path))
             except Exception as exc:  # noqa: BLE001 - corpus files music21 cannot read
                 log.warning("skip %s: %s", path.name, exc)
                 continue
-            if len(scores) > 1:
-                rng.shuffle(scores)
-            for sc in scores:
-                if got >= per_class:
+            keyed = sorted(((_group(label, path, sc), i) for i, sc in enumerate(scores)),
+                           key=lambda gi: (_order_key(gi[0]), gi[1]))
+            for group, i in keyed:
+                if got >= cap:
                     break
-                notes = _top_part_notes(sc)
+                notes = _top_part_notes(scores[i], soprano_only=label == "bach")
                 if notes is None:
                     continue
                 s, e, p = notes
-                pieces.append(Piece(label, _group(label, path, sc), str(path.name), s, e, p))
+                pieces.append(Piece(label, group, str(path.name), s, e, p))
                 got += 1
         log.info("%s: %d pieces in %.0f s", label, got, time.perf_counter() - t0)
-    return pieces
+    return canonical(pieces)
+
+
+def canonical(pieces: list[Piece]) -> list[Piece]:
+    """A parse-order-free order: by label, group, source file and content."""
+    def key(p: Piece):
+        lab = LABELS.index(p.label) if p.label in LABELS else len(LABELS)
+        return (lab, p.label, p.group, p.source, len(p.pitch), p.pitch[:16].tolist(),
+                float(p.start[0]) if len(p.start) else 0.0)
+    return sorted(pieces, key=key)
 
 
 def save(pieces: list[Piece], path: str | Path) -> Path:
@@ -262,7 +291,11 @@ def group_keys(pieces: list[Piece]) -> list[str]:
                     parent[max(ra, rb)] = min(ra, rb)
             else:
                 first[k] = i
-    return [pieces[find(i)].group for i in range(len(pieces))]
+    names: dict[int, str] = {}
+    for i, piece in enumerate(pieces):
+        r = find(i)
+        names[r] = min(names.get(r, piece.group), piece.group)
+    return [names[find(i)] for i in range(len(pieces))]
 
 
 def assign_splits(pieces: list[Piece], valid: float = 0.15, test: float = 0.2,

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 CACHE_DIR = Path(__file__).resolve().parents[3] / ".popmusicnet-cache" / "classify"
 DEFAULT_CORPUS = CACHE_DIR / "corpus.npz"
 
-def load_corpus(path: Path = DEFAULT_CORPUS, per_class: int = 160,
+def load_corpus(path: Path = DEFAULT_CORPUS, per_class: dict | int | None = None,
                 progress=None) -> list[corpus.Piece]:
     """The cached corpus, parsing it first if there is none (a few minutes)."""
     if not Path(path).exists():
