@@ -79,3 +79,13 @@ def test_dropping_a_midi_file_opens_then_imports(window, tmp_path):
     assert len(window.doc.song.tracks) == 6
     window.doc.undo_stack.undo()
     assert len(window.doc.song.tracks) == 3
+
+
+def test_importing_a_file_of_another_resolution_rescales_it(window, tmp_path):
+    from engine.midi_io import write_midi
+
+    other = Song(tracks=[Track("Lo-res", notes=[Note(96, 192, 60)])], ticks_per_beat=96)
+    write_midi(other, tmp_path / "lores.mid")
+    window.doc.set_song(song())  # 480 ticks per beat
+    window.project.import_midi(tmp_path / "lores.mid")
+    assert window.doc.song.tracks[-1].notes == [Note(480, 960, 60, 80)]

@@ -83,7 +83,6 @@ class SongDocument(QObject):
         self._arrays: dict[int, NoteArrays] = {}
         self._current = -1
         self._selection: set[Note] = set()
-        self._cursor = 0
         self._loop: tuple[int, int] | None = None
         self.set_song(song if song is not None else self.empty_song())
 
@@ -108,11 +107,14 @@ class SongDocument(QObject):
         self._selection = set()
         self._current = 0 if song.tracks else -1
         self._cursor = 0
+        self._loop = None
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.songReplaced.emit()
         self.currentTrackChanged.emit(self._current)
         self.selectionChanged.emit()
+        self.loopChanged.emit()
+        self.cursorChanged.emit(0)
 
     @property
     def modified(self) -> bool:

@@ -50,6 +50,10 @@ class Panel(QDockWidget):
             return services.Capability(True)
         return services.Capability(False, "; ".join(c.reason for c in caps))
 
+    def ensure_checked(self) -> bool:
+        """Check once (panels hidden in a tab are checked when first shown or used)."""
+        return self.check() if not self._checked else self.controls.isEnabled()
+
     def check(self) -> bool:
         self._checked = True
         cap = self.availability()

@@ -81,6 +81,7 @@ class ClassifyPanel(Panel):
     def classify_wav(self, path: str) -> None:
         self.show()
         self.raise_()
+        self.ensure_checked()
         if not self.audio_model.count():
             self.failed("Classify", RuntimeError("no audio classifier model is installed"))
             return

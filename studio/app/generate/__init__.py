@@ -20,6 +20,18 @@ def context_before(song: Song, track: int, cursor: int) -> Song:
     return out
 
 
+def rescaled(notes: list[Note], from_tpb: int, to_tpb: int) -> list[Note]:
+    """Notes from a song with another resolution (ticks per beat) in this song's ticks."""
+    if from_tpb == to_tpb:
+        return list(notes)
+    out = []
+    for n in notes:
+        start = round(n.start * to_tpb / from_tpb)
+        out.append(Note(start, max(round(n.end * to_tpb / from_tpb), start + 1), n.pitch,
+                        n.velocity))
+    return out
+
+
 def placed(notes: list[Note], at: int) -> list[Note]:
     """Generated notes (from tick 0) moved to start at `at`."""
     return [n.shifted(at) for n in notes]

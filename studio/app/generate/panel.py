@@ -8,17 +8,18 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 
 from studio.app import services
 from studio.app.commands import EditNotes
-from studio.app.generate import bar_start_at_or_before, context_before, placed
+from studio.app.generate import bar_start_at_or_before, context_before, placed, rescaled
 from studio.app.panel import Panel
 from studio.app.transport.toolbar import position_text
 from studio.app.workers import run_in_thread
 
 
 def generate_bars(model: str | None, n_bars: int, seed: int, temperature: float,
-                  style: str | None, bpm: float, program: int):
+                  style: str | None, bpm: float, program: int, ticks_per_beat: int):
     gen = services.bar_generator(model)
-    return gen.generate(n_bars, seed=seed, temperature=temperature, style=style, bpm=bpm,
-                        program=program).tracks[0].notes
+    song = gen.generate(n_bars, seed=seed, temperature=temperature, style=style, bpm=bpm,
+                        program=program)
+    return rescaled(song.tracks[0].notes, song.ticks_per_beat, ticks_per_beat)
 
 
 def continue_track(model: str | None, context, n_bars: int, seed: int, temperature: float):
@@ -110,7 +111,7 @@ class GeneratePanel(Panel):
         run_in_thread(generate_bars, self.gan_model.currentText() or None, self.bars.value(),
                       self.seed.value(), self.temperature.value(),
                       None if style in (None, "", "(any)") else style,
-                      doc.song.tempo_at(at), doc.track(track).program,
+                      doc.song.tempo_at(at), doc.track(track).program, doc.song.ticks_per_beat,
                       on_done=lambda notes: self._insert(track, placed(notes, at), "Generate"),
                       on_error=lambda exc: self._failed("Generate", exc))
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 from engine.music import Song, Track
 from studio.app import services
 from studio.app.commands import InsertTracks
-from studio.app.generate import bar_start_at_or_before, placed
+from studio.app.generate import bar_start_at_or_before, placed, rescaled
 from studio.app.morph import clip_song
 from studio.app.panel import Panel
 from studio.app.workers import LatestValueWorker, run_in_thread
@@ -31,12 +31,13 @@ class MorphRequest:
     temperature: float
     bpm: float
     at: int
+    ticks_per_beat: int
 
 
 def decode(req: MorphRequest):
     song = services.morpher(req.model).morph(req.a, req.b, req.alpha, seed=req.seed,
                                              temperature=req.temperature, bpm=req.bpm)
-    return placed(song.tracks[0].notes, req.at)
+    return placed(rescaled(song.tracks[0].notes, song.ticks_per_beat, req.ticks_per_beat), req.at)
 
 
 class MorphPanel(Panel):
@@ -152,7 +153,8 @@ class MorphPanel(Panel):
         doc = self.ctx.doc
         at = bar_start_at_or_before(doc.song, doc.cursor)
         self.latest = MorphRequest(self.model.currentText(), a, b, alpha, self.seed.value(),
-                                   self.temperature.value(), doc.song.tempo_at(at), at)
+                                   self.temperature.value(), doc.song.tempo_at(at), at,
+                                   doc.song.ticks_per_beat)
         self.status.setText(f"Decoding α = {alpha:.2f}…")
         self.worker.submit(self.latest)
 

@@ -19,6 +19,7 @@ from engine.music import Song
 from studio.app import services
 from studio.app.commands import InsertTracks
 from studio.app.document import SongDocument
+from studio.app.generate import rescaled
 from studio.app.project import fileformat
 from studio.app.project.fileformat import Project
 from studio.app.settings import Settings
@@ -111,6 +112,9 @@ class ProjectController(QObject):
             self._error("Cannot import", str(exc))
             return False
         n = len(self.doc.song.tracks)
+        tpb = self.doc.song.ticks_per_beat
+        for t in song.tracks:  # the file's resolution may differ from the song's
+            t.notes = rescaled(t.notes, song.ticks_per_beat, tpb)
         self.doc.undo_stack.push(InsertTracks(self.doc, n, song.tracks,
                                               f"Import {Path(path).name}"))
         self.message.emit(f"Imported {len(song.tracks)} tracks from {Path(path).name}")
