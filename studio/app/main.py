@@ -19,9 +19,9 @@ def check_display() -> None:
     if sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
             or os.environ.get("QT_QPA_PLATFORM")):
-        raise DeviceError("no display: DISPLAY and WAYLAND_DISPLAY are not set (run it in a desktop "
-                          "session, set QT_QPA_PLATFORM=offscreen, or use the command line: "
-                          "popmusicnet --help)")
+        raise DeviceError("no display: DISPLAY and WAYLAND_DISPLAY are not set (run it in a "
+                          "desktop session, set QT_QPA_PLATFORM=offscreen, or use the command "
+                          "line: popmusicnet --help)")
 
 
 def run(path: str | None = None, *, startup_report: bool = False) -> int:

@@ -182,7 +182,8 @@ class NoteCanvas(QWidget):
                              for t in range(start + beat, end, beat) if t0 <= t <= t1)
             if g > 1 and g * v.px_per_tick >= 8 and g < beat:
                 subs.extend(QRect(int(v.tick_to_x(t)), 0, 1, h)
-                            for t in range(start + g, end, g) if (t - start) % beat and t0 <= t <= t1)
+                            for t in range(start + g, end, g)
+                            if (t - start) % beat and t0 <= t <= t1)
         p.setPen(Qt.PenStyle.NoPen)
         for rects, colour in ((subs, theme.GRID_SUB), (beats, theme.GRID_BEAT),
                               (bars, theme.GRID_BAR)):
@@ -434,7 +435,8 @@ class NoteCanvas(QWidget):
             if d.moved:
                 self._select_band(QRect(d.press, ev.position().toPoint()).normalized(), ev)
             else:
-                tick = self.view.snap(self.view.x_to_tick(d.press.x()), self.doc.song.ticks_per_beat)
+                tpb = self.doc.song.ticks_per_beat
+                tick = self.view.snap(self.view.x_to_tick(d.press.x()), tpb)
                 self.doc.set_cursor(tick)
                 self.seekRequested.emit(tick)
         elif d.kind == "draw":

@@ -48,7 +48,8 @@ def to_json(project: Project) -> str:
         "tracks": [{"name": t.name, "program": t.program, "is_drum": t.is_drum, "role": t.role,
                     "volume": t.volume, "pan": t.pan, "notes": len(t.notes),
                     "mute": m.mute, "solo": m.solo}
-                   for t, m in zip(song.tracks, project.mixer or [MixerState()] * len(song.tracks))],
+                   for t, m in zip(song.tracks,
+                                   project.mixer or [MixerState()] * len(song.tracks))],
         "loop": list(project.loop) if project.loop else None,
         "cursor": project.cursor,
         "midi": base64.b64encode(services.midi_bytes(song)).decode("ascii"),

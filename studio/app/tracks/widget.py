@@ -19,6 +19,7 @@ from studio.app.document import SongDocument
 from studio.app.tracks.gm import GM_PROGRAMS
 
 DRUMS = "Drums (channel 10)"
+SHRINKABLE = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
 ROLE_LABELS = {"melody": "Melody", "accompaniment": "Accomp.", "other": "Other"}
 
 
@@ -35,7 +36,7 @@ class TrackRow(QFrame):
         self.instrument = QComboBox(self)
         self.instrument.addItems([f"{i + 1} {n}" for i, n in enumerate(GM_PROGRAMS)] + [DRUMS])
         self.instrument.setMaxVisibleItems(20)
-        self.instrument.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.instrument.setSizeAdjustPolicy(SHRINKABLE)
         self.mute = self._toggle("M", "Mute")
         self.solo = self._toggle("S", "Solo")
         self.volume = QSlider(Qt.Orientation.Horizontal, self)
@@ -44,7 +45,7 @@ class TrackRow(QFrame):
         self.role = QComboBox(self)
         for role in ROLES:
             self.role.addItem(ROLE_LABELS.get(role, role), role)
-        self.role.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.role.setSizeAdjustPolicy(SHRINKABLE)
         self.role.setToolTip("Role: the melody is what models accompany")
 
         self.volume.setFixedWidth(56)

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_results:
         from engine.evaluation.report import provenance, update_section
 
-        lines = [f"### Studio (`popmusicnet bench studio`)", "", provenance(), "",
+        lines = ["### Studio (`popmusicnet bench studio`)", "", provenance(), "",
                  f"Pianoroll paint time per frame, {song.n_notes} notes, canvas "
                  f"{canvas.width()}x{canvas.height()} px, offscreen Qt, median of {args.frames}:",
                  "", "| case | median ms | p95 ms |", "|---|---|---|"]
