@@ -96,8 +96,17 @@ def shoot(out: Path, song_path: Path, width: int, height: int) -> None:
     window.editor.set_playhead(bars[min(2, len(bars) - 1)][0] + 240.0)
     window.say(f"Opened {song_path.name}: {len(song.tracks)} tracks, {song.n_notes} notes")
     doc.undo_stack.setClean()
+    classify = next((p for p in window.panels if p.TITLE == "Classify"), None)
+    if classify is not None and classify.ensure_checked() and classify.track_button.isEnabled():
+        classify.classify_track()  # the melody's style, as a bar chart in the lower panel
+        note += "; melody classified"
+    started = time.monotonic()
 
     def grab() -> None:
+        waiting = classify is not None and classify.what.text().endswith("…")
+        if waiting and time.monotonic() - started < 20:
+            QTimer.singleShot(200, grab)  # the classifier is still loading or running
+            return
         window.grab().save(str(out))
         window.doc.undo_stack.setClean()
         window.shutdown()

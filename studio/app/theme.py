@@ -15,7 +15,6 @@ GRID_SUB = QColor(52, 55, 61)
 SELECTED = QColor(248, 248, 250)  # white: distinct from every track hue
 SELECTED_EDGE = QColor(255, 170, 40)
 NOTE_EDGE = QColor(15, 16, 18)
-GHOST = QColor(86, 91, 100)  # opaque: no alpha blending per note
 PLAYHEAD = QColor(255, 90, 80)
 CURSOR = QColor(120, 200, 255)
 LOOP = QColor(90, 160, 255, 40)
