@@ -239,7 +239,7 @@ def test_runtime_classifies_song_track_with_tiny_model(tiny_models, monkeypatch)
     result = clf.classify_track(song)
     assert [lab for lab, _ in result] and sum(p for _, p in result) == pytest.approx(1.0)
     assert result[0][0] == "steps"
-    with pytest.raises(Exception, match="tracks"):
+    with pytest.raises(Exception, match="track 6 does not exist"):
         clf.classify_track(song, 5)
 
 
@@ -297,4 +297,6 @@ def test_cli_classify_bad_inputs_exit_2(tiny_models, tmp_path, monkeypatch, caps
     assert main(["classify", str(tmp_path / "missing.mid")]) == 2
     mid = _write_tiny_midi(tmp_path / "t.mid")
     assert main(["classify", str(mid), "--track", "9"]) == 2
+    assert "track 9 does not exist" in capsys.readouterr().err
+    assert main(["classify"]) == 2
     assert main(["classify", str(mid), "--model", "classifier-audio-cnn"]) == 2

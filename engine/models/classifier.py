@@ -229,15 +229,17 @@ class StyleClassifier:
             t = song.melody_track()
             if t is None:
                 raise TooShortError("the song has no notes to classify")
-            what = f"track {song.tracks.index(t)}" + (f" ({t.name})" if t.name else "")
+            what = f"track {song.tracks.index(t) + 1}" + (f" ({t.name})" if t.name else "")
         else:
-            if not 0 <= track < len(song.tracks):
-                raise UserInputError(f"--track {track}: the song has {len(song.tracks)} tracks "
-                                     f"(0..{len(song.tracks) - 1})")
+            # messages number tracks from 1, as `popmusicnet info` and the CLI do
+            n = len(song.tracks)
+            if not 0 <= track < n:
+                raise UserInputError(f"track {track + 1} does not exist: the song has {n} "
+                                     f"track{'s' if n != 1 else ''} (1..{n})")
             t = song.tracks[track]
             if t.is_drum:
-                raise UserInputError(f"--track {track} is a drum track; pick a pitched track")
-            what = f"track {track}" + (f" ({t.name})" if t.name else "")
+                raise UserInputError(f"track {track + 1} is a drum track; pick a pitched track")
+            what = f"track {track + 1}" + (f" ({t.name})" if t.name else "")
         return self.classify_notes(*track_arrays(t, song.ticks_per_beat), what=what)
 
     # audio
@@ -276,8 +278,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 
 
 def classify_file(path: str | Path, *, track: int | None = None, model: str | None = None,
-                  providers: str = "auto") -> tuple[StyleClassifier, list[tuple[str, float]]]:
-    """Classify a MIDI or audio file by its suffix; returns the model used and ranked labels."""
+                  providers: str = "cpu") -> tuple[StyleClassifier, list[tuple[str, float]]]:
+    """Classify a MIDI or audio file by its suffix; returns the model used and ranked labels.
+    `track` is a 0-based index. CPU by default: these models are small enough that a GPU's
+    transfers cost more than they save."""
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file")

@@ -15,7 +15,7 @@ HELP = "guess the style of a MIDI track or an audio file (Bach chorale, Palestri
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="MIDI file (.mid) or audio file (.wav, .flac, .ogg)")
+    p.add_argument("file", nargs="?", help="MIDI file (.mid) or audio file (.wav, .flac, .ogg)")
     p.add_argument("--track", type=int, default=None, metavar="N",
                    help="MIDI track to classify, numbered from 1 (default: the melody track)")
     p.add_argument("--top", type=int, default=3, metavar="K",
@@ -25,8 +25,8 @@ def register(p: argparse.ArgumentParser) -> None:
                         "MIDI, classifier-audio-cnn for audio); see `--list`")
     p.add_argument("--list", action="store_true", help="list the installed classifier models")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="ONNX Runtime provider (default auto)")
+    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="cpu",
+                   help="ONNX Runtime provider (default cpu: the models are tiny)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
                 extra = f"  test balanced accuracy {bacc:.1%}" if bacc is not None else ""
                 print(f"{card.name}  ({kind}){extra}")
         return 0
+    if not args.file:
+        raise UserInputError("give a MIDI or audio file to classify (or --list)")
     if args.top < 1:
         raise UserInputError(f"--top must be at least 1, got {args.top}")
     if args.track is not None and args.track < 1:
