@@ -80,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.starts < 1:
         raise UserInputError("--frames and --starts must be >= 1")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
+
+    # The offscreen platform warns about window size hints on every dock; not our numbers.
+    qInstallMessageHandler(lambda mode, ctx, msg: None if "propagateSizeHints" in msg
+                           else print(msg, file=sys.stderr))
 
     from studio.app import theme
     from studio.app.mainwindow import MainWindow
@@ -94,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
     window.doc.set_song(song)
     app.processEvents()
     editor, canvas = window.editor, window.editor.canvas
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bench studio: {song.n_notes} notes in {len(song.tracks)} tracks, canvas "
-          f"{canvas.width()}x{canvas.height()} px, {args.frames} frames per case")
+          f"{canvas.width()}x{canvas.height()} px, {args.frames} frames per case, "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
     rows = []
     editor.zoom_to_fit()
     editor.view.show_pitch_range(36, 76)
@@ -138,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
         lines = ["### Studio (`popmusicnet bench studio`)", "", provenance(), "",
                  f"Pianoroll paint time per frame, {song.n_notes} notes, canvas "
-                 f"{canvas.width()}x{canvas.height()} px, offscreen Qt, median of {args.frames}:",
+                 f"{canvas.width()}x{canvas.height()} px, offscreen Qt, median of {args.frames} "
+                 f"(machine load average {load:.1f} on {os.cpu_count()} cores while measuring):",
                  "", "| case | median ms | p95 ms |", "|---|---|---|"]
         lines += [f"| {label} | {med:.2f} | {p95:.2f} |" for label, med, p95 in rows]
         lines += ["", f"Start-up to a painted window (fresh process): first {starts[0]:.2f} s, "
