@@ -75,3 +75,14 @@ def test_record_from_the_computer_keyboard(qtbot, window):
     assert recorded[0].end > recorded[0].start
     window.doc.undo_stack.undo()
     assert window.doc.track(0).notes == []
+
+
+def test_opening_another_song_stops_playback(qtbot, window):
+    pytest.importorskip("engine.realtime.player")
+    window.doc.set_song(song())
+    window.transport.open_player("null")
+    qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
+    window.transport.play()
+    assert window.transport.is_playing
+    window.doc.set_song(Song())
+    assert not window.transport.is_playing

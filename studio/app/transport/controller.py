@@ -49,6 +49,14 @@ class TransportController(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
+        doc.songReplaced.connect(self._song_replaced)
+
+    def _song_replaced(self) -> None:
+        """Another song was opened: what plays is a snapshot of the old one, so stop."""
+        if self.is_playing:
+            self.recording = False  # the take belonged to the song that is gone
+            self._recorded = []
+            self.stop()
 
     # -- the player ---------------------------------------------------------------------------
     def open_player(self, backend: str = "auto", soundfont: str | None = None,
