@@ -183,3 +183,20 @@ def test_merge_runs():
 
     runs = merge_runs(np.array([[0, 10, 5], [6, 10, 3], [20, 10, 2], [0, 20, 3], [2, 20, 1]]))
     assert runs.tolist() == [[0, 10, 9], [20, 10, 2], [0, 20, 3]]
+
+
+def test_volume_slider_drag_is_one_undo_step(qtbot, window):
+    row = window.tracks.rows[0]
+    steps = window.doc.undo_stack.count()
+    row.volume.setSliderDown(True)
+    for v in (90, 80, 70):
+        row.volume.setValue(v)
+    row.volume.setSliderDown(False)
+    row.volume.sliderReleased.emit()
+    assert window.doc.track(0).volume == 70
+    assert window.doc.undo_stack.count() == steps + 1
+    row.volume.setValue(50)  # a click on the groove: one more step
+    assert window.doc.track(0).volume == 50
+    window.doc.undo_stack.undo()
+    window.doc.undo_stack.undo()
+    assert window.doc.track(0).volume == 100

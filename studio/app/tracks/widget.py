@@ -73,7 +73,10 @@ class TrackRow(QFrame):
         self.name.editingFinished.connect(self._name_edited)
         self.instrument.activated.connect(self._instrument_chosen)
         self.role.activated.connect(lambda i: self._set("role", self.role.itemData(i)))
+        # A drag is one undo step (on release); a click or a key press on the slider is one too.
         self.volume.sliderReleased.connect(lambda: self._set("volume", self.volume.value()))
+        self.volume.valueChanged.connect(
+            lambda v: None if self.volume.isSliderDown() else self._set("volume", v))
         self.mute.toggled.connect(lambda on: doc.set_mute(self.index, on))
         self.solo.toggled.connect(lambda on: doc.set_solo(self.index, on))
         for w in (self.name, self.instrument, self.role, self.volume, self.mute, self.solo):
