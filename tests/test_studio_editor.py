@@ -179,7 +179,7 @@ def test_dense_painting_matches_note_positions(qtbot, window):
 
 
 def test_merge_runs():
-    from studio.app.pianoroll.canvas import merge_runs
+    from studio.app.pianoroll.painting import merge_runs
 
     runs = merge_runs(np.array([[0, 10, 5], [6, 10, 3], [20, 10, 2], [0, 20, 3], [2, 20, 1]]))
     assert runs.tolist() == [[0, 10, 9], [20, 10, 2], [0, 20, 3]]
