@@ -34,6 +34,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads per process (default: PyTorch's choice; use 1 on a busy or "
                         "small machine and under torchrun on CPU)")
+    p.add_argument("--latent-loss", type=float, default=None,
+                   help="RNN stages: weight of the MSE to the encoder means (default 0.25; "
+                        "lower lets the predicted latents carry more history to the decoders)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (2e-3)")
 
 
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         tcfg.batch_bars = args.batch_bars
     if args.lr:
         tcfg.lr = args.lr
+    if args.latent_loss is not None:
+        tcfg.latent_loss = args.latent_loss
     train(args.data, args.out, epochs=args.epochs, device=args.device, seed=args.seed,
           resume=args.resume, install=args.install, name=args.name, model_cfg=mcfg,
           train_cfg=tcfg, threads=args.threads)
