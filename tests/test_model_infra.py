@@ -84,3 +84,14 @@ def test_checkpoint_round_trip_and_early_stopping(tmp_path):
     assert es.step(1.0) and not es.step(1.5) and not es.should_stop
     es.step(1.2)
     assert es.should_stop
+
+
+def test_auto_provider_is_quiet_and_reports_what_runs(exported, capfd):
+    from engine.models.runtime import cuda_usable
+
+    _, _, p = exported
+    model = OnnxModel(p, providers="auto")
+    err = capfd.readouterr().err
+    assert "libonnxruntime_providers_cuda" not in err
+    if not cuda_usable():
+        assert model.provider == "CPUExecutionProvider" and cuda_usable.reason

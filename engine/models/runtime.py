@@ -104,12 +104,45 @@ def requested_providers(preference: str = "auto") -> list[str]:
         raise ModelError(f"provider must be auto, cpu or cuda, got {preference!r}")
     if preference == "cpu":
         return [CPU]
-    available = _ort().get_available_providers()
-    if CUDA in available:
+    if cuda_usable():
         return [CUDA, CPU]
     if preference == "cuda":
-        log.warning("CUDA was asked for but ONNX Runtime has no CUDA provider; using the CPU")
+        log.warning("CUDA was asked for but cannot be used here (%s); using the CPU",
+                    cuda_usable.reason)
     return [CPU]
+
+
+@lru_cache(maxsize=1)
+def cuda_usable() -> bool:
+    """Whether ONNX Runtime's CUDA provider can load here: listed, a GPU driver present, and its
+    shared library (with CUDA 13 / cuDNN 9 behind it) loads.
+
+    onnxruntime-gpu lists CUDA even on machines without a GPU and, asked for it, prints error
+    lines from C++ before falling back to the CPU; probing the library with dlopen first keeps a
+    CPU machine quiet. The reason is kept in `cuda_usable.reason` for status lines.
+    """
+    import ctypes
+    import sys
+
+    ort = _ort()
+    cuda_usable.reason = ""
+    if CUDA not in ort.get_available_providers():
+        cuda_usable.reason = "ONNX Runtime was built without CUDA"
+        return False
+    if sys.platform.startswith("linux"):
+        if not (Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()):
+            cuda_usable.reason = "no NVIDIA driver"
+            return False
+        lib = Path(ort.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so"
+        try:
+            ctypes.CDLL(str(lib))
+        except OSError as exc:
+            cuda_usable.reason = str(exc).split(":")[-1].strip() or "CUDA libraries missing"
+            return False
+    return True
+
+
+cuda_usable.reason = ""
 
 
 class OnnxModel:
