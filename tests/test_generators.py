@@ -316,3 +316,48 @@ def test_cli_bad_input_exits_2(cli_env, argv, capsys):
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
     assert not (tmp / "x.mid").exists()
+
+
+def test_table1_target_and_naive_model():
+    from engine.training.gan.evaluate import naive_bars, target_met
+
+    ours = {"EB": 1.0, "UPC": 5.0, "QN": 50.0}
+    # MuseGAN's gaps to their data: EB 2.2, UPC 0.85, QN 26.2
+    assert target_met({"EB": 3.0, "UPC": 5.5, "QN": 30.0}, ours) == {
+        "EB": True, "UPC": True, "QN": True}
+    assert target_met({"EB": 4.0, "UPC": 4.0, "QN": 80.0}, ours) == {
+        "EB": False, "UPC": False, "QN": False}
+    bars = naive_bars(500, 0.05, 16, 52, seed=1)
+    assert bars.shape == (500, 16, 52) and abs(bars.mean() - 0.05) < 0.005
+
+
+def test_train_and_eval_kinds_registered():
+    from studio.cli import build_parser
+
+    parser = build_parser()
+    for cmd in ("train", "eval"):
+        args = None
+        for kind in ("morph", "gan", "continuation"):
+            argv = [cmd, kind] + (["--minutes", "1"] if cmd == "train" else ["--no-report"])
+            args = parser.parse_args(argv)
+            assert args.kind == kind
+        del args
+
+
+@pytest.mark.slow
+def test_gan_default_is_cnn(tiny_models, monkeypatch):
+    import shutil
+
+    from engine.models.gan import BarGenerator
+
+    d, cards = tiny_models
+    for suffix in (".json", ".onnx"):
+        shutil.copy(cards["gan"].with_suffix(suffix), d / f"gan-cnn{suffix}")
+    # the card names itself: rewrite the copy's name
+    from engine.models.card import ModelCard
+
+    card = ModelCard.read(d / "gan-cnn.json")
+    card.name, card.files = "gan-cnn", {"generator": "gan-cnn.onnx"}
+    card.write(d / "gan-cnn.json")
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(d))
+    assert BarGenerator.load(providers="cpu").name == "gan-cnn"

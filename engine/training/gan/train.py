@@ -30,12 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=int, default=100)
     p.add_argument("--width", type=int, default=None,
                    help="channels (cnn, default 64) or LSTM units (bilstm, default 128)")
+    p.add_argument("--d-hidden", type=int, default=64,
+                   help="discriminator LSTM units (default 64; 128 ran 1.3 s a batch here)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--minutes", type=float, default=6.0)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--max-pieces", type=int, default=400)
-    p.add_argument("--max-per-piece", type=int, default=32, help="training bars per piece")
+    p.add_argument("--max-per-piece", type=int, default=16, help="training bars per piece")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1,
@@ -100,7 +102,7 @@ def train(args: argparse.Namespace, barsets=None) -> Path:
         gen = CNNGenerator(args.noise, S, T, P, channels=args.width or 64)
     else:
         gen = BiLSTMGenerator(args.noise, S, T, P, hidden=args.width or 128)
-    disc = Discriminator(S, P)
+    disc = Discriminator(S, P, hidden=args.d_hidden)
     gen, disc = gen.to(device), disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
@@ -178,7 +180,7 @@ def train(args: argparse.Namespace, barsets=None) -> Path:
     training = {"command": "popmusicnet train gan " + " ".join(
                     f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                     if k in ("arch", "styles", "epochs", "minutes", "batch", "lr", "seed",
-                             "max_pieces", "max_per_piece", "width") and v is not None)
+                             "max_pieces", "max_per_piece", "width", "d_hidden") and v is not None)
                 + (" --conditional" if S else ""),
                 "styles": styles, "max_pieces": args.max_pieces, "train_bars": int(len(xtr)), "epochs_run": epoch + 1,
                 "best_epoch": best[2], "seconds": round(seconds, 1), "device": str(device),

@@ -112,7 +112,11 @@ def run_eval(args) -> int:
                                  max_pieces=morpher.card.training.get("max_pieces", 400))
     xte, _ = gdata.windows(barsets, "test", morpher.n_bars, max_per_piece=4, styles=styles,
                            seed=args.seed)
+    import os
+
+    load_before = os.getloadavg()[0]
     m = measure(morpher, xte, n_windows=args.windows, seed=args.seed)
+    load = max(load_before, os.getloadavg()[0])
     for k, v in m.items():
         print(f"{k}: {v}")
     t = morpher.card.training
@@ -135,6 +139,8 @@ thread) on {m['held_out_windows']} windows of held-out pieces (test split).
 | reference: notes changed by a new seed at one alpha | {m['smooth_change_new_seed_same_alpha']:.3f} |
 | decode latency, {m['decode_window_bars']} bars, p50 / p99 (target p99 < 16 ms) | {m['decode_ms_p50']:.2f} / {m['decode_ms_p99']:.2f} ms |
 
+Latency measured with a 1-minute load average of {load:.1f} on {os.cpu_count()} cores (the
+machine is shared: under load the p99 grows several-fold).
 Notes are onset cells (step, pitch); "changed" = |A xor B| / |A or B| between decodes 0.1 of
 alpha apart on a slerp between two held-out windows, same seed.
 """

@@ -17,8 +17,11 @@ from torch import nn
 
 class MorphVAE(nn.Module):
     def __init__(self, n_features: int, hidden: int = 128, layers: int = 3, latent: int = 20,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, input_dropout: float = 0.0) -> None:
         super().__init__()
+        # Training only: blank whole previous frames at this rate so the decoder must lean on z
+        # (Bowman et al. 2016's word dropout against posterior collapse).
+        self.input_dropout = input_dropout
         self.n_features, self.hidden, self.layers, self.latent = n_features, hidden, layers, latent
         drop = dropout if layers > 1 else 0.0
         self.encoder = nn.LSTM(n_features, hidden, layers, batch_first=True, dropout=drop)
@@ -44,6 +47,9 @@ class MorphVAE(nn.Module):
     def decode_logits(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Teacher-forced: logits for every step of `x` (B, T, F) given the previous true step."""
         prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+        if self.training and self.input_dropout > 0:
+            keep = torch.rand(x.shape[0], x.shape[1], 1, device=x.device) >= self.input_dropout
+            prev = prev * keep
         inp = torch.cat([prev, z.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
         out, _ = self.decoder(inp, self.init_state(z))
         return self.out(out)

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--beta", type=float, default=0.25, help="final KL weight (default 0.25)")
+    p.add_argument("--input-dropout", type=float, default=0.0,
+                   help="share of previous frames blanked in training (word dropout; default 0)")
     p.add_argument("--anneal", type=float, default=0.4,
                    help="share of the steps over which beta rises from 0 (default 0.4)")
     p.add_argument("--max-pieces", type=int, default=400, help="pieces per style at most")
@@ -75,7 +77,8 @@ def train(args: argparse.Namespace, barsets=None) -> Path:
     progress.emit("data", train_windows=len(xtr), valid_windows=len(xva), styles=styles)
 
     F = 2 * spec.n_pitches
-    vae = MorphVAE(F, args.hidden, args.layers, args.latent)
+    vae = MorphVAE(F, args.hidden, args.layers, args.latent,
+                   input_dropout=getattr(args, "input_dropout", 0.0))
     init_output_bias(vae.out, xtr)
     vae = vae.to(device)
     opt = torch.optim.Adam(vae.parameters(), lr=args.lr)
@@ -188,7 +191,7 @@ def init_output_bias(layer, x: np.ndarray) -> None:
 
 def _args_line(args: argparse.Namespace) -> str:
     keep = ("styles", "bars", "latent", "hidden", "layers", "epochs", "minutes", "batch", "lr",
-            "beta", "anneal", "max_pieces", "max_per_piece", "seed", "name")
+            "beta", "anneal", "input_dropout", "max_pieces", "max_per_piece", "seed", "name")
     parts = []
     for k in keep:
         v = getattr(args, k, None)

@@ -1,5 +1,6 @@
-"""`popmusicnet eval morph`: measure the installed morph model (found by the eval dispatcher).
-No torch at module level."""
+"""`popmusicnet eval morph`: found by studio/cli/commands/eval.py; the measuring code lives in
+engine/training/morph/evaluate.py (numpy + ONNX Runtime, plus the corpus loaders for the test split).
+No heavy imports at module level."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(p: argparse.ArgumentParser) -> None:
     add_eval_arguments(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     from engine.training.morph.evaluate import run_eval
 
     return run_eval(args)

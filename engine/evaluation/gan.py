@@ -1,5 +1,6 @@
-"""`popmusicnet eval gan`: Table 1 of Liu & Huo for the installed GANs (found by the eval
-dispatcher). No torch at module level."""
+"""`popmusicnet eval gan`: found by studio/cli/commands/eval.py; the measuring code lives in
+engine/training/gan/evaluate.py (numpy + ONNX Runtime, plus the corpus loaders for the test split).
+No heavy imports at module level."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(p: argparse.ArgumentParser) -> None:
     add_eval_arguments(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     from engine.training.gan.evaluate import run_eval
 
     return run_eval(args)

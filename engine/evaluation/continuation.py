@@ -1,5 +1,6 @@
-"""`popmusicnet eval continuation`: held-out bar metrics vs "repeat the last bar" and the
-JSB-like figure (found by the eval dispatcher). No torch at module level."""
+"""`popmusicnet eval continuation`: found by studio/cli/commands/eval.py; the measuring code lives in
+engine/training/continuation/evaluate.py (numpy + ONNX Runtime, plus the corpus loaders for the test split).
+No heavy imports at module level."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def register(p: argparse.ArgumentParser) -> None:
     add_eval_arguments(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     from engine.training.continuation.evaluate import run_eval
 
     return run_eval(args)
