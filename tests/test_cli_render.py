@@ -66,6 +66,12 @@ def test_demo_writes_wav_and_midi(tmp_path, capsys):
     assert rate == 48000 and np.abs(audio).max() > 0.01  # not silent
     assert main(["info", str(mid)]) == 0
     assert "Ode to Joy" in capsys.readouterr().out
+    from pathlib import Path
+
+    melody = read_midi(Path(__file__).resolve().parents[1] / "assets" / "demo" / "melody.mid")
+    song = read_midi(mid)
+    assert song.tracks[0].notes == melody.tracks[0].notes  # melody untouched
+    assert len(song.tracks) > 1 and all(t.notes for t in song.tracks[1:])  # accompanied
 
 
 def test_bench_render_prints_numbers_and_writes_its_section(tmp_path, capsys, monkeypatch):
