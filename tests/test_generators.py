@@ -215,8 +215,9 @@ def test_gan_roundtrip(tiny_models):
         assert np.array_equal(bars, g.bars(5, seed=2))
     g = BarGenerator(load_card(tiny_models[1]["gan"]), providers="cpu")
     assert g.conditional and g.styles == ("style0", "style1")
-    assert np.array_equal(g.probabilities(3, temperature=0.0)[0],
-                          g.probabilities(3, temperature=0.0, seed=9)[0]) or True
+    central = g.probabilities(3, temperature=0.0, style="style0")  # z = 0: one bar per style
+    assert np.array_equal(central[0], central[2])
+    assert np.array_equal(central, g.probabilities(3, temperature=0.0, style="style0", seed=9))
     song = g.generate(4, style="style1", seed=1)
     assert song.end <= 4 * 4 * song.ticks_per_beat
 
@@ -239,7 +240,6 @@ def test_continuation_roundtrip(tiny_models):
 
 @pytest.mark.slow
 def test_jsb_training_tiny(tmp_path):
-    from engine.models.card import ModelCard
     from engine.training.continuation import train as ctrain
 
     songs = [(scale_song(k % 2, n_bars=2, tonic=60 + k), sp)
@@ -252,7 +252,6 @@ def test_jsb_training_tiny(tmp_path):
     result = json.loads(path.read_text())
     assert result["test_frames"] == 8 and result["test_nll_per_frame"] > 0
     assert not list(tmp_path.glob("*.json"))  # not mistaken for a model card
-    del ModelCard
 
 
 # -- CLI ---------------------------------------------------------------------------------------
@@ -284,7 +283,7 @@ def test_cli_morph_generate_continue(cli_env):
     out = tmp / "m.mid"
     assert _main(["morph", str(a), str(b), "--alpha", "0.3", "--model", "morph-tiny",
                   "-o", str(out)]) == 0
-    assert read_midi(out).n_notes > 0 or out.exists()
+    assert out.exists() and read_midi(out, lenient=True).end <= 2 * 1920
     assert _main(["morph", "--style-a", "style0", "--style-b", "style1", "--steps", "3",
                   "--model", "morph-tiny", "-o", str(tmp / "t.mid")]) == 0
     assert _main(["generate", "--bars", "2", "--variations", "3", "--model", "gan-tiny",
