@@ -40,7 +40,7 @@ KEY_BARS = 8  # a live session re-estimates the key over this many observed bars
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
 
 
 def decode_planes(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: float,

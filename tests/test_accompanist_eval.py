@@ -1,0 +1,38 @@
+"""The musical checks of `popmusicnet eval accompanist`, against hand counts."""
+
+from __future__ import annotations
+
+import math
+
+from engine.evaluation.accompanist import consonance_share, coverage, in_scale_share
+from engine.music import MeterChange, Note, Song, Track
+
+Q = 480
+C_MAJOR_TUNE = [Note(i * Q, (i + 1) * Q, p) for i, p in
+                enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 62, 64, 62, 60, 60])]
+
+
+def test_in_scale_share_weights_by_duration():
+    acc = [Note(0, 3 * Q, 48), Note(3 * Q, 4 * Q, 49)]  # C (in C major) 3 beats, C# 1 beat
+    assert in_scale_share(C_MAJOR_TUNE, acc) == 0.75
+    assert math.isnan(in_scale_share(C_MAJOR_TUNE, []))
+
+
+def test_consonance_counts_pairs_at_melody_onsets():
+    melody = [Note(0, Q, 64), Note(Q, 2 * Q, 65)]
+    acc = [Note(0, 2 * Q, 60)]  # E over C: major third; F over C: fourth (counted consonant)
+    assert consonance_share(melody, acc) == 1.0
+    assert consonance_share(melody, [Note(0, 2 * Q, 63)]) == 0.0  # 1 and 2 semitones
+    # E over A: fifth (consonant); F over B: tritone (dissonant)
+    assert consonance_share(melody, [Note(0, Q, 57), Note(Q, 2 * Q, 59)]) == 0.5
+
+
+def test_coverage_and_downbeats_skip_the_pickup():
+    song = Song([Track("m", notes=[Note(0, Q, 67), Note(Q, 7 * Q, 72)])], Q,
+                meters=[MeterChange(0, 1, 4), MeterChange(Q, 3, 4)])
+    melody = song.tracks[0].notes
+    # accompaniment in bar 1 (from its downbeat), silent in bar 2, no pickup note
+    acc = [Note(Q, 3 * Q, 48)]
+    bars, downbeats = coverage(song, melody, acc)
+    assert bars == 1 / 3  # pickup, bar 1, bar 2
+    assert downbeats == 1 / 2  # bars 1 and 2 (the pickup has no downbeat)
