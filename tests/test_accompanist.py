@@ -174,3 +174,23 @@ def test_ddp_two_cpu_processes(tmp_path):
     # only rank 0 prints: one line per stage epoch
     assert sum(1 for x in lines if x["event"] == "epoch") == 3
     assert (tmp_path / "acc-ddp.json").exists()
+
+
+def test_training_on_a_folder_of_midi_files(tmp_path):
+    """The user's own files: any track names become roles (here one, "bass"), 3/4 and 4/4."""
+    from engine.midi_io import write_midi
+    from engine.training.accompanist.data import toy_songs
+    from engine.training.accompanist.train import train
+
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for pid, _, song in toy_songs(24, seed=4):
+        song.tracks = [song.tracks[0], song.tracks[3]]
+        song.tracks[0].name, song.tracks[1].name = "Lead", "Bass"
+        write_midi(song, folder / f"{pid}.mid")
+    card = train(f"folder:{folder}", tmp_path / "out", epochs=1, device="cpu", name="acc-folder",
+                 model_cfg=ModelConfig(**TINY), train_cfg=TrainConfig(batch_bars=64, batch_seqs=4))
+    model = Accompanist.load(str(card), providers="cpu")
+    assert model.roles == ("bass",)
+    out = model.accompany(melody_34_with_pickup())
+    assert [t.name for t in out.tracks] == ["Melody", "Bass"]
