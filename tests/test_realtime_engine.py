@@ -438,3 +438,31 @@ def test_accompaniment_off_and_on_by_command():
     drive(eng, synth, clock, clock() / SR + 2.5)
     assert eng.stats.bars_accompanied >= 2 and eng.status().accompaniment == "on"
     eng.stop()
+
+
+def test_bundled_accompanist_in_the_engine():
+    """The real model (when installed) through the same path: notes on the tick grid, on time."""
+    from engine.errors import ModelError
+    from engine.realtime.engine import load_accompanist
+
+    try:
+        acc = load_accompanist(None, "cpu")
+    except ModelError as exc:
+        pytest.skip(f"no bundled accompanist: {exc}")
+    eng, synth, clock, _ = make(120.0, (3, 4), acc=acc)
+    origin = eng.tempo.origin_frame
+    inputs = []
+    for k in range(12):
+        f = origin + k * SR // 4
+        inputs += [(f, NOTE_ON, 60 + (k % 8), 90), (f + SR // 5, NOTE_OFF, 60 + (k % 8), 0)]
+    drive(eng, synth, clock, origin / SR + 4.6, inputs)
+    st = eng.status()
+    assert st.provider == "CPUExecutionProvider" and st.accompaniment == "on"
+    assert st.bars_accompanied >= 3 and st.late == 0 and st.skipped == 0
+    song = eng.recorded_song()
+    assert song.tracks[0].role == "melody" and len(song.tracks) == 1 + len(acc.roles)
+    acc_notes = sorted(n.start for t in song.tracks[1:] for n in t.notes)
+    assert acc_notes, "the model played nothing"
+    on_frames = sorted(eng.stats.scheduled_frames)
+    assert on_frames == sorted(eng.tempo.frame_at(t) for t in acc_notes)
+    eng.stop()
