@@ -86,3 +86,22 @@ def test_opening_another_song_stops_playback(qtbot, window):
     assert window.transport.is_playing
     window.doc.set_song(Song())
     assert not window.transport.is_playing
+
+
+def test_keys_reach_the_piano_and_space_plays(qtbot, window):
+    pytest.importorskip("engine.realtime.player")
+    window.doc.set_song(song())
+    window.transport.open_player("null")
+    qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
+    window.activateWindow()
+    canvas = window.editor.canvas
+    canvas.setFocus()
+    window.transport_bar.act_keys.trigger()
+    qtbot.keyPress(canvas, Qt.Key.Key_D)  # E4 through the application-wide event filter
+    assert 64 in window.editor.keyboard.held
+    qtbot.keyRelease(canvas, Qt.Key.Key_D)
+    assert 64 not in window.editor.keyboard.held
+    qtbot.keyClick(canvas, Qt.Key.Key_Space)  # the transport's shortcut, not a piano key
+    assert window.transport.is_playing
+    qtbot.keyClick(canvas, Qt.Key.Key_Space)
+    assert not window.transport.is_playing
