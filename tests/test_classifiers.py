@@ -36,6 +36,20 @@ def test_log_mel_peak_band_contains_the_sine():
         assert abs(np.log2(centre / f)) < 0.1, (f, centre)
 
 
+def test_semitone_bands_peak_at_the_sine_pitch():
+    sr = af.SAMPLE_RATE
+    for midi in (45, 57, 69, 83, 100):
+        f = 440.0 * 2 ** ((midi - 69) / 12)
+        x = 0.5 * np.sin(2 * np.pi * f * np.arange(sr // 2) / sr).astype(np.float32)
+        spec = af.log_semitone(x)
+        assert spec.shape[0] == af.N_BANDS
+        assert af.LOW_MIDI + int(np.argmax(spec.mean(axis=1))) == midi
+    # a transposition is a shift along the band axis
+    a = af.log_semitone(np.sin(2 * np.pi * 440 * np.arange(sr) / sr).astype(np.float32))
+    b = af.log_semitone(np.sin(2 * np.pi * 880 * np.arange(sr) / sr).astype(np.float32))
+    assert int(np.argmax(b.mean(1))) - int(np.argmax(a.mean(1))) == 12
+
+
 def test_resample_keeps_frequency():
     x = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100).astype(np.float32)
     y = af.resample(x, 44100, 22050)

@@ -255,7 +255,11 @@ class StyleClassifier:
         if x.size < min_s * sr or float(np.max(np.abs(x), initial=0.0)) < 1e-4:
             raise TooShortError(f"{what} is too short or silent to classify "
                                 f"({x.size / sr:.1f} s; need at least {min_s:g} s of sound)")
-        spec = af.log_mel(x, sr, int(rep["n_fft"]), int(rep["hop"]), int(rep["n_mels"]))
+        if rep.get("bands") == "semitone":
+            spec = af.log_semitone(x, sr, int(rep["n_fft"]), int(rep["hop"]),
+                                   int(rep["low_midi"]), int(rep["n_bands"]))
+        else:
+            spec = af.log_mel(x, sr, int(rep["n_fft"]), int(rep["hop"]), int(rep["n_mels"]))
         windows = af.spectrogram_windows(spec, int(rep["window_frames"]),
                                          int(rep["window_hop_frames"]))
         return self.classify_windows(windows)

@@ -5,7 +5,7 @@ label away) is rendered for `seconds` seconds with a GM program drawn from `PROG
 drawn from 80-140 BPM (on the normalised beat: notation pulse does not leak), a random key, and
 a random starting point for training pieces. Rendering uses pyfluidsynth directly: a single
 melody on one channel needs no Song, and this runs ~200x realtime (ENVIRONMENT.md).
-Features are engine.audio_features.log_mel, the runtime's own function.
+Features are engine.audio_features.log_semitone, the runtime's own function.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def piece_windows(renderer: MelodyRenderer, piece: corpus.Piece, rng: np.random.
                   random_start: bool) -> np.ndarray:
     program = int(rng.choice(PROGRAMS))
     audio = renderer.render(melody_events(piece, rng, seconds, random_start), program, seconds)
-    spec = af.log_mel(audio, renderer.sample_rate)
+    spec = af.log_semitone(audio, renderer.sample_rate)
     return af.spectrogram_windows(spec, window_frames, hop_frames)
 
 
@@ -124,7 +124,7 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
     """Rendered log-mel windows (uint8) per split, cached as npz under `cache_dir`."""
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
                             tuple(labels), seconds, window_frames, hop_frames, train_renders,
-                            seed, af.N_FFT, af.HOP, af.N_MELS)).encode()).hexdigest()[:12]
+                            seed, af.N_FFT, af.HOP, "semitone", af.LOW_MIDI, af.N_BANDS)).encode()).hexdigest()[:12]
     cache = cache_dir / f"audio_{key}.npz" if cache_dir else None
     if cache and cache.exists():
         return _load_sets(cache)

@@ -94,9 +94,9 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "quota; every class is classified from its **top voice** (skyline of the highest part), "
         "key- and octave-normalised, with time rescaled so the median inter-onset interval is "
         "one beat (half-note-pulse notation cannot give the label away). Piece prediction = "
-        "mean of window probabilities (MIDI: 32-beat windows, hop 16; audio: 5 s log-mel "
-        "windows of the top voice rendered by FluidSynth with random GM program, tempo and "
-        f"key). Chance balanced accuracy: {1 / len(labels):.1%}.", "",
+        "mean of window probabilities (MIDI: 32-beat windows, hop 16; audio: 5 s log-spectrogram "
+        "windows on semitone bands, of the top voice rendered by FluidSynth with random GM "
+        f"program, tempo and key). Chance balanced accuracy: {1 / len(labels):.1%}.", "",
         "| model | input | test pieces | balanced accuracy | accuracy | window bal. acc. | "
         "target | met |", "|---|---|---|---|---|---|---|---|", *rows, "",
         *[d + "\n" for d in details]])

@@ -121,4 +121,7 @@ class SpectrogramCNN(nn.Module):
                                   nn.Dropout(dropout), nn.Linear(48, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # remove each mel band's mean over the window (as cepstral mean normalisation does):
+        # an instrument's fixed spectral envelope is then not what the filters see first
+        x = x - x.mean(dim=3, keepdim=True)
         return self.head(self.features(x))

@@ -35,7 +35,7 @@ NAME = "classifier-audio-cnn"
 def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DEFAULT_CORPUS,
                 labels: Sequence[str] = corpus.LABELS,
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 15.0,
-                window_seconds: float = 5.0, train_renders: int = 2, epochs: int = 15,
+                window_seconds: float = 5.0, train_renders: int = 1, epochs: int = 15,
                 lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
                 max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
                 cache_dir: Path | None = CACHE_DIR,
@@ -53,15 +53,15 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     summary = split_summary(sets, labels)
     progress.emit("data", stage="render", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
-    model = SpectrogramCNN(len(labels), af.N_MELS, frames).to(dev)
+    model = SpectrogramCNN(len(labels), af.N_BANDS, frames).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
                device=dev, seed=seed, progress=progress, max_seconds=max_seconds)
     rep = {"labels": list(labels), "sample_rate": af.SAMPLE_RATE, "n_fft": af.N_FFT,
-           "hop": af.HOP, "n_mels": af.N_MELS, "fmin": af.FMIN, "fmax": af.FMAX,
+           "hop": af.HOP, "bands": "semitone", "low_midi": af.LOW_MIDI, "n_bands": af.N_BANDS,
            "top_db": af.TOP_DB, "window_frames": frames, "window_hop_frames": frames // 2,
            "min_seconds": 2.0, "batch": 32,
-           "features": "engine.audio_features.log_mel (mono, dB re. clip max, [0, 1])"}
+           "features": "engine.audio_features.log_semitone (mono, dB re. clip max, [0, 1])"}
     training = {"command": command or "python -m engine.training.classify.train_audio",
                 "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)",
                 "parameters": n_params,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("assets/models"))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=15.0)
-    ap.add_argument("--train-renders", type=int, default=2)
+    ap.add_argument("--train-renders", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
