@@ -78,6 +78,11 @@ class LiveConfig:
     thru: str = "auto"  # "auto" | "synth" (JACK fan-out) | "python" | "off"
     port_poll_s: float = 0.5
     step_s: float = 0.002
+    # Python's GIL hand-over interval while the engine runs (None: leave it). The model makes
+    # ~13 ONNX Runtime calls a bar, each releasing the GIL; with a busy GUI thread every
+    # re-acquisition waits up to the interval (default 5 ms): measured p99 129 ms per bar at
+    # 5 ms with a busy thread, so the engine asks for 1 ms (`popmusicnet bench live`).
+    switch_interval_s: float | None = 0.001
     client_name: str = "popmusicnet"
 
 
@@ -208,6 +213,11 @@ class LiveEngine:
             self._close_devices()
             raise
         self._started = True
+        if cfg.switch_interval_s:
+            import sys
+
+            self._old_switch = sys.getswitchinterval()
+            sys.setswitchinterval(cfg.switch_interval_s)
         self._status = self._make_status()
         if threaded:
             self._thread = threading.Thread(target=self._run, name="LiveEngine", daemon=True)
@@ -298,6 +308,10 @@ class LiveEngine:
         self._thread = None
         if self._started:
             self._started = False
+            if getattr(self, "_old_switch", None):
+                import sys
+
+                sys.setswitchinterval(self._old_switch)
             self._close_devices()
             self._status = dataclasses.replace(self._make_status(), running=False)
 
