@@ -76,7 +76,8 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
         if k:
             cases[f"dec_{n}"] = (DecoderExport(vaes.vaes[k].decoder),
                                  {"z": z, "mask": mask,
-                                  "melody": (rng.random((3, 2, S, P)) > 0.9).astype(np.float32)})
+                                  "melody": (rng.random((3, 2, S, P)) > 0.9).astype(np.float32),
+                                  "prev_last": (rng.random((3, P)) > 0.9).astype(np.float32)})
             cases[f"rnn_{n}"] = (RoleStep(rnns.roles[k - 1]),
                                  {"z_mel": rng.standard_normal((3, L)).astype(np.float32),
                                   "z_prev": rng.standard_normal((3, L)).astype(np.float32),

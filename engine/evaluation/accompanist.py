@@ -112,8 +112,13 @@ def model_nll_per_frame(model, pieces) -> float:
                                          "mask": masks[t:t + 1], "h": h})
                 preds.append(out["z"])
                 h = out["h_out"]
-            dec = model._dec[r].run({"z": np.concatenate(preds), "mask": masks,
-                                     "melody": p.bars[:, 0].astype(np.float32)})
+            feeds = {"z": np.concatenate(preds), "mask": masks,
+                     "melody": p.bars[:, 0].astype(np.float32)}
+            if "prev_last" in model._dec[r].inputs:  # the true previous bar's last step
+                last_step = np.array([np.flatnonzero(m)[-1] for m in masks])
+                last = true[np.arange(T), 1, last_step]
+                feeds["prev_last"] = np.concatenate([np.zeros_like(last[:1]), last[:-1]])
+            dec = model._dec[r].run(feeds)
             prob = np.clip(sigmoid(dec["active_logits"].astype(np.float64)), 1e-6, 1 - 1e-6)
             y = true[:, 1]
             nll = -(y * np.log(prob) + (1 - y) * np.log(1 - prob))

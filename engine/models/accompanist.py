@@ -209,6 +209,9 @@ class AccompanimentSession:
         R = len(model.roles)
         self._h = [np.zeros((1, 1, H), np.float32) for _ in range(R)]
         self._z_prev = [np.zeros((1, L), np.float32) for _ in range(R)]
+        # what each role still sounds at the last bar line (decoders that take it: newer cards)
+        self._prev_last = [np.zeros((1, r.spec.n_pitches), np.float32) for r in model._roles]
+        self._uses_prev = ["prev_last" in d.inputs for d in model._dec]
         self._pending: dict[int, _Pending] = {}
         self.n_observed = 0
         self.n_accompanied = 0
@@ -324,13 +327,18 @@ class AccompanimentSession:
             if self.temperature > 0:
                 z = z + (self.temperature * r.resid_std
                          * self.rng.standard_normal(z.shape)).astype(np.float32)
-            dec = m._dec[i].run({"z": z, "mask": mask, "melody": cond})
+            feeds = {"z": z, "mask": mask, "melody": cond}
+            if self._uses_prev[i]:
+                feeds["prev_last"] = self._prev_last[i]
+            dec = m._dec[i].run(feeds)
             planes = decode_planes(dec["onset_logits"][0], dec["active_logits"][0],
                                    r.thr_onset, r.thr_active, r.max_voices)
             planes &= mask[0][None, :, None] > 0
             played = m._enc[i].run({"planes": planes[None].astype(np.float32),
                                     "mask": mask, "melody": cond})["mu"]
             self._h[i], self._z_prev[i] = res["h_out"], played
+            last = int(np.flatnonzero(mask[0])[-1]) if mask.any() else 0
+            self._prev_last[i] = planes[ACTIVE, last][None].astype(np.float32)
             if entry is not None:
                 entry.played.append(played)
             out.append(planes)

@@ -4,7 +4,8 @@ Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
 - enc_MELODY  (planes (B,2,S,P), mask (B,S)) -> mu (B,L)
 - enc_ROLE    (planes, mask, melody (B,2,S,Pm)) -> mu: conditional on the melody bar (roles
   re-encode what they played, so the role RNN hears its own previous bar)
-- dec_ROLE    (z (B,L), mask (B,S), melody (B,2,S,Pm)) -> onset_logits, active_logits (B,S,P):
+- dec_ROLE    (z (B,L), mask (B,S), melody (B,2,S,Pm), prev_last (B,P)) -> onset_logits,
+  active_logits (B,S,P); prev_last = the role's active plane at the last step of its previous bar;
   accompaniment decoders see the melody bar (planes, or the melody decoder's probabilities
   when the bar is predicted in live play)
 - dec_MELODY  (z, mask) -> onset_logits, active_logits: the predicted melody bar, live play only
@@ -65,11 +66,12 @@ def export_model(trainer, decoding: dict, train_seconds: float,
          {"z": batch, "mask": batch, "onset_logits": batch, "active_logits": batch})
     for k, t in enumerate(tracks[1:], start=1):
         mel = (torch.rand(1, 2, S, cfg.n_pitches, generator=g) > 0.9).float()
+        prev = (torch.rand(1, cfg.n_pitches, generator=g) > 0.9).float()
         emit(f"dec_{t.name}", DecoderExport(vaes.vaes[k].decoder),
-             (torch.randn(1, L, generator=g), mask, mel),
-             ["z", "mask", "melody"], ["onset_logits", "active_logits"],
-             {"z": batch, "mask": batch, "melody": batch, "onset_logits": batch,
-              "active_logits": batch})
+             (torch.randn(1, L, generator=g), mask, mel, prev),
+             ["z", "mask", "melody", "prev_last"], ["onset_logits", "active_logits"],
+             {"z": batch, "mask": batch, "melody": batch, "prev_last": batch,
+              "onset_logits": batch, "active_logits": batch})
     hb = {1: "batch"}
     emit("melody_rnn", MelodyStep(rnns.melody),
          (torch.randn(1, L, generator=g), mask, torch.randn(1, 1, H, generator=g) * 0.1),

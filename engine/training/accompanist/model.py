@@ -64,19 +64,25 @@ class BarDecoder(nn.Module):
         C = cfg.cond_embed
         self.cond = nn.Conv1d(2 * cond_pitches, C, kernel_size=5, padding=2) \
             if cond_pitches else None
-        n_in = E + S + (C if cond_pitches else 0)
+        # an accompaniment voice also hears its own previous bar's last step: a held note
+        # continues over the bar line, a line moves on by step
+        self.prev = nn.Linear(P, C) if cond_pitches else None
+        n_in = E + S + (2 * C if cond_pitches else 0)
         self.head = nn.Sequential(nn.Linear(n_in, cfg.head_hidden), nn.ReLU(),
                                   nn.Linear(cfg.head_hidden, 2 * P))
         self.register_buffer("pos", torch.eye(S), persistent=False)
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor,
-                melody: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, z: torch.Tensor, mask: torch.Tensor, melody: torch.Tensor | None = None,
+                prev_last: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         B = z.shape[0]
         h = self.mlp(torch.cat([z, mask], dim=1)).reshape(B, self.S, self.E)
         parts = [h, self.pos.unsqueeze(0).expand(B, -1, -1)]
         if self.cond is not None:
             m = melody.permute(0, 1, 3, 2).reshape(B, -1, self.S)  # (B, 2Pm, S)
             parts.append(F.relu(self.cond(m)).permute(0, 2, 1))
+            if prev_last is None:
+                prev_last = z.new_zeros(B, self.P)
+            parts.append(F.relu(self.prev(prev_last)).unsqueeze(1).expand(-1, self.S, -1))
         logits = self.head(torch.cat(parts, dim=2))
         logits = logits.reshape(B, self.S, 2, self.P).permute(0, 2, 1, 3)  # (B, 2, S, P)
         pad = (1.0 - mask)[:, None, :, None] * PAD_LOGIT
@@ -128,6 +134,22 @@ def kl_free_bits(mu, logvar, free_bits: float) -> tuple[torch.Tensor, torch.Tens
     return torch.clamp(per_dim, min=free_bits).sum(), kl.sum(dim=1).mean()
 
 
+def last_active(planes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, 2, S, P) planes, (B, S) masks -> (B, P): the active plane at each bar's last valid
+    step (what still sounds at the bar line)."""
+    S = mask.shape[1]
+    idx = (mask * torch.arange(1, S + 1, device=mask.device)).argmax(dim=1)  # (B,)
+    return planes[torch.arange(planes.shape[0], device=planes.device), 1, idx]
+
+
+def previous_last(planes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2, S, P), (B, T, S) -> (B, T, P): bar t gets the last step of bar t-1 (zeros at 0)."""
+    B, T = mask.shape[:2]
+    last = last_active(planes.reshape(B * T, *planes.shape[2:]), mask.reshape(B * T, -1))
+    last = last.reshape(B, T, -1)
+    return torch.cat([torch.zeros_like(last[:, :1]), last[:, :-1]], dim=1)
+
+
 class LatentRNN(nn.Module):
     """A GRU over bars: input features -> next latent. Exported as a single step with state."""
 
@@ -173,8 +195,8 @@ class DecoderExport(nn.Module):
         super().__init__()
         self.dec = dec
 
-    def forward(self, z, mask, melody):
-        return self.dec(z, mask, melody)
+    def forward(self, z, mask, melody, prev_last):
+        return self.dec(z, mask, melody, prev_last)
 
 
 class MelodyStep(nn.Module):

@@ -31,7 +31,8 @@ from engine.errors import UserInputError
 from engine.training import common
 from engine.training.accompanist.config import ModelConfig, TrainConfig
 from engine.training.accompanist.data import Prepared, prepare, shift_planes, toy_songs
-from engine.training.accompanist.model import RNNSet, VAESet, bar_bce, kl_free_bits
+from engine.training.accompanist.model import (RNNSet, VAESet, bar_bce, kl_free_bits,
+                                               previous_last)
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,8 @@ class Trainer:
                 z_mel = use * batch["mel_pred"].to(self.device) + (1 - use) * z_mel
             z_mel = noise(z_mel)
             preds = []
-            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask, bars[:, :, 0])
+            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask, bars[:, :, 0],
+                                   bars[:, :, 1:])
             for r in range(len(self.prepared.roles)):
                 preds.append((outs[r], r + 1))
         total = 0.0
@@ -473,7 +475,8 @@ class Trainer:
             preds = _Roles(self.rnns.roles)(z_mel, z[:, :, 1:], mask)
             for r, pred in enumerate(preds):
                 mel = batch["bars"][:, :, 0][valid].to(self.device)
-                on, ac = self.vaes.vaes[r + 1].decoder(pred[valid], mask[valid], mel)
+                prev = previous_last(batch["bars"][:, :, r + 1].to(self.device), mask)[valid]
+                on, ac = self.vaes.vaes[r + 1].decoder(pred[valid], mask[valid], mel, prev)
                 out[r].append((on.cpu().numpy(), ac.cpu().numpy(),
                                batch["bars"][:, :, r + 1][valid].numpy(),
                                batch["mask"][valid].numpy(), pred[valid].cpu().numpy(),
@@ -541,7 +544,7 @@ class _Roles(torch.nn.Module):
         self.roles = roles
         self.decoders = decoders
 
-    def forward(self, z_mel, z_roles_true, mask, melody=None):
+    def forward(self, z_mel, z_roles_true, mask, melody=None, role_bars=None):
         """z_mel (B,T,L), z_roles_true (B,T,R,L) teacher-forced -> list of (B,T,L), or with
         `melody` planes (B,T,2,S,P) list of (pred, onset_logits, active_logits) (logits over
         the B*T bars)."""
@@ -554,8 +557,9 @@ class _Roles(torch.nn.Module):
             if melody is None or self.decoders is None:
                 outs.append(pred)
                 continue
+            prev = previous_last(role_bars[:, :, r], mask).reshape(B * T, -1)
             on, ac = self.decoders[r](pred.reshape(B * T, -1), mask.reshape(B * T, -1),
-                                      melody.reshape(B * T, *melody.shape[2:]))
+                                      melody.reshape(B * T, *melody.shape[2:]), prev)
             outs.append((pred, on, ac))
         return outs
 
