@@ -74,21 +74,11 @@ def _live(env, *extra, duration=12.0):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
-    from engine.midi_io import read_midi
-    from engine.realtime.loopback import onset_latencies, plan_notes
-
-    _, env = jack_server
-    n = 12
-    plan = {"events": plan_notes(n, 0.2, hold_s=0.02, jitter_frames=PERIOD, seed=3),
-            "record_from": ["popmusicnet:left", "popmusicnet:right"], "wait_connections": 2,
-            "name": "probe", "wait_s": 20}
-    (tmp_path / "plan.json").write_text(json.dumps(plan))
-    rec, out = tmp_path / "rec.npz", tmp_path / "live.mid"
+def _play_into_live(env, plan_path, rec, out):
     probe = live = None
     try:
         probe = subprocess.Popen([sys.executable, "-m", "engine.realtime.loopback",
-                                  str(tmp_path / "plan.json"), str(rec)], cwd=ROOT, env=env,
+                                  str(plan_path), str(rec)], cwd=ROOT, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 10
         while "probe-midi:out" not in subprocess.run(["jack_lsp"], env=env, capture_output=True,
@@ -102,8 +92,30 @@ def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
     finally:
         _kill(probe)
         _kill(live)
+    return probe, probe_out, live, live_out
+
+
+def test_melody_into_live_engine_is_heard_in_time(jack_server, tmp_path):
+    from engine.midi_io import read_midi
+    from engine.realtime.loopback import onset_latencies, plan_notes
+
+    _, env = jack_server
+    n = 12
+    plan = {"events": plan_notes(n, 0.2, hold_s=0.02, jitter_frames=PERIOD, seed=3),
+            "record_from": ["popmusicnet:left", "popmusicnet:right"], "wait_connections": 2,
+            "name": "probe", "wait_s": 20}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    for attempt in (1, 2):
+        rec, out = tmp_path / f"rec{attempt}.npz", tmp_path / f"live{attempt}.mid"
+        probe, probe_out, live, live_out = _play_into_live(env, tmp_path / "plan.json", rec, out)
+        # The measuring rig's Python callbacks can be thrown out by jackd on a loaded machine
+        # (seen ~1 run in 7 here: an xrun every cycle, nothing delivered, "complete": false).
+        # That is the rig failing, not the engine: run it once more, then judge the engine.
+        if probe.returncode == 0 and '"complete": true' in probe_out:
+            break
     assert probe.returncode == 0, probe_out[-500:] + "\n--- live:\n" + live_out[-1500:]
     assert live.returncode == 0, live_out
+    assert '"complete": true' in probe_out, f"the measuring rig failed twice: {probe_out[-300:]}"
     assert "thru synth" in live_out  # the keyboard port was fanned out to FluidSynth's input
     data = np.load(rec)
     lats, missing = onset_latencies(data["audio"], data["event_frames"], period=PERIOD)
