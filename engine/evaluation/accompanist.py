@@ -25,6 +25,7 @@ No torch here: the baselines' training is imported from engine.training inside `
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ def latency(model, melody_bars: Sequence[list[Note]], n_bars: int = 1000,
                 times.append((time.perf_counter() - t0) * 1000)
         res[f"{mode}_p50_ms"] = float(np.percentile(times, 50))
         res[f"{mode}_p99_ms"] = float(np.percentile(times, 99))
+    res["load_average"] = float(os.getloadavg()[0])
     return res
 
 
@@ -293,7 +295,9 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
     lines += ["", f"Latency of one bar on CPU ({res.provider}, one thread): offline (melody "
               f"known) p50 {lat['offline_p50_ms']:.2f} ms, p99 {lat['offline_p99_ms']:.2f} ms; "
               f"live (melody predicted, replayed when observed) p50 {lat['live_p50_ms']:.2f} ms, "
-              f"p99 {lat['live_p99_ms']:.2f} ms (1,000 bars; target p99 < 2 ms).",
+              f"p99 {lat['live_p99_ms']:.2f} ms (1,000 bars; target p99 < 2 ms; machine load "
+              f"average {lat.get('load_average', float('nan')):.1f} on {os.cpu_count()} cores "
+              "while measuring: other jobs shared the CPU).",
               f"Evaluation took {res.seconds:.0f} s."]
     return "\n".join(lines)
 

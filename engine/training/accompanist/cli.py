@@ -35,7 +35,7 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="CPU threads per process (default: PyTorch's choice; use 1 on a busy or "
                         "small machine and under torchrun on CPU)")
     p.add_argument("--latent-loss", type=float, default=None,
-                   help="RNN stages: weight of the MSE to the encoder means (default 0.25; "
+                   help="RNN stages: weight of the MSE to the encoder means (default 0.05; "
                         "lower lets the predicted latents carry more history to the decoders)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (2e-3)")
 

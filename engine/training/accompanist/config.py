@@ -47,7 +47,7 @@ class TrainConfig:
     free_bits: float = 0.15  # nats per latent dim below which KL is not penalised (keeps latents used)
     transpose: int = 2  # augmentation: shift key-normalised pieces by -t..+t semitones
     decoder_loss: float = 1.0  # RNN stages: weight of the decoder's BCE at the predicted latent
-    latent_loss: float = 0.25  # RNN stages: weight of the MSE to the encoder mean (an anchor)
+    latent_loss: float = 0.05  # RNN stages: weight of the MSE to the encoder mean (an anchor)
     decoder_lr: float = 5e-4  # acc stage: learning rate of the decoders being fine-tuned
     latent_noise: float = 0.1  # RNN stages: noise on teacher-forced input latents (x latent std)
     predicted_melody: float = 0.3  # acc stage: share of bars whose melody latent is the melody
