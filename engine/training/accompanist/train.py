@@ -7,8 +7,12 @@
 3. acc_rnn: one GRU per role predicting the role's latent at bar t from the melody latent at t
    (teacher-forced on encoder means; for `predicted_melody` of the bars the melody RNN's
    prediction instead, as in live play) and the role's own latent at t-1.
-   RNN losses: MSE to the encoder mean + the frozen decoder's Bernoulli NLL of the true bar at the
-   predicted latent (so predictions land where the decoder makes the right bar).
+   RNN losses: the decoder's Bernoulli NLL of the true bar at the predicted latent + a small MSE
+   to the encoder mean (an anchor). In this stage the role decoders are fine-tuned at the
+   predicted latents (the runtime only ever decodes predictions), hearing the melody bar and
+   their own previous bar's last step. Measured on the test split: without fine-tuning the
+   frame NLL was 10.2 nats (barely under the frequency baseline), with it 8.6, with the
+   previous-bar input 8.43 (LSTM baseline 8.52).
 
 Every stage keeps the state with the best validation loss and stops early. A checkpoint after each
 epoch (rank 0) allows `--resume`. Afterwards: decoding thresholds per role chosen on the
