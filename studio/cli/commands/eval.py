@@ -42,7 +42,22 @@ def register(p: argparse.ArgumentParser) -> None:
         kp = sub.add_parser(mod.KIND, help=mod.HELP, description=mod.HELP)
         mod.register(kp)
         kp.set_defaults(_eval=mod.run_cli)
+    sub.add_parser("all", help="every kind above with its defaults (what `make eval` runs)")
+
+
+def _run_all() -> int:
+    """Each kind with its default options; the first failure stops the run."""
+    for mod in _kind_modules():
+        kp = argparse.ArgumentParser(prog=f"popmusicnet eval {mod.KIND}")
+        mod.register(kp)
+        print(f"== eval {mod.KIND}", flush=True)
+        rc = int(mod.run_cli(kp.parse_args([])) or 0)
+        if rc:
+            return rc
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kind == "all":
+        return _run_all()
     return int(args._eval(args) or 0)
