@@ -250,7 +250,10 @@ def test_classify_the_selected_track_draws_probabilities(qtbot, tmp_path, monkey
     w.doc.set_song(melody(16))
     clf = panel(w, "Classify")
     assert clf.check()
-    assert not clf.wav_button.isEnabled()  # no audio model here, and it says so by disabling
+    from engine.models.runtime import list_cards
+
+    # WAV classification is enabled exactly when an audio classifier is installed (bundled)
+    assert clf.wav_button.isEnabled() == bool(list_cards("classifier-audio"))
     clf.track_button.click()
     qtbot.waitUntil(lambda: bool(clf.chart.rows), timeout=30_000)
     labels = {label for label, _ in clf.chart.rows}
