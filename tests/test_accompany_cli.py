@@ -59,5 +59,8 @@ def test_accompany_cli_bad_input(tmp_path: Path, capsys):
     write_midi(waltz_with_pickup(), src)
     assert main(["accompany", str(src), "-o", str(tmp_path / "o.mid"),
                  "--melody-track", "5"]) == 2
-    assert "melody track 5" in capsys.readouterr().err
+    assert "--melody-track 5" in capsys.readouterr().err
+    out = tmp_path / "o.mid"
+    assert main(["accompany", str(src), "-o", str(out), "--melody-track", "1"]) == 0
+    assert read_midi(out).tracks[0].notes == waltz_with_pickup().tracks[0].notes
     assert main(["accompany", str(tmp_path / "missing.mid"), "-o", str(tmp_path / "o.mid")]) == 2

@@ -21,8 +21,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wav", metavar="OUT.wav", help="also render the result to WAV")
     p.add_argument("--model", help="accompanist model name or card path (default: bundled)")
     p.add_argument("--melody-track", type=int, metavar="N",
-                   help="index of the melody track, from 0 (default: the track marked as "
-                        "melody, else the highest-pitched one)")
+                   help="the melody track, numbered from 1 as `popmusicnet info` lists them "
+                        "(default: the track marked as melody, else the highest-pitched one)")
     p.add_argument("--temperature", type=float,
                    help="0 = the model's most likely accompaniment; higher = more varied")
     p.add_argument("--seed", type=int, help="random seed (with --temperature > 0)")
@@ -47,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
     song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
     model = Accompanist.load(args.model)
-    out = model.accompany(song, melody_track=args.melody_track, temperature=args.temperature,
+    melody_track = None
+    if args.melody_track is not None:
+        if not 1 <= args.melody_track <= len(song.tracks):
+            raise UserInputError(f"--melody-track {args.melody_track}: {args.file} has tracks "
+                                 f"1..{len(song.tracks)}")
+        melody_track = args.melody_track - 1
+    out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
                           seed=args.seed)
     write_midi(out, args.output)
     added = out.tracks[len(song.tracks):]
