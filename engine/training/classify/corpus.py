@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.models.classifier import top_voice
+from engine.training.data.corpus import join_by_keys
 
 log = logging.getLogger(__name__)
 
@@ -266,16 +267,8 @@ def group_keys(pieces: list[Piece]) -> list[str]:
         titles = chorale_titles()
     except ImportError:  # the data team's module is optional here
         title_for = None  # type: ignore[assignment]
-    parent = list(range(len(pieces)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, piece in enumerate(pieces):
+    all_keys = []
+    for piece in pieces:
         keys = [f"g:{piece.group}"]
         if piece.label == "bach" and title_for is not None:
             t = title_for(f"bach/{piece.source}", titles)
@@ -284,18 +277,12 @@ def group_keys(pieces: list[Piece]) -> list[str]:
         sig = melody_signature(piece)
         if sig:
             keys.append(f"{piece.label}:m:{sig}")
-        for k in keys:
-            if k in first:
-                ra, rb = find(first[k]), find(i)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-            else:
-                first[k] = i
+        all_keys.append(keys)
+    roots = join_by_keys(all_keys)
     names: dict[int, str] = {}
-    for i, piece in enumerate(pieces):
-        r = find(i)
+    for r, piece in zip(roots, pieces):
         names[r] = min(names.get(r, piece.group), piece.group)
-    return [names[find(i)] for i in range(len(pieces))]
+    return [names[r] for r in roots]
 
 
 def assign_splits(pieces: list[Piece], valid: float = 0.15, test: float = 0.2,

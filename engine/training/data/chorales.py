@@ -40,6 +40,7 @@ from pathlib import Path
 from engine.music import ROLE_ACCOMPANIMENT, ROLE_MELODY, Song
 from engine.training.data.corpus import (
     Piece,
+    join_by_keys,
     load_cache,
     make_piece,
     music21_version,
@@ -171,33 +172,13 @@ def content_hash(song: Song) -> str:
 def group_keys(paths: Sequence[str], songs: Sequence[Song],
                titles: dict[str, str]) -> list[str]:
     """Union-find over shared titles and shared melody signatures (see module docstring)."""
-    parent = list(range(len(paths)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    first_by: dict[str, int] = {}
     tit = [title_for(p, titles) for p in paths]
     sig = [melody_signature(s) for s in songs]
-    for i in range(len(paths)):
-        for k in (f"t:{tit[i]}" if tit[i] else None, f"m:{sig[i]}" if sig[i] else None):
-            if k is None:
-                continue
-            if k in first_by:
-                union(first_by[k], i)
-            else:
-                first_by[k] = i
+    roots = join_by_keys([(f"t:{t}" if t else None, f"m:{g}" if g else None)
+                          for t, g in zip(tit, sig)])
     members: dict[int, list[int]] = {}
-    for i in range(len(paths)):
-        members.setdefault(find(i), []).append(i)
+    for i, r in enumerate(roots):
+        members.setdefault(r, []).append(i)
     keys = [""] * len(paths)
     for idx in members.values():
         ts = sorted(tit[i] for i in idx if tit[i])

@@ -101,6 +101,34 @@ def quota_split(groups: Iterable[str], percent: Sequence[int] = SPLIT_PERCENT,
     return out
 
 
+def join_by_keys(keys: Sequence[Iterable[str | None]]) -> list[int]:
+    """Items that share any key, directly or through others, form one group (union-find).
+
+    Returns, for each item, the smallest index in its group, so callers can name a group by a
+    member. Empty or None keys join nothing.
+    """
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, item_keys in enumerate(keys):
+        for k in item_keys:
+            if not k:
+                continue
+            if k in first:
+                a, b = find(first[k]), find(i)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            else:
+                first[k] = i
+    return [find(i) for i in range(len(keys))]
+
+
 def split(pieces: Iterable[Piece], name: str) -> list[Piece]:
     """The pieces of one split ("train", "valid" or "test")."""
     if name not in SPLITS:

@@ -53,6 +53,7 @@ from engine.music import (
 )
 from engine.training.data.corpus import (
     Piece,
+    join_by_keys,
     load_cache,
     make_piece,
     music21_version,
@@ -185,31 +186,13 @@ def _items_irish() -> list[Item]:
 
 def _join_by_title(items: list[Item]) -> list[Item]:
     """Union items sharing a normalised title into one group (named by its smallest member)."""
-    parent = list(range(len(items)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, it in enumerate(items):
-        for key in (f"g:{it.group}", f"t:{norm_title(it.title)}" if norm_title(it.title) else ""):
-            if not key:
-                continue
-            if key in first:
-                a, b = find(first[key]), find(i)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            else:
-                first[key] = i
+    roots = join_by_keys([(f"g:{it.group}", f"t:{norm_title(it.title)}" if norm_title(it.title)
+                           else "") for it in items])
     names: dict[int, str] = {}
-    for i, it in enumerate(items):
-        r = find(i)
+    for r, it in zip(roots, items):
         names[r] = min(names.get(r, it.group), it.group)
-    return [Item(it.path, it.number, it.id, "irish:" + names[find(i)], it.title)
-            for i, it in enumerate(items)]
+    return [Item(it.path, it.number, it.id, "irish:" + names[r], it.title)
+            for r, it in zip(roots, items)]
 
 
 SOURCES: dict[str, Callable[[], list[Item]]] = {
