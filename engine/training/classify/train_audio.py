@@ -24,9 +24,9 @@ from engine.training.classify import corpus
 from engine.training.classify.audio_data import PROGRAMS, audio_sets
 from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
-                                               onnx_predictor, split_summary)
-from engine.training.classify.trainer import evaluate, export_classifier, fit
-from engine.training.common import ProgressLog, pick_device, save_checkpoint, seed_everything
+                                               split_summary)
+from engine.training.classify.trainer import export_and_measure, fit
+from engine.training.common import ProgressLog, pick_device, seed_everything
 
 log = logging.getLogger(__name__)
 NAME = "classifier-audio-cnn"
@@ -73,22 +73,8 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 **{k: v for k, v in info.items() if k != "history"}}
     desc = ("Style of a recorded melody from log-mel spectrogram windows: " + ", ".join(labels)
             + ". Spectrogram CNN after the Lil Data report.")
-    save_checkpoint(Path(out_dir) / f"{name}.ckpt", model=model.state_dict(),
-                    labels=list(labels))  # kept if the export fails (*.ckpt is git-ignored)
-    example = sets["valid"].windows[0][:2]
-    path, diff = export_classifier(model, example, Path(out_dir), name, KIND_AUDIO, rep,
-                                   training, {}, desc)
-    metrics = {"test": evaluate(onnx_predictor(path), sets["test"], labels),
-               "valid": evaluate(onnx_predictor(path), sets["valid"], labels)}
-    from engine.models.card import ModelCard
-
-    card = ModelCard.read(Path(out_dir) / f"{name}.json")
-    card.metrics = metrics
-    card.write(card.path)
-    progress.emit("done", stage="export", model=str(path), parity=diff,
-                  test_balanced_accuracy=metrics["test"]["balanced_accuracy"],
-                  test_accuracy=metrics["test"]["accuracy"])
-    return metrics
+    return export_and_measure(model, sets, labels, Path(out_dir), name, KIND_AUDIO, rep,
+                              training, desc, progress)
 
 
 def main(argv: list[str] | None = None) -> int:

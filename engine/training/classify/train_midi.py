@@ -17,17 +17,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from engine.models.classifier import KIND_MIDI, MelodySpec
 from engine.training.classify import corpus
-from engine.training.classify.datasets import (DEFAULT_CORPUS, load_corpus, onnx_predictor,
-                                               piece_sets, split_summary)
+from engine.training.classify.datasets import (DEFAULT_CORPUS, load_corpus, piece_sets,
+                                               split_summary)
 from engine.training.classify.models import MelodyTransformer, PianorollCNN
-from engine.training.classify.trainer import (evaluate, export_classifier, fit,
-                                              pitch_shift_augment)
-from engine.training.common import ProgressLog, pick_device, save_checkpoint, seed_everything
+from engine.training.classify.trainer import export_and_measure, fit, pitch_shift_augment
+from engine.training.common import ProgressLog, pick_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +76,11 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                 "max_windows_per_piece": max_windows, "seed": seed, "device": str(dev),
                 "augment_pitch_shift": augment_semitones,
                 **{k: v for k, v in info.items() if k != "history"}}
-    save_checkpoint(Path(out_dir) / f"{name}.ckpt", model=model.state_dict(),
-                    labels=list(labels))  # kept if the export fails (*.ckpt is git-ignored)
-    example = sets["valid"].windows[0][:2]
     desc = ("Style of a melody from its top voice: " + ", ".join(labels) + ". " +
             ("Pianoroll CNN with long-in-time, short-in-pitch filters (PopMusicNet)."
              if arch == "cnn" else "Transformer encoder over pianoroll steps (schuBERT)."))
-    path, diff = export_classifier(model, example, out_dir, name, KIND_MIDI, rep, training,
-                                   {}, desc)
-    metrics = {"test": evaluate(onnx_predictor(path), sets["test"], labels),
-               "valid": evaluate(onnx_predictor(path), sets["valid"], labels)}
-    # rewrite the card with the measured metrics (sha256 unchanged: same ONNX file)
-    from engine.models.card import ModelCard
-
-    card = ModelCard.read(out_dir / f"{name}.json")
-    card.metrics = metrics
-    card.write(card.path)
-    progress.emit("done", stage="export", model=str(path), parity=diff,
-                  test_balanced_accuracy=metrics["test"]["balanced_accuracy"],
-                  test_accuracy=metrics["test"]["accuracy"])
-    return metrics
+    return export_and_measure(model, sets, labels, out_dir, name, KIND_MIDI, rep, training,
+                              desc, progress)
 
 
 def main(argv: list[str] | None = None) -> int:

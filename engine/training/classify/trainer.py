@@ -134,3 +134,29 @@ def export_classifier(model: nn.Module, example: np.ndarray, out_dir: Path, name
     write_card(out_dir, name, kind, {"classifier": onnx_path}, representation, training,
                metrics, description=description)
     return onnx_path, diff
+
+
+def export_and_measure(model: nn.Module, sets: dict[str, PieceSet], labels: Sequence[str],
+                       out_dir: Path, name: str, kind: str, representation: dict,
+                       training: dict, description: str, progress: ProgressLog) -> dict:
+    """Checkpoint, export with parity, measure the exported graph on the valid and test pieces
+    through ONNX Runtime, and write those metrics into the card (same ONNX file, same sha256)."""
+    from engine.models.card import ModelCard
+    from engine.training.classify.datasets import onnx_predictor
+    from engine.training.common import save_checkpoint
+
+    out_dir = Path(out_dir)
+    save_checkpoint(out_dir / f"{name}.ckpt", model=model.state_dict(),
+                    labels=list(labels))  # kept if the export fails (*.ckpt is git-ignored)
+    example = sets["valid"].windows[0][:2]
+    path, diff = export_classifier(model, example, out_dir, name, kind, representation,
+                                   training, {}, description)
+    metrics = {"test": evaluate(onnx_predictor(path), sets["test"], labels),
+               "valid": evaluate(onnx_predictor(path), sets["valid"], labels)}
+    card = ModelCard.read(out_dir / f"{name}.json")
+    card.metrics = metrics
+    card.write(card.path)
+    progress.emit("done", stage="export", model=str(path), parity=diff,
+                  test_balanced_accuracy=metrics["test"]["balanced_accuracy"],
+                  test_accuracy=metrics["test"]["accuracy"])
+    return metrics
