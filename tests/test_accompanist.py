@@ -41,7 +41,7 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
     assert set(card.files) == {"enc_soprano", "enc_alto", "enc_tenor", "enc_bass", "dec_alto",
                                "dec_soprano",
                                "dec_tenor", "dec_bass", "melody_rnn", "rnn_alto", "rnn_tenor",
-                               "rnn_bass"}
+                               "rnn_bass", "roles_step"}
     card.verify()
     assert tr.ckpt_path.exists()
     assert card.representation["roles"] == ["alto", "tenor", "bass"]
@@ -87,7 +87,7 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
                            {"z_prev": rng.standard_normal((3, L)).astype(np.float32),
                             "mask_prev": mask,
                             "h": rng.standard_normal((1, 3, H)).astype(np.float32)})
-    assert set(cases) == set(card.files)
+    assert set(cases) == set(card.files) - {"roles_step"}
     for comp, (module, feeds) in cases.items():
         with torch.no_grad():
             ref = module(*[torch.from_numpy(v) for v in feeds.values()])
@@ -145,6 +145,35 @@ def test_session_streams_bars_with_and_without_the_melody(trained):
     # a 4/2 bar is two units
     sess.observe([Note(0, 3840, 60)], 3840, 480)
     assert sess.n_observed == 5
+
+
+@pytest.mark.parametrize("temperature,voices", [(0.0, 1), (1.0, 1), (0.5, 2)])
+def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, temperature,
+                                                                     voices):
+    """The one-call graph (rnn -> dec -> decision -> enc for every role) against the per-role
+    graphs with the numpy decision, over a 3/4 song with a pickup, sampled and not."""
+    _, card_path = trained
+    fused = Accompanist.load(str(card_path), providers="cpu")
+    plain = Accompanist.load(str(card_path), providers="cpu")
+    assert fused._fused is not None
+    plain._fused = None
+    for m in (fused, plain):  # the card's thresholds are inputs of the fused graph
+        for r in m._roles:
+            r.max_voices = voices
+            m._fused_const[f"{r.name}.max_voices"][:] = voices
+    song = melody_34_with_pickup()
+    a = fused.accompany(song, temperature=temperature, seed=5)
+    b = plain.accompany(song, temperature=temperature, seed=5)
+    assert sum(len(t.notes) for t in a.tracks[1:]) > 0
+    assert [t.notes for t in a.tracks] == [t.notes for t in b.tracks]
+    # streaming with a predicted melody, then the real one
+    sf, sp = fused.session(seed=1), plain.session(seed=1)
+    bar = [Note(0, 480, 67), Note(480, 960, 69), Note(960, 1920, 71)]
+    for s in (sf, sp):
+        s.observe(bar, 1920, 480)
+    assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
+    for a_h, b_h in zip(sf._h, sp._h):
+        assert np.allclose(a_h, b_h, atol=1e-5)
 
 
 def test_decode_planes_keeps_the_likeliest_voice():

@@ -121,6 +121,15 @@ class Accompanist:
         self._rnn = [card.open(f"rnn_{r}", providers=providers) for r in self.roles]
         self._mel_rnn = card.open("melody_rnn", providers=providers)
         self._dec_mel = card.open(f"dec_{self.melody_name}", providers=providers)
+        # every role's RNN step, decoder, decision and re-encoder in one graph (one call a bar
+        # instead of 3 per role: each call re-takes the GIL; see engine.training.accompanist.fuse)
+        self._fused = (card.open("roles_step", providers=providers)
+                       if "roles_step" in card.files else None)
+        self._fused_const = {}
+        for r in self._roles:
+            self._fused_const[f"{r.name}.thresholds"] = np.array([r.thr_onset, r.thr_active],
+                                                                 np.float32)
+            self._fused_const[f"{r.name}.max_voices"] = np.array([r.max_voices], np.int64)
         self.provider = self._enc_mel.provider
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
                  self.provider)
@@ -317,32 +326,58 @@ class AccompanimentSession:
         self.n_accompanied += 1
         return planes
 
+    def _noise(self, i: int, shape) -> np.ndarray | None:
+        if self.temperature <= 0:
+            return None
+        return (self.temperature * self.m._roles[i].resid_std
+                * self.rng.standard_normal(shape)).astype(np.float32)
+
     def _roles_step(self, z_mel, mask, cond, entry: _Pending | None) -> list[np.ndarray]:
-        out = []
+        """Every role's bar: RNN step, decode, decide, re-encode what was decided."""
         m = self.m
-        for i, r in enumerate(m._roles):
-            res = m._rnn[i].run({"z_mel": z_mel, "z_prev": self._z_prev[i], "mask": mask,
-                                 "h": self._h[i]})
-            z = res["z"]
-            if self.temperature > 0:
-                z = z + (self.temperature * r.resid_std
-                         * self.rng.standard_normal(z.shape)).astype(np.float32)
-            feeds = {"z": z, "mask": mask, "melody": cond}
-            if self._uses_prev[i]:
-                feeds["prev_last"] = self._prev_last[i]
-            dec = m._dec[i].run(feeds)
-            planes = decode_planes(dec["onset_logits"][0], dec["active_logits"][0],
-                                   r.thr_onset, r.thr_active, r.max_voices)
-            planes &= mask[0][None, :, None] > 0
-            played = m._enc[i].run({"planes": planes[None].astype(np.float32),
-                                    "mask": mask, "melody": cond})["mu"]
-            self._h[i], self._z_prev[i] = res["h_out"], played
+        if m._fused is not None:
+            feeds = {"z_mel": z_mel, "mask": mask, "melody": cond, **m._fused_const}
+            for i, r in enumerate(m._roles):
+                noise = self._noise(i, self._z_prev[i].shape)
+                feeds[f"{r.name}.z_prev"] = self._z_prev[i]
+                feeds[f"{r.name}.h"] = self._h[i]
+                feeds[f"{r.name}.noise"] = (noise if noise is not None
+                                            else np.zeros_like(self._z_prev[i]))
+                if self._uses_prev[i]:
+                    feeds[f"{r.name}.prev_last"] = self._prev_last[i]
+            res = m._fused.run(feeds)
+            steps = [(res[f"{r.name}.planes"][0] > 0.5, res[f"{r.name}.h_out"],
+                      res[f"{r.name}.played"]) for r in m._roles]
+        else:
+            steps = [self._role_step_unfused(i, z_mel, mask, cond) for i in range(len(m._roles))]
+        out = []
+        for i, (planes, h, played) in enumerate(steps):
+            self._h[i], self._z_prev[i] = h, played
             last = int(np.flatnonzero(mask[0])[-1]) if mask.any() else 0
             self._prev_last[i] = planes[ACTIVE, last][None].astype(np.float32)
             if entry is not None:
                 entry.played.append(played)
             out.append(planes)
         return out
+
+    def _role_step_unfused(self, i: int, z_mel, mask, cond):
+        m, r = self.m, self.m._roles[i]
+        res = m._rnn[i].run({"z_mel": z_mel, "z_prev": self._z_prev[i], "mask": mask,
+                             "h": self._h[i]})
+        z = res["z"]
+        noise = self._noise(i, z.shape)
+        if noise is not None:
+            z = z + noise
+        feeds = {"z": z, "mask": mask, "melody": cond}
+        if self._uses_prev[i]:
+            feeds["prev_last"] = self._prev_last[i]
+        dec = m._dec[i].run(feeds)
+        planes = decode_planes(dec["onset_logits"][0], dec["active_logits"][0],
+                               r.thr_onset, r.thr_active, r.max_voices)
+        planes &= mask[0][None, :, None] > 0
+        played = m._enc[i].run({"planes": planes[None].astype(np.float32),
+                                "mask": mask, "melody": cond})["mu"]
+        return planes, res["h_out"], played
 
     def _observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
         j = self.n_observed
