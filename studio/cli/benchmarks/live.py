@@ -123,6 +123,52 @@ class _Server:
                 self.proc.kill()
 
 
+class _ReferenceServer:
+    """A second private dummy JACK server with nothing on it but an xrun counter, run during a
+    timing run: its xruns are what this machine's scheduling costs a JACK server by itself, the
+    floor the engine's own server cannot go below. None when it cannot start."""
+
+    def __init__(self, period: int) -> None:
+        import jack
+
+        self.name = f"pmn-ref-{os.getpid()}"
+        self.xruns = 0
+        self.client = None
+        self.proc = subprocess.Popen([shutil.which("jackd") or "jackd", "-n", self.name, "-d",
+                                      "dummy", "-r", "48000", "-p", str(period)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                self.client = jack.Client("pmn-ref-monitor", servername=self.name,
+                                          no_start_server=True)
+                break
+            except jack.JackError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        if self.client is None:
+            self.close()
+            return
+        self.client.set_xrun_callback(self._on_xrun)
+        self.client.activate()
+
+    def _on_xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
+
+    @property
+    def ok(self) -> bool:
+        return self.client is not None
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.deactivate()
+                self.client.close()
+            except Exception:  # the server may be gone already: nothing left to release
+                pass
+        _kill(self.proc)
+
+
 def _kill(p) -> None:
     if p is not None and p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -197,7 +243,9 @@ def latency_run(server: _Server, n: int, spacing: float, thru: str, load: bool,
 
 
 # -- 2. accompaniment timing -------------------------------------------------------------------
-def timing_run(bpm: float, seconds: float, model: str | None, providers: str) -> dict:
+def timing_run(bpm: float, seconds: float, model: str | None, providers: str,
+               reference_period: int | None = 128) -> dict:
+    """reference_period: also run an idle reference server with this period (None: no)."""
     from engine.realtime.engine import LiveConfig, LiveEngine
     from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent
     from studio.cli.commands.live import busy_python
@@ -211,6 +259,7 @@ def timing_run(bpm: float, seconds: float, model: str | None, providers: str) ->
     if not st.accompaniment == "on":
         eng.stop()
         return {"bpm": bpm, "error": st.accompaniment}
+    ref = _ReferenceServer(reference_period) if reference_period else None
     stop = threading.Event()
     load = threading.Thread(target=busy_python, args=(stop,), daemon=True)
     load.start()
@@ -232,12 +281,15 @@ def timing_run(bpm: float, seconds: float, model: str | None, providers: str) ->
         stop.set()
         st = eng.status()
         eng.stop()
+        ref_xruns = ref.xruns if ref is not None and ref.ok else -1
+        if ref is not None:
+            ref.close()
     s = eng.stats
     sr = eng.synth.sample_rate
     leads = sorted(s.lead_frames)
     return {"bpm": bpm, "seconds": wall, "bars": st.bars_accompanied + st.skipped,
             "accompanied": st.bars_accompanied, "late": s.late, "skipped": s.skipped,
-            "xruns": st.xruns, "min_lead_ms": leads[0] * 1000.0 / sr if leads else float("nan"),
+            "xruns": st.xruns, "reference_xruns": ref_xruns, "min_lead_ms": leads[0] * 1000.0 / sr if leads else float("nan"),
             "engine_cpu_pct": 100.0 * s.engine_cpu_s / wall,
             "process_cpu_pct": 100.0 * proc_cpu / wall, "provider": st.provider,
             "model": st.model, "inference_ms": list(s.inference_ms)}
@@ -321,14 +373,15 @@ def run(args: argparse.Namespace) -> int:
                         f"{r['probe_xruns']}")
         if server.ok and not args.skip_timing:
             for bpm in tempos:
-                r = timing_run(bpm, args.seconds, args.model, args.providers)
+                r = timing_run(bpm, args.seconds, args.model, args.providers, args.buffer)
                 timing_rows.append(r)
                 if "error" in r:
                     say(f"timing {bpm:g} BPM: not measured ({r['error']})")
                     break
                 inf_ms = np.asarray(r["inference_ms"]) if r["inference_ms"] else np.zeros(1)
                 say(f"timing {bpm:g} BPM {r['seconds']:.0f} s: bars {r['bars']} late={r['late']} "
-                    f"skipped={r['skipped']} xruns={r['xruns']} min margin "
+                    f"skipped={r['skipped']} xruns={r['xruns']} (idle reference server "
+                    f"{r['reference_xruns']}) min margin "
                     f"{r['min_lead_ms']:.1f} ms; engine thread CPU {r['engine_cpu_pct']:.1f}%, "
                     f"process {r['process_cpu_pct']:.0f}% (with the busy thread); inference "
                     f"p50 {np.percentile(inf_ms, 50):.2f} p99 {np.percentile(inf_ms, 99):.2f} ms "
@@ -374,12 +427,14 @@ def _write_results(args, server, lat_rows, timing_rows, inf, lines) -> None:
         import numpy as np
 
         md += ["Accompaniment timing, a busy pure-Python thread beside the engine, metronome on:",
-               "", "| BPM | seconds | bars | late | skipped | xruns | min margin (ms) | "
-               "engine thread CPU | inference p50 / p99 (ms) |", "|---|---|---|---|---|---|---|---|---|"]
+               "", "| BPM | seconds | bars | late | skipped | xruns | xruns of an idle server beside it | "
+               "min margin (ms) | engine thread CPU | inference p50 / p99 (ms) |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             a = np.asarray(r["inference_ms"]) if r["inference_ms"] else np.zeros(1)
             md.append(f"| {r['bpm']:g} | {r['seconds']:.0f} | {r['bars']} | {r['late']} | "
-                      f"{r['skipped']} | {r['xruns']} | {r['min_lead_ms']:.1f} | "
+                      f"{r['skipped']} | {r['xruns']} | {r['reference_xruns']} | "
+                      f"{r['min_lead_ms']:.1f} | "
                       f"{r['engine_cpu_pct']:.1f}% | {np.percentile(a, 50):.2f} / "
                       f"{np.percentile(a, 99):.2f} |")
         md.append("")
