@@ -41,7 +41,7 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
     assert set(card.files) == {"enc_soprano", "enc_alto", "enc_tenor", "enc_bass", "dec_alto",
                                "dec_soprano",
                                "dec_tenor", "dec_bass", "melody_rnn", "rnn_alto", "rnn_tenor",
-                               "rnn_bass", "roles_step"}
+                               "rnn_bass", "roles_decode", "roles_encode"}
     card.verify()
     assert tr.ckpt_path.exists()
     assert card.representation["roles"] == ["alto", "tenor", "bass"]
@@ -87,7 +87,7 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
                            {"z_prev": rng.standard_normal((3, L)).astype(np.float32),
                             "mask_prev": mask,
                             "h": rng.standard_normal((1, 3, H)).astype(np.float32)})
-    assert set(cases) == set(card.files) - {"roles_step"}
+    assert set(cases) == set(card.files) - {"roles_decode", "roles_encode"}
     for comp, (module, feeds) in cases.items():
         with torch.no_grad():
             ref = module(*[torch.from_numpy(v) for v in feeds.values()])
@@ -150,17 +150,16 @@ def test_session_streams_bars_with_and_without_the_melody(trained):
 @pytest.mark.parametrize("temperature,voices", [(0.0, 1), (1.0, 1), (0.5, 2)])
 def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, temperature,
                                                                      voices):
-    """The one-call graph (rnn -> dec -> decision -> enc for every role) against the per-role
-    graphs with the numpy decision, over a 3/4 song with a pickup, sampled and not."""
+    """The fused graphs (rnn -> dec, and enc, for every role at once) against the per-role
+    graphs, over a 3/4 song with a pickup, sampled and not."""
     _, card_path = trained
     fused = Accompanist.load(str(card_path), providers="cpu")
     plain = Accompanist.load(str(card_path), providers="cpu")
     assert fused._fused is not None
     plain._fused = None
-    for m in (fused, plain):  # the card's thresholds are inputs of the fused graph
+    for m in (fused, plain):  # 1: Viterbi lines; 2: per-step decision
         for r in m._roles:
             r.max_voices = voices
-            m._fused_const[f"{r.name}.max_voices"][:] = voices
     song = melody_34_with_pickup()
     a = fused.accompany(song, temperature=temperature, seed=5)
     b = plain.accompany(song, temperature=temperature, seed=5)
@@ -174,6 +173,39 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
     for a_h, b_h in zip(sf._h, sp._h):
         assert np.allclose(a_h, b_h, atol=1e-5)
+
+
+def test_decode_lines_holds_a_note_until_an_onset_says_otherwise():
+    from engine.models.accompanist import decode_lines
+
+    S, P = 8, 5
+    ac = np.full((2, S, P), -6.0)
+    on = np.full((2, S, P), -6.0)
+    # row 0: pitch 1 for 4 steps, then pitch 3 (struck); step 5 flickers to pitch 4 without an
+    # onset: a per-step argmax would play it, the line keeps pitch 3
+    ac[0, :4, 1] = 2.0
+    on[0, 0, 1] = 2.0
+    ac[0, 4:, 3] = 2.0
+    on[0, 4, 3] = 2.0
+    ac[0, 5, 4] = 2.5
+    # row 1: held over the bar line (pitch 2), no onset anywhere; the last two steps are
+    # outside the bar
+    ac[1, :, 2] = 1.0
+    planes = decode_lines(on, ac, np.array([0.5, 0.5]), np.array([0.5, 0.5]),
+                          np.arange(S) < 6, held=np.array([-1, 2]))
+    assert planes.shape == (2, 2, S, P)
+    assert planes[0, 1, :4, 1].all() and planes[0, 1, 4:6, 3].all()
+    assert not planes[0, 1, 5, 4] and not planes[0, 1, 6:].any()
+    assert np.flatnonzero(planes[0, 0].any(axis=1)).tolist() == [0, 4]
+    assert planes[1, 1, :6, 2].all() and not planes[1, 0].any() and not planes[1, 1, 6:].any()
+    # without the held note the line must be struck: here the onset's cost (-6) outweighs the
+    # gain of sounding (5 steps x 1.0), so the voice rests
+    ac[1, 5, 2] = -6.0
+    assert not decode_lines(on, ac, np.array([0.5, 0.5]), np.array([0.5, 0.5]),
+                            np.arange(S) < 6, held=np.array([-1, -1]))[1].any()
+    assert decode_lines(on, ac, np.array([0.5, 0.5]), np.array([0.5, 0.5]),
+                        np.arange(S) < 6, held=np.array([-1, 2]))[1, 1, :5, 2].all()
+    assert decode_planes(on[0], ac[0], 0.5, 0.5, max_voices=1)[1, 5, 4]  # the flicker
 
 
 def test_decode_planes_keeps_the_likeliest_voice():

@@ -36,3 +36,14 @@ def test_coverage_and_downbeats_skip_the_pickup():
     bars, downbeats = coverage(song, melody, acc)
     assert bars == 1 / 3  # pickup, bar 1, bar 2
     assert downbeats == 1 / 2  # bars 1 and 2 (the pickup has no downbeat)
+
+
+def test_how_much_is_played_notes_per_bar_and_length():
+    from engine.evaluation.accompanist import musical_checks
+
+    song = Song([Track("m", notes=C_MAJOR_TUNE)], Q)  # 16 beats of 4/4: 4 bars
+    acc = [Note(0, 2 * Q, 48), Note(2 * Q, 3 * Q, 50), Note(4 * Q, 7 * Q, 52)]
+    got = musical_checks(song, C_MAJOR_TUNE, acc)
+    assert got["notes_per_bar"] == 3 / 4
+    assert got["note_beats"] == 2.0  # (2 + 1 + 3) / 3
+    assert math.isnan(musical_checks(song, C_MAJOR_TUNE, [])["note_beats"])

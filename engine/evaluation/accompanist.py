@@ -84,10 +84,21 @@ def coverage(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> tuple[f
     return covered / len(bars), down / len(full) if full else float("nan")
 
 
+CHECKS = ("in_scale", "consonance", "bars_covered", "downbeats")  # the issue's targets
+
+
 def musical_checks(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> dict[str, float]:
+    """The four shares of CHECKS, plus how much is played: notes per bar of the melody's span
+    and the mean note length in beats (no target: they show whether a decoding plays as many
+    notes as the voices it learned from)."""
     bars, downbeats = coverage(song, melody, acc)
+    n_bars = len([b for b in song.bars(max((n.end for n in melody), default=0))]) or 1
+    tpb = song.ticks_per_beat
     return {"in_scale": in_scale_share(melody, acc), "consonance": consonance_share(melody, acc),
-            "bars_covered": bars, "downbeats": downbeats}
+            "bars_covered": bars, "downbeats": downbeats,
+            "notes_per_bar": len(acc) / n_bars,
+            "note_beats": (sum(n.duration for n in acc) / len(acc) / tpb) if acc
+            else float("nan")}
 
 
 # -- NLL through the ONNX graphs ---------------------------------------------------------------
@@ -222,7 +233,7 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     if temperature is None:
         for t in TEMPERATURES:
             m = musical_split(model, songs, valid_ids, t, seed)
-            tried[t] = max(abs(m["model"][k] - m["bach"][k]) for k in m["bach"])
+            tried[t] = max(abs(m["model"][k] - m["bach"][k]) for k in CHECKS)
             if progress:
                 progress(stage="temperature", temperature=t, valid_max_gap=tried[t])
         chosen = min(tried, key=tried.get)
@@ -291,6 +302,10 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
     for k, label in names.items():
         b, m = res.musical["bach"].get(k, float("nan")), res.musical["model"].get(k, float("nan"))
         lines.append(f"| {label} | {100 * b:.1f}% | {100 * m:.1f}% | {100 * (m - b):+.1f} |")
+    for k, label in (("notes_per_bar", "notes per bar (all accompaniment voices)"),
+                     ("note_beats", "mean note length (beats)")):
+        b, m = res.musical["bach"].get(k, float("nan")), res.musical["model"].get(k, float("nan"))
+        lines.append(f"| {label} | {b:.2f} | {m:.2f} | {100 * (m / b - 1):+.0f}% |")
     lat = res.latency
     lines += ["", f"Latency of one bar on CPU ({res.provider}, one thread): offline (melody "
               f"known) p50 {lat['offline_p50_ms']:.2f} ms, p99 {lat['offline_p99_ms']:.2f} ms; "

@@ -11,7 +11,7 @@ Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
 - dec_MELODY  (z, mask) -> onset_logits, active_logits: the predicted melody bar, live play only
 - melody_rnn  (z_prev (B,L), mask_prev (B,S), h (1,B,H)) -> z_next (B,L), h_out   one step
 - rnn_ROLE    (z_mel, z_prev (B,L), mask (B,S), h (1,B,H)) -> z (B,L), h_out       one step
-- roles_step  every role's rnn -> dec -> decision -> enc in one graph (engine.training.
+- roles_decode, roles_encode  every role's rnn -> dec, and every enc, in one graph each (engine.training.
   accompanist.fuse): what the runtime calls once per bar; the per-role graphs stay for the
   evaluation and for replaying a bar
 """
@@ -118,9 +118,9 @@ def export_model(trainer, decoding: dict, train_seconds: float,
     card = write_card(out, name, KIND, files, representation, training, metrics or {},
                       description="VAE-RNN accompanist (PopMusicNet report 4.3): bar VAEs per "
                                   "track, melody RNN, one accompaniment RNN per role")
-    from engine.training.accompanist.fuse import add_roles_step
+    from engine.training.accompanist.fuse import add_fused
 
-    add_roles_step(card)
+    add_fused(card)
     trainer.vaes.to(trainer.device)
     trainer.rnns.to(trainer.device)
     return card
