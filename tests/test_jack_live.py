@@ -195,3 +195,22 @@ def test_keyboard_unplugged_and_plugged_back(jack_server, monkeypatch):
         kbd.close()
     assert live.returncode == 0, out
     assert "vanished" in out and "is back" in out
+
+
+def test_bench_reference_server_counts_xruns_of_its_own_and_goes_away():
+    """`bench live`'s idle reference server: a second private jackd with an xrun counter."""
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    pytest.importorskip("jack", reason="JACK-Client is not installed")
+    from studio.cli.benchmarks.live import _ReferenceServer
+
+    ref = _ReferenceServer(256)
+    try:
+        if not ref.ok:
+            pytest.skip("the reference jackd did not start")
+        assert ref.client.samplerate == 48000 and ref.client.blocksize == 256
+        ref._on_xrun(0.0)  # the callback JACK calls
+        assert ref.xruns >= 1
+    finally:
+        ref.close()
+    assert ref.proc.poll() is not None  # the server is stopped
