@@ -289,7 +289,9 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
         f"| VAE-RNN (decoder at the predicted latent mean, teacher-forced) | {n['vae_rnn']:.3f} |",
         f"| baseline: per-pitch frequency | {n['frequency']:.3f} |",
         f"| baseline: LSTM melody frames -> accompaniment frames | {n['lstm']:.3f} |", "",
-        f"The VAE-RNN {'beats' if beats else 'does NOT beat'} both baselines.", "",
+        f"The VAE-RNN {'beats' if beats else 'does NOT beat'} both baselines. The LSTM baseline "
+        "stops early on the valid split (patience 4, at most `--baseline-epochs`), so its figure "
+        "moves between runs with where it stops.", "",
         f"Musical checks at temperature {res.temperature:g}"
         + (" (chosen on the valid split: the one closest to Bach's figures there, "
            + ", ".join(f"{t:g}: max gap {100 * g:.1f} pts" for t, g in res.temperatures_tried.items())
