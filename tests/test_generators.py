@@ -154,6 +154,130 @@ def test_jsb_frames_sound_at_beats():
     assert on == {(0, 60), (1, 60), (1, 64), (2, 67)}
 
 
+def test_lookback_inputs_hand_count():
+    from engine.models.continuation import model_inputs, n_model_inputs
+
+    F, S = 2 * P, SPEC.bar_steps
+    frames = np.zeros((1, 2 * S, F), np.float32)
+    for t in range(2 * S):
+        frames[0, t, t % F] = 1  # frame t marks column t
+    x = model_inputs(frames, np.arange(2 * S - 1), S)
+    assert x.shape == (1, 2 * S - 1, n_model_inputs(F, S, True)) == (1, 31, 2 * F + S + 1)
+    for t in (0, 14, 15, 20):
+        assert np.array_equal(x[0, t, :F], frames[0, t])  # the frame itself
+        back = t + 1 - S  # one bar before the predicted frame t + 1
+        assert np.array_equal(x[0, t, F:2 * F], frames[0, back] if back >= 0 else np.zeros(F))
+        assert x[0, t, 2 * F + (t + 1) % S] == 1 and x[0, t, 2 * F:2 * F + S].sum() == 1
+        assert x[0, t, -1] == (back >= 0)
+    # one step at a time (the runtime) = the whole window at once (training)
+    assert np.array_equal(model_inputs(frames, [20], S)[:, 0], x[:, 20])
+    assert np.array_equal(model_inputs(frames, [3], S, lookback=False)[:, 0], frames[:, 3])
+
+
+def test_threshold_frame_holds_only_sounding_notes_and_caps_onsets():
+    from engine.models.continuation import threshold_frame
+
+    probs = np.zeros((1, 2 * P), np.float32)
+    probs[0, [1, 2, 3]] = [0.9, 0.5, 0.3]        # onset probabilities
+    probs[0, P + 7] = probs[0, P + 8] = 0.8      # held probabilities, 7 sounding before, 8 not
+    prev = np.zeros((1, P), np.float32)
+    prev[0, 7] = 1
+    x = threshold_frame(probs, prev, thr_onset=0.25, thr_active=0.5, max_notes=2)
+    assert set(np.flatnonzero(x[0, :P])) == {1, 2}            # 0.3 cut by the cap of 2
+    assert set(np.flatnonzero(x[0, P:])) == {1, 2, 7}         # onsets sound; 8 was silent
+    x = threshold_frame(probs, prev, thr_onset=0.25, thr_active=0.5, max_notes=0)
+    assert set(np.flatnonzero(x[0, :P])) == {1, 2, 3}
+    # expected number of onsets 0.9 + 0.5 + 0.3 = 1.7: x 1 -> 2 notes, x 0.5 -> 1 note, x 0.2 -> 0
+    for scale, want in ((1.0, {1, 2}), (0.5, {1}), (0.2, set())):
+        x = threshold_frame(probs, prev, thr_onset=0.0, thr_active=0.5, count_scale=scale)
+        assert set(np.flatnonzero(x[0, :P])) == want
+    two = np.stack([probs[0], probs[0] * 0.1])  # per row: the second expects 0.17 onsets
+    x = threshold_frame(two, np.zeros((2, P)), thr_onset=0.0, thr_active=0.5, count_scale=1.0)
+    assert x[0, :P].sum() == 2 and x[1, :P].sum() == 0
+    # fill: the expected number (round 1.7 = 2) even where no onset passes the threshold
+    x = threshold_frame(probs, prev, thr_onset=0.95, thr_active=0.5, fill_expected=True)
+    assert set(np.flatnonzero(x[0, :P])) == {1, 2}
+
+
+def test_window_note_f1_matches_note_f1():
+    from engine.training.continuation.evaluate import window_note_f1
+
+    rng = np.random.default_rng(0)
+    pred = (rng.random((6, 16, 2 * P)) < 0.03).astype(np.float32)
+    true = (rng.random((6, 16, 2 * P)) < 0.03).astype(np.float32)
+    pred[4] = true[4] = 0          # empty vs empty = 1.0
+    pred[5] = 0                    # nothing predicted = 0.0
+    want = [note_f1(pred[i], true[i], P)[2] for i in range(6)]
+    assert np.allclose(window_note_f1(pred, true, P), want)
+
+
+def _tiny_continuer(tmp_path, decoding=None, seed=0):
+    """A tiny untrained lookback FrameLSTM exported with a card: (torch model, Continuer)."""
+    import torch
+
+    from engine.models.continuation import Continuer, n_model_inputs
+    from engine.models.runtime import load_card
+    from engine.training.continuation.model import FrameLSTM, export_step
+    from engine.training.onnx_export import write_card
+
+    torch.manual_seed(seed)
+    F = 2 * P
+    model = FrameLSTM(F, 12, 2, 0.5, n_inputs=n_model_inputs(F, SPEC.bar_steps, True)).eval()
+    path = tmp_path / "cont-lb.step.onnx"
+    parity = export_step(model, path)
+    rep = {"grid": SPEC.to_dict(), "features": "onset+active", "hidden": 12, "layers": 2,
+           "context_bars": 1, "lookback": True}
+    if decoding is not None:
+        rep["decoding"] = decoding
+    card = write_card(tmp_path, "cont-lb", "continuation", {"step": path}, rep,
+                      {"parity_max_abs": parity}, {})
+    return model, Continuer(load_card(card), providers="cpu")
+
+
+@pytest.mark.slow
+def test_lookback_runtime_matches_torch(tmp_path):
+    """The runtime builds the lookback inputs step by step and runs the ONNX step graph; torch
+    reads the same windows teacher-forced with the training inputs: same probabilities."""
+    import torch
+
+    from engine.models.continuation import model_inputs
+
+    model, cont = _tiny_continuer(tmp_path)
+    assert cont.lookback and cont.n_inputs == 2 * 2 * P + SPEC.bar_steps + 1
+    rng = np.random.default_rng(1)
+    frames = (rng.random((3, 40, 2 * P)) < 0.1).astype(np.float32)
+    with torch.no_grad():
+        want = torch.sigmoid(model(torch.from_numpy(
+            model_inputs(frames, np.arange(39), SPEC.bar_steps)))).numpy()
+    for n_ctx in (5, 16, 23, 39):  # before, at and after a whole bar of context
+        _, probs, _, _ = cont.read_context(frames[:, :n_ctx], 0)
+        assert np.abs(probs - want[:, n_ctx - 1]).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_continuation_default_decoding_comes_from_the_card(tmp_path):
+    dec = {"thr_onset": 0.0, "thr_active": 1.0, "max_notes": 2, "valid_note_f1": 0.5}
+    _, cont = _tiny_continuer(tmp_path, decoding=dec)
+    assert cont.decoding == {"thr_onset": 0.0, "thr_active": 1.0, "max_notes": 2,
+                             "count_scale": 0.0, "fill_expected": False}
+    ctx = np.zeros((2, 16, 2 * P), np.float32)
+    ctx[:, ::4, 5] = ctx[:, :, P + 5] = 1
+    out = cont.continue_features(ctx, 8)
+    # every onset probability is > 0: exactly the 2 most likely onsets each step, nothing held
+    assert (out[:, :, :P].sum(axis=2) == 2).all()
+    assert np.array_equal(out[:, :, P:], out[:, :, :P])
+    assert np.array_equal(out, cont.continue_features(ctx, 8, seed=7))  # deterministic
+    sampled = cont.continue_features(ctx, 8, temperature=1.0, seed=7)
+    assert not np.array_equal(out, sampled)
+    # the same card asking for silence: decoding read from it, not fixed in the code
+    cont.card.representation["decoding"] = {**dec, "thr_onset": 1.0}
+    from engine.models.continuation import Continuer
+
+    silent = Continuer(cont.card, providers="cpu")
+    assert not silent.continue_features(ctx, 8).any()
+    assert "at most 2 onsets" in cont.decoding_text()
+
+
 # -- tiny training -> export -> runtime --------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
@@ -227,10 +351,25 @@ def test_continuation_roundtrip(tiny_models):
     from engine.models.continuation import Continuer
     from engine.models.runtime import load_card
 
+    from engine.training.continuation.evaluate import (COUNT_SCALE, FILL_EXPECTED, MAX_NOTES,
+                                                       THR_ACTIVE, THR_ONSET)
+
     card = load_card(tiny_models[1]["continuation"])
     assert card.training["parity_max_abs"] < 1e-4
-    assert {"hamming_likely", "note_f1_repeat"} <= set(card.metrics)
+    assert {"hamming_likely", "note_f1_repeat", "note_f1_chosen"} <= set(card.metrics)
+    dec = card.representation["decoding"]  # chosen on the validation windows
+    best = card.representation["decoding_max_f1"]
+    for d in (dec, best):
+        assert d["thr_onset"] in THR_ONSET and d["thr_active"] in THR_ACTIVE
+        assert d["max_notes"] in MAX_NOTES and d["count_scale"] in COUNT_SCALE
+        assert d["fill_expected"] in FILL_EXPECTED
+        assert 0 <= d["valid_note_f1"] <= 1
+    assert dec["valid_note_f1"] <= best["valid_note_f1"]
+    assert (dec["valid_onsets_per_bar"] <= 1.25 * dec["valid_true_onsets_per_bar"]
+            or dec == best)
+    assert "note_f1_max_f1" in card.metrics
     c = Continuer(card, providers="cpu")
+    assert c.lookback and c.decoding["thr_onset"] == dec["thr_onset"]
     song = scale_song(1, n_bars=3)
     out = c.continue_song(song, 2, seed=3)
     assert len(out.tracks) == 2 and out.tracks[0].notes == song.tracks[0].notes

@@ -1,9 +1,19 @@
 """Continue a song bar after bar with the next-frame LSTM (numpy + ONNX Runtime; no torch).
 
-The model reads the song's last bars frame by frame (key-normalised [onset | active] frames,
-16 per 4/4 bar), then writes new frames one at a time, each fed back as the next input. Frames
-are sampled (seeded Bernoulli; temperature 0 = most likely). Also the bar metrics of the
-Rajaraman slides: their Hamming-like accuracy and note F1.
+The model reads the song's last bar (key-normalised [onset | active] frames, 16 per 4/4 bar),
+then writes new frames one at a time, each fed back as the next input.
+
+Inputs (cards with `"lookback": true`, Magenta's Lookback RNN idea): beside the frame at step t
+the model sees the frame one bar before the frame it predicts (step t + 1 - 16; zeros with a flag
+of 0 where there is none) and that frame's position in the bar (one-hot of 16). Repetition is
+the strongest regularity in this music; the network learns when to copy and when to deviate.
+`model_inputs` builds these inputs for training and runtime alike.
+
+Decoding: by default the one chosen on the validation split and stored in the card
+(`representation.decoding`: an onset threshold, an active threshold, at most k onsets per step;
+a note is held only where it sounded in the previous frame). With a temperature the frames are
+sampled instead (seeded Bernoulli; temperature 0 = every cell with p > 0.5). Also the bar
+metrics of the Rajaraman slides: their Hamming-like accuracy and note F1.
 """
 
 from __future__ import annotations
@@ -22,6 +32,71 @@ log = logging.getLogger(__name__)
 KIND = "continuation"
 
 
+def n_model_inputs(n_features: int, bar_steps: int, lookback: bool) -> int:
+    """Width of one input step: the frame, plus (lookback) the frame one bar before the target,
+    the target's position in the bar (one-hot) and a has-lookback flag."""
+    return n_features + (n_features + bar_steps + 1 if lookback else 0)
+
+
+def model_inputs(frames: np.ndarray, steps, bar_steps: int, *, lookback: bool = True,
+                 start: int = 0) -> np.ndarray:
+    """Inputs (B, len(steps), n_model_inputs) that predict frames[:, t + 1] for each t in
+    `steps`, from frames (B, T, F) whose step 0 lies `start` steps after a bar line. Input t is
+    [frame t | frame t + 1 - bar_steps (zeros before the first bar) | one-hot position of step
+    t + 1 in the bar | 1 where that earlier frame exists]."""
+    frames = np.asarray(frames, np.float32)
+    ts = np.asarray(steps, np.int64).reshape(-1)
+    cur = frames[:, ts]
+    if not lookback:
+        return cur
+    back = ts + 1 - bar_steps
+    have = back >= 0
+    prev = frames[:, np.clip(back, 0, None)] * have[None, :, None]
+    pos = np.eye(bar_steps, dtype=np.float32)[(start + ts + 1) % bar_steps]
+    b = frames.shape[0]
+    return np.concatenate([cur, prev, np.broadcast_to(pos, (b,) + pos.shape),
+                           np.broadcast_to(have.astype(np.float32)[None, :, None],
+                                           (b, len(ts), 1))], axis=2)
+
+
+def threshold_frame(probs: np.ndarray, prev_active: np.ndarray, *, thr_onset: float,
+                    thr_active: float, max_notes: int = 0, count_scale: float = 0.0,
+                    fill_expected: bool = False) -> np.ndarray:
+    """One decoded frame (B, 2P) from probabilities (B, 2P): onsets where p_onset > thr_onset,
+    at most `max_notes` per step (the most likely; 0 = no limit) and, with `count_scale` > 0, at
+    most round(count_scale * E), E = the sum of the step's onset probabilities (the expected
+    number of onsets: one note where a melody expects one, four where a chorale expects four);
+    with `fill_expected` at least the round(E) most likely onsets even below the threshold (an
+    uncertain melody still gets its note). Held notes where p_active > thr_active and the pitch
+    sounded in the previous frame (prev_active (B, P))."""
+    p = probs.shape[1] // 2
+    po, pa = probs[:, :p], probs[:, p:]
+    onset = po > thr_onset
+    if (max_notes and max_notes < p) or count_scale > 0 or fill_expected:
+        order = np.argsort(-po, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(p)[None, :].repeat(len(po), 0), axis=1)
+        expected = po.sum(axis=1, dtype=np.float64)
+        if max_notes:
+            onset &= rank < max_notes
+        if count_scale > 0:
+            onset &= rank < np.rint(count_scale * expected).astype(np.int64)[:, None]
+        if fill_expected:
+            onset |= rank < np.rint(expected).astype(np.int64)[:, None]
+    active = onset | ((pa > thr_active) & (np.asarray(prev_active) > 0.5))
+    return np.concatenate([onset, active], axis=1).astype(np.float32)
+
+
+def parse_decoding(dec: dict | None) -> dict | None:
+    """The `threshold_frame` keywords of a card's decoding entry (None stays None)."""
+    if dec is None:
+        return None
+    return {"thr_onset": float(dec["thr_onset"]), "thr_active": float(dec["thr_active"]),
+            "max_notes": int(dec.get("max_notes", 0)),
+            "count_scale": float(dec.get("count_scale", 0.0)),
+            "fill_expected": bool(dec.get("fill_expected", False))}
+
+
 class Continuer:
     def __init__(self, card: ModelCard, *, providers: str = "auto") -> None:
         self.card = card
@@ -31,12 +106,15 @@ class Continuer:
             self.spec = GridSpec.from_dict(rep["grid"])
             self.layers, self.hidden = int(rep["layers"]), int(rep["hidden"])
             self.context_bars = int(rep.get("context_bars", 1))
+            self.lookback = bool(rep.get("lookback", False))
+            self.decoding = parse_decoding(rep.get("decoding"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{card.path}: continuation card lacks a usable representation "
                              f"({exc})") from None
         self.step = card.open("step", providers=providers)
         self.provider = self.step.provider
         self.n_features = 2 * self.spec.n_pitches
+        self.n_inputs = n_model_inputs(self.n_features, self.spec.bar_steps, self.lookback)
 
     @classmethod
     def load(cls, name: str | None = None, *, providers: str = "auto") -> Continuer:
@@ -44,33 +122,72 @@ class Continuer:
 
         return cls(load_card(name, kind=KIND), providers=providers)
 
-    def continue_features(self, context: np.ndarray, n_steps: int, *, seed: int = 0,
-                          temperature: float = 1.0) -> np.ndarray:
-        """context (B, T, F) frames -> (B, n_steps, F) new frames in {0, 1}."""
+    def decoding_text(self, decoding: dict | None = None) -> str:
+        """A decoding (default: the card's) in words."""
+        d = decoding or self.decoding
+        if d is None:
+            return "sampled at temperature 1"
+        cap = f", at most {d['max_notes']} onsets a step" if d["max_notes"] else ""
+        if d["count_scale"]:
+            cap += f", at most {d['count_scale']:g} x the expected number of onsets"
+        if d["fill_expected"]:
+            cap += ", at least the expected number"
+        return f"onset p > {d['thr_onset']:g}, held p > {d['thr_active']:g}{cap}"
+
+    def _run(self, frames: np.ndarray, t: int, h: np.ndarray, c: np.ndarray):
+        x = model_inputs(frames, [t], self.spec.bar_steps, lookback=self.lookback)[:, 0]
+        r = self.step.run({"x": x, "h": h, "c": c})
+        return r["probs"], r["h_out"], r["c_out"]
+
+    def read_context(self, context: np.ndarray, n_steps: int):
+        """Run the model over `context` (B, T, F) (step 0 on a bar line): (frames buffer
+        (B, T + n_steps, F) with the context in front, probabilities of frame T, h, c)."""
         context = np.asarray(context, np.float32)
-        b = context.shape[0]
-        p = self.spec.n_pitches
+        b, n_ctx = context.shape[0], context.shape[1]
+        if n_ctx == 0:
+            raise UserInputError("nothing to continue: the context is empty")
+        frames = np.zeros((b, n_ctx + n_steps, self.n_features), np.float32)
+        frames[:, :n_ctx] = context
         h = np.zeros((self.layers, b, self.hidden), np.float32)
         c = np.zeros_like(h)
         probs = None
-        for t in range(context.shape[1]):
-            r = self.step.run({"x": context[:, t], "h": h, "c": c})
-            probs, h, c = r["probs"], r["h_out"], r["c_out"]
-        if probs is None:
-            raise UserInputError("nothing to continue: the context is empty")
-        rng = np.random.default_rng(seed)
-        out = np.zeros((b, n_steps, self.n_features), np.float32)
-        for t in range(n_steps):
-            pr = temper(probs, temperature)
-            x = (rng.random(pr.shape, dtype=np.float32) < pr).astype(np.float32)
-            x[:, p:] = np.maximum(x[:, p:], x[:, :p])
-            out[:, t] = x
-            r = self.step.run({"x": x, "h": h, "c": c})
-            probs, h, c = r["probs"], r["h_out"], r["c_out"]
-        return out
+        for t in range(n_ctx):
+            probs, h, c = self._run(frames, t, h, c)
+        return frames, probs, h, c
 
-    def continue_song(self, song: Song, n_bars: int, *, seed: int = 0, temperature: float = 1.0,
-                      program: int | None = None) -> Song:
+    def generate_from(self, state, n_ctx: int, *, seed: int = 0,
+                      temperature: float | None = None,
+                      decoding: dict | None = None) -> np.ndarray:
+        """Free-running frames after a `read_context` state: (B, n_steps, F) in {0, 1}.
+        `temperature` None = the threshold `decoding` (default: the card's)."""
+        frames, probs, h, c = state
+        frames = frames.copy()
+        p = self.spec.n_pitches
+        if temperature is None:
+            decoding = decoding or self.decoding
+        rng = np.random.default_rng(seed)
+        for t in range(n_ctx, frames.shape[1]):
+            if temperature is None and decoding is not None:
+                x = threshold_frame(probs, frames[:, t - 1, p:], **decoding)
+            else:
+                pr = temper(probs, 1.0 if temperature is None else temperature)
+                x = (rng.random(pr.shape, dtype=np.float32) < pr).astype(np.float32)
+                x[:, p:] = np.maximum(x[:, p:], x[:, :p])
+            frames[:, t] = x
+            if t + 1 < frames.shape[1]:
+                probs, h, c = self._run(frames, t, h, c)
+        return frames[:, n_ctx:]
+
+    def continue_features(self, context: np.ndarray, n_steps: int, *, seed: int = 0,
+                          temperature: float | None = None) -> np.ndarray:
+        """context (B, T, F) frames, step 0 on a bar line -> (B, n_steps, F) new frames in
+        {0, 1}. `temperature` None: the card's decoding (sampled at 1 for a card without one)."""
+        context = np.asarray(context, np.float32)
+        state = self.read_context(context, n_steps)
+        return self.generate_from(state, context.shape[1], seed=seed, temperature=temperature)
+
+    def continue_song(self, song: Song, n_bars: int, *, seed: int = 0,
+                      temperature: float | None = None, program: int | None = None) -> Song:
         """A copy of `song` with one new track holding `n_bars` bars after its last bar,
         continuing its last `context_bars` bars (in the song's key)."""
         if not 1 <= n_bars <= 64:

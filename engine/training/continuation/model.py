@@ -1,7 +1,10 @@
 """Next-frame LSTM (the Rajaraman slides): 2 LSTM layers of 256 cells, dropout 0.5, sigmoid
 outputs with binary cross-entropy. Each step reads one frame and predicts the next.
 
-Exported as one step with explicit state: x (B, F), h, c (2, B, 256) -> probs (B, F), h, c.
+Exported as one step with explicit state: x (B, n_inputs), h, c (2, B, 256) -> probs (B, F), h, c.
+The input may be wider than the frame (`n_inputs`): the bar model also reads the frame one bar
+before the one it predicts and that frame's position in the bar (engine.models.continuation.
+model_inputs); these are input features, the network stays 2 x 256 LSTM + sigmoid outputs.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ from torch import nn
 
 class FrameLSTM(nn.Module):
     def __init__(self, n_features: int, hidden: int = 256, layers: int = 2,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, n_inputs: int | None = None) -> None:
         super().__init__()
         self.n_features, self.hidden, self.layers = n_features, hidden, layers
-        self.lstm = nn.LSTM(n_features, hidden, layers, batch_first=True, dropout=dropout)
+        self.n_inputs = n_inputs or n_features
+        self.lstm = nn.LSTM(self.n_inputs, hidden, layers, batch_first=True, dropout=dropout)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, n_features)
 
     def config(self) -> dict:
-        return {"n_features": self.n_features, "hidden": self.hidden, "layers": self.layers}
+        return {"n_features": self.n_features, "n_inputs": self.n_inputs, "hidden": self.hidden,
+                "layers": self.layers}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for frame t+1 from frames 0..t: (B, T, F) -> (B, T, F)."""
+        """Logits for frame t+1 from inputs 0..t: (B, T, n_inputs) -> (B, T, F)."""
         out, _ = self.lstm(x)
         return self.out(self.drop(out))
 
@@ -47,7 +52,7 @@ def export_step(model: FrameLSTM, path) -> float:
 
     model = model.cpu().eval()
     g = torch.Generator().manual_seed(0)
-    ex = ((torch.rand(2, model.n_features, generator=g) < 0.1).float(),
+    ex = ((torch.rand(2, model.n_inputs, generator=g) < 0.1).float(),
           torch.randn(model.layers, 2, model.hidden, generator=g) * 0.5,
           torch.randn(model.layers, 2, model.hidden, generator=g) * 0.5)
     graph = StepGraph(model).eval()

@@ -3,9 +3,14 @@
     popmusicnet train continuation --minutes 10            # bar continuation (bundled model)
     popmusicnet train continuation --task jsb --minutes 6  # JSB-like next-frame benchmark
 
-Bars task: 2-bar windows (previous bar + the bar to predict) of [onset | active] frames at 4 steps
-per beat, key-normalised; BCE on every next frame. Measured on held-out windows by continuing the
-first bar for 16 frames and comparing with the true second bar, beside "repeat the last bar".
+Bars task: 2-bar windows (previous bar + the bar to predict; `--window-bars`) of [onset | active]
+frames at 4 steps per beat, key-normalised; BCE on every next frame. With `--lookback` (default)
+each input step also holds the frame one bar before the predicted one and its position in the bar
+(Magenta's Lookback RNN; engine.models.continuation.model_inputs). After training, the decoding
+(onset / held thresholds, at most k onsets a step or a multiple of the expected number) is chosen
+on the validation windows for note F1, writing at most 1.25 x the true number of notes, and
+stored in the card (beside the decoding with the best F1 alone); then the test windows are measured by continuing the first bar for 16
+frames and comparing with the true second bar, beside "repeat the last bar".
 
 JSB task (Boulanger-Lewandowski et al. 2012 protocol): whole chorales transposed to C major /
 C minor, one frame per quarter note, 88 keys (MIDI 21-108) sounding at the beat, the first frame
@@ -33,6 +38,11 @@ PUBLISHED_JSB = {"TCN": 8.10, "LSTM": 8.45}  # Bai, Kolter & Koltun 2018, Table 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=("bars", "jsb"), default="bars")
     p.add_argument("--styles", default=None, help="comma-separated style labels (bars task)")
+    p.add_argument("--lookback", action=argparse.BooleanOptionalAction, default=True,
+                   help="bars task: also input the frame one bar before the predicted one and "
+                        "its position in the bar (default on)")
+    p.add_argument("--window-bars", type=int, default=2,
+                   help="bars task: bars per training window (default 2)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.5)
@@ -51,34 +61,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None)
 
 
-def _fit(model, xtr, xva, args, progress, weight_fn=None):
+def _fit(model, tr, va, args, progress):
     """Teacher-forced next-frame training with the best validation epoch kept.
-    xtr/xva: (N, T, F) float32 tensors (inputs start with a zero frame where the task wants)."""
+    tr/va: (inputs (N, T, n_inputs), targets (N, T, F), mask (N, T) or None) float32 tensors:
+    inputs[:, t] predicts targets[:, t]; the loss is nats per (unmasked) frame."""
     import torch
 
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    n_batches = max(len(xtr) // args.batch, 1)
+    n_batches = max(len(tr[0]) // args.batch, 1)
     deadline = time.monotonic() + args.minutes * 60
     started = time.perf_counter()
     best, best_state, epochs = float("inf"), None, 0
 
-    def loss_of(x, mask=None):
-        logits = model(x[:, :-1])
-        per = bce(logits, x[:, 1:]).sum(-1)  # (B, T-1): nats per frame
+    def loss_of(x, y, mask=None):
+        per = bce(model(x), y).sum(-1)  # (B, T): nats per frame
         if mask is not None:
-            m = mask[:, 1:]
-            return (per * m).sum() / m.sum()
+            return (per * mask).sum() / mask.sum()
         return per.mean()
+
+    def valid_loss():
+        total, n = 0.0, 0
+        for i in range(0, len(va[0]), 256):
+            sl = slice(i, i + 256)
+            m = None if va[2] is None else va[2][sl]
+            w = float(m.sum()) if m is not None else len(va[0][sl]) * va[0].shape[1]
+            total += loss_of(va[0][sl], va[1][sl], m).item() * w
+            n += w
+        return total / max(n, 1)
 
     for epoch in range(args.epochs):
         model.train()
-        perm = torch.randperm(len(xtr[0]) if isinstance(xtr, tuple) else len(xtr))
+        perm = torch.randperm(len(tr[0]))
         tot = 0.0
         for i in range(n_batches):
             idx = perm[i * args.batch:(i + 1) * args.batch]
-            loss = (loss_of(xtr[0][idx], xtr[1][idx]) if isinstance(xtr, tuple)
-                    else loss_of(xtr[idx]))
+            loss = loss_of(tr[0][idx], tr[1][idx], None if tr[2] is None else tr[2][idx])
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -88,7 +106,7 @@ def _fit(model, xtr, xva, args, progress, weight_fn=None):
                 break
         model.eval()
         with torch.no_grad():
-            val = (loss_of(*xva) if isinstance(xva, tuple) else loss_of(xva)).item()
+            val = valid_loss()
         if val < best:
             best = val
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -103,11 +121,24 @@ def _fit(model, xtr, xva, args, progress, weight_fn=None):
             "best_valid_nll_per_frame": round(best, 4)}
 
 
+def bar_tensors(x: np.ndarray, spec, lookback: bool, device):
+    """(inputs, targets, None) tensors of next-frame training on windows x (N, T, F)."""
+    import torch
+
+    from engine.models.continuation import model_inputs
+
+    x = x.astype(np.float32)
+    inp = model_inputs(x, np.arange(x.shape[1] - 1), spec.bar_steps, lookback=lookback)
+    return (torch.from_numpy(np.ascontiguousarray(inp)).to(device),
+            torch.from_numpy(np.ascontiguousarray(x[:, 1:])).to(device), None)
+
+
 def train(args: argparse.Namespace, barsets=None, chorales=None) -> Path:
     if args.task == "jsb":
         return train_jsb(args, chorales)
     import torch
 
+    from engine.models.continuation import n_model_inputs
     from engine.models.genroll import GridSpec
     from engine.models.runtime import user_models_dir
     from engine.training.common import ProgressLog, pick_device, seed_everything
@@ -125,36 +156,59 @@ def train(args: argparse.Namespace, barsets=None, chorales=None) -> Path:
         styles_arg = args.styles.split(",") if args.styles else None
         barsets = gdata.load_barsets(styles_arg, spec, max_pieces=args.max_pieces, seed=args.seed)
     styles = sorted({b.style for b in barsets})
-    xtr, _ = gdata.windows(barsets, "train", 2, max_per_piece=args.max_per_piece, styles=styles,
-                           seed=args.seed)
+    if args.window_bars < 2:
+        raise ValueError("--window-bars must be at least 2")
+    xtr, _ = gdata.windows(barsets, "train", args.window_bars, max_per_piece=args.max_per_piece,
+                           styles=styles, seed=args.seed)
+    # validation and test: the measured task itself, 2-bar windows (bar 1 context, bar 2 to continue)
     xva, _ = gdata.windows(barsets, "valid", 2, max_per_piece=4, styles=styles, seed=args.seed)
+    if not len(xtr) or not len(xva):
+        raise ValueError(f"no training or validation windows of {args.window_bars} bars")
     progress.emit("data", train_windows=len(xtr), valid_windows=len(xva), styles=styles)
     F = 2 * spec.n_pitches
-    model = FrameLSTM(F, args.hidden, args.layers, args.dropout)
+    n_inputs = n_model_inputs(F, spec.bar_steps, args.lookback)
+    model = FrameLSTM(F, args.hidden, args.layers, args.dropout, n_inputs=n_inputs)
     init_output_bias(model.out, xtr)
     model = model.to(device)
-    fit = _fit(model, torch.from_numpy(xtr.astype(np.float32)).to(device),
-               torch.from_numpy(xva.astype(np.float32)).to(device), args, progress)
+    fit = _fit(model, bar_tensors(xtr, spec, args.lookback, device),
+               bar_tensors(xva, spec, args.lookback, device), args, progress)
     model = model.cpu().eval()
     out_dir = Path(args.out) if args.out else user_models_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{args.name}.step.onnx"
     parity = export_step(model, path)
     rep = {"grid": spec.to_dict(), "features": "onset+active", "hidden": args.hidden,
-           "layers": args.layers, "context_bars": 1, "key": "normalised to C major / A minor"}
+           "layers": args.layers, "context_bars": 1, "key": "normalised to C major / A minor",
+           "lookback": bool(args.lookback),
+           "inputs": ("frame t | frame t+1-16 (one bar before the predicted frame) | one-hot "
+                      "position of t+1 in the bar | has-lookback flag" if args.lookback
+                      else "frame t")}
     training = {"command": "popmusicnet train continuation " + " ".join(
-                    f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("task", "styles", "hidden", "layers", "dropout", "epochs", "minutes",
-                             "batch", "lr", "max_pieces", "max_per_piece", "seed", "name")
+                    (f"--{k.replace('_', '-')}" if v is True else
+                     f"--no-{k.replace('_', '-')}" if v is False else
+                     f"--{k.replace('_', '-')} {v}") for k, v in vars(args).items()
+                    if k in ("task", "styles", "lookback", "window_bars", "hidden", "layers",
+                             "dropout", "epochs", "minutes", "batch", "lr", "max_pieces",
+                             "max_per_piece", "seed", "threads", "name")
                     and v is not None),
-                "styles": styles, "max_pieces": args.max_pieces, "train_windows": int(len(xtr)), "device": str(device),
+                "styles": styles, "max_pieces": args.max_pieces, "train_windows": int(len(xtr)),
+                "window_bars": args.window_bars, "device": str(device),
                 "parity_max_abs": float(f"{parity:.2e}"), **fit}
     card_path = write_card(out_dir, args.name, "continuation", {"step": path}, rep, training, {},
                            description="next-frame LSTM (2 x 256, dropout 0.5) continuing bars")
     from engine.models.continuation import Continuer
     from engine.models.runtime import load_card
-    from engine.training.continuation.evaluate import measure_bars
+    from engine.training.continuation.evaluate import choose_decoding, measure_bars
 
+    started = time.perf_counter()
+    decoding, max_f1 = choose_decoding(Continuer(load_card(card_path), providers="cpu"), xva)
+    progress.emit("decoding", seconds=round(time.perf_counter() - started, 1),
+                  default={k: v for k, v in decoding.items() if k != "grid"},
+                  max_f1={k: v for k, v in max_f1.items() if k != "grid"})
+    card = load_card(card_path)
+    card.representation["decoding"] = decoding
+    card.representation["decoding_max_f1"] = max_f1
+    card.write(card_path)
     xte, _ = gdata.windows(barsets, "test", 2, max_per_piece=4, styles=styles, seed=args.seed)
     metrics = measure_bars(Continuer(load_card(card_path), providers="cpu"),
                            xte if len(xte) else xva, seed=args.seed)
@@ -247,7 +301,8 @@ def train_jsb(args: argparse.Namespace, chorales=None) -> Path:
     model = model.to(device)
     xtr, xva = _pad(by["train"]), _pad(by["valid"])
     args.batch = min(args.batch, 16)
-    fit = _fit(model, xtr, xva, args, progress)
+    fit = _fit(model, (xtr[0][:, :-1], xtr[0][:, 1:], xtr[1][:, 1:]),
+               (xva[0][:, :-1], xva[0][:, 1:], xva[1][:, 1:]), args, progress)
     model = model.cpu()
     result = {"task": "JSB-like next-frame (quarter-note frames, 88 keys, C major/minor)",
               "test_nll_per_frame": round(jsb_nll(model, by["test"]), 3),

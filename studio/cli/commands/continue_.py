@@ -2,6 +2,8 @@
 
 The model reads the song's last bar (all pitched tracks merged, key-normalised) and writes the
 next bars into a new track "continuation" after the song's end; the original tracks are kept.
+By default the notes are decoded as the model card says (thresholds chosen on the validation
+split); `--temperature T` samples them instead.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ HELP = "continue a MIDI file for a few bars with the LSTM continuation model"
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="MIDI file to continue")
     p.add_argument("--bars", type=int, default=4, help="bars to add (default 4)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="0..2: 0 = the most likely notes (default 1: sampled)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="0..2: sample the notes at this temperature (0 = every note more likely "
+                        "than not); default: the decoding chosen on the validation split, from "
+                        "the model card")
     p.add_argument("--seed", type=int, default=0, help="same seed, same music (default 0)")
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
@@ -30,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.bars <= 64:
         raise UserInputError(f"--bars must be in range 1..64, got {args.bars}")
-    if not 0.0 <= args.temperature <= 2.0:
+    if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise UserInputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
     check_writable(args.output)
     song = read_midi(args.input)
     model = Continuer.load(args.model)
     out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature)
     write_midi(out, args.output)
+    how = (model.decoding_text() if args.temperature is None
+           else f"sampled at temperature {args.temperature:g}")
     print(f"wrote {args.output}: {args.bars} bars, {len(out.tracks[-1].notes)} new notes "
-          f"(model {model.name})")
+          f"(model {model.name}; {how})")
     return 0
