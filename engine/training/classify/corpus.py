@@ -1,20 +1,24 @@
-"""Style-labelled top voices from the music21 corpus, cached as one npz.
+"""Style-labelled scores from the music21 corpus for the classifiers, cached as one npz.
 
-Why a loader here and not engine.training.data.styles: that shared loader was not there when the
-classifiers were built; this one reads only what the classifiers need (the top voice of a bounded
-number of pieces per class, with a group key for a leak-free split) and parses in a few minutes.
+The parsing, the choice of pieces and their group keys are engine.training.data.styles' (one
+loader for the classifiers and the generators, each class cached on its own in
+$POPMUSICNET_CACHE); this module only flattens each styles Piece into the note arrays the
+classifiers need and splits them:
 
-Each piece becomes (start, end, pitch) arrays in quarter notes plus its label and group key.
-The "top voice" is the part with the highest mean pitch, reduced to a skyline (highest note at
-each onset): every class is classified from one melodic line, so texture (folk tunes are single
-lines, art music is polyphonic) cannot give the label away (DATA.md, classification pitfalls).
+- every pitched part's notes as (start, end, pitch) arrays in quarter notes plus `part` (the part
+  index of each note): the classifiers read the whole score (texture included), and one part of
+  it for the single-track path and its augmentation;
+- `top_line()`: the part with the highest mean pitch reduced to a skyline, the "top voice" view
+  (older models, and the secondary row of the report);
+- splits of our own (`assign_splits`): styles' groups (hymn tune, mass, work, tune joined by
+  title) joined further by beat-level melody signature, so one tune harmonised twice or printed
+  in two folk collections never straddles two splits; then a per-class quota over the groups.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +32,12 @@ log = logging.getLogger(__name__)
 
 LABELS = ("bach", "palestrina", "monteverdi", "trecento", "classical", "irish", "german_folk")
 
-# Where each class comes from (paths relative to the music21 corpus). Folk opus files hold many
-# tunes each: a few files give far more tunes than the per-class cap.
-_SOURCES: dict[str, list[str]] = {
-    "bach": ["bach/bwv*.mxl"],
-    "palestrina": ["palestrina/*.krn"],
-    "monteverdi": ["monteverdi/madrigal*.mxl"],
-    "trecento": ["trecento/*.xml", "trecento/*.mxl"],
-    "classical": ["beethoven/**/*", "mozart/**/*", "haydn/**/*"],
-    "irish": ["oneills1850/0001-0050.abc", "oneills1850/0051-0100.abc",
-              "oneills1850/0101-0200.abc", "ryansMammoth/*.abc"],
-    "german_folk": ["essenFolksong/erk10.abc", "essenFolksong/boehme10.abc"],
-}
+#: Pieces per label handed to styles.load_style (None: the whole collection). Palestrina's 1,318
+#: mass movements are taken whole masses at a time (styles' selection), so its cap is what gives
+#: it enough masses (~24) for a held-out set; the folk collections are far larger than the cap.
+PER_CLASS: dict[str, int | None] = {"bach": None, "palestrina": 240, "monteverdi": None,
+                                    "trecento": None, "classical": None, "irish": 400,
+                                    "german_folk": 400}
 
 
 @dataclass
@@ -47,121 +45,53 @@ class Piece:
     label: str
     group: str
     source: str
-    start: np.ndarray  # float64 quarters
+    start: np.ndarray  # float64 quarters, sorted
     end: np.ndarray
     pitch: np.ndarray  # int16
+    part: np.ndarray | None = None  # int16 part index of each note (None: one part)
+
+    def parts(self) -> list[int]:
+        return [0] if self.part is None else sorted(int(k) for k in np.unique(self.part))
+
+    def part_notes(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.part is None:
+            return self.start, self.end, self.pitch
+        sel = self.part == k
+        return self.start[sel], self.end[sel], self.pitch[sel]
+
+    def top_part(self) -> int:
+        """The part with the highest mean pitch (the melody of a tune, the soprano, the first
+        violin, the cantus)."""
+        if self.part is None:
+            return 0
+        return max(self.parts(), key=lambda k: (float(self.pitch[self.part == k].mean()), -k))
+
+    def top_line(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The top voice: the skyline of the top part."""
+        return top_voice(*self.part_notes(self.top_part()))
 
 
-def _corpus_root() -> Path:
-    import music21
-
-    return Path(music21.__file__).parent / "corpus"
-
-
-def _files(label: str) -> list[Path]:
-    root = _corpus_root()
-    out: list[Path] = []
-    for pattern in _SOURCES[label]:
-        out.extend(p for p in sorted(root.glob(pattern))
-                   if p.is_file() and p.suffix in (".mxl", ".xml", ".krn", ".abc"))
-    # Bach: the .mxl copies (the chorales are the scores with a Soprano part, see _top_part_notes)
-    # classical: one format per movement
-    if label == "classical":
-        seen, dedup = set(), []
-        for p in out:
-            key = str(p.with_suffix(""))
-            if key not in seen:
-                seen.add(key)
-                dedup.append(p)
-        out = dedup
-    return out
+def from_styles_piece(sp) -> Piece:
+    """A styles (engine.training.data.corpus) Piece -> the classifier's note arrays."""
+    notes = sp.notes  # (n, 5) [track, start, end, pitch, velocity] in ticks; packs the song
+    packed = sp._packed
+    tpb = float(packed["ticks_per_beat"])
+    pitched = np.array([not t.get("is_drum", False) for t in packed["tracks"]], dtype=bool)
+    notes = notes[pitched[notes[:, 0]]] if len(notes) else notes
+    order = np.lexsort((notes[:, 3], notes[:, 1])) if len(notes) else np.zeros(0, np.int64)
+    notes = notes[order]
+    return Piece(label=sp.label, group=sp.group, source=str(sp.meta.get("path") or sp.id),
+                 start=notes[:, 1].astype(np.float64) / tpb,
+                 end=notes[:, 2].astype(np.float64) / tpb,
+                 pitch=notes[:, 3].astype(np.int16), part=notes[:, 0].astype(np.int16))
 
 
-def _group(label: str, path: Path, score) -> str:
-    """Group key: pieces sharing it go to the same split (no melody in two splits)."""
-    rel = str(path.relative_to(_corpus_root()))
-    if label == "bach":  # one hymn tune, several harmonisations: same soprano
-        title = (score.metadata.title or "") if score.metadata else ""
-        return "bach:" + (re.sub(r"[^a-z]", "", title.lower()) or path.stem)
-    if label == "palestrina":  # group by mass number
-        m = re.search(r"_(\d+)", path.stem)
-        return f"palestrina:mass{m.group(1) if m else '0'}"
-    if label == "classical":  # a work (quartet), not a movement
-        parts = rel.split("/")
-        return "classical:" + "/".join(parts[:2]) if len(parts) > 2 else "classical:" + rel
-    if label in ("irish", "german_folk"):
-        md = score.metadata
-        num = getattr(md, "number", None) if md else None
-        title = (md.title or "") if md else ""
-        return f"{label}:{path.stem}:{num}:{re.sub(r'[^a-z]', '', title.lower())}"
-    return f"{label}:{path.stem}"
+def collect(per_class: dict[str, int | None] | int | None = None, labels=LABELS,
+            cache_dir: str | Path | None = None) -> list[Piece]:
+    """Every label's pieces through engine.training.data.styles (parsed once and cached there
+    per class), at most `per_class[label]` each; returned in `canonical` order."""
+    from engine.training.data import styles
 
-
-def _top_part_notes(score, soprano_only: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The top voice: the part with the highest mean pitch (or, for chorales, the part named
-    Soprano; a Bach score without one is not a chorale and is skipped)."""
-    from music21 import chord, note
-
-    parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
-    if soprano_only:
-        parts = [p for p in parts if (p.partName or "").lower().startswith("sop")][:1]
-    best, best_mean = None, -1.0
-    for part in parts:
-        try:
-            flat = part.stripTies().flatten()
-        except Exception:  # noqa: BLE001 - a malformed part: skip it
-            continue
-        rows = []
-        for el in flat.notes:
-            ql = float(el.duration.quarterLength)
-            if ql <= 0 or el.duration.isGrace:
-                continue
-            if isinstance(el, chord.Chord):
-                p = max(x.midi for x in el.pitches)
-            elif isinstance(el, note.Note):
-                p = el.pitch.midi
-            else:
-                continue
-            off = float(el.offset)
-            rows.append((off, off + ql, p))
-        if len(rows) < 8:
-            continue
-        mean = float(np.mean([r[2] for r in rows]))
-        if mean > best_mean:
-            best, best_mean = rows, mean
-    if best is None:
-        return None
-    a = np.asarray(best, dtype=np.float64)
-    return top_voice(a[:, 0], a[:, 1], a[:, 2].astype(np.int16))
-
-
-def _scores(path: Path):
-    from music21 import converter, stream
-
-    obj = converter.parse(str(path))
-    if isinstance(obj, stream.Opus):
-        yield from obj.scores
-    else:
-        yield obj
-
-
-#: Pieces per label (the small collections are taken whole).
-PER_CLASS = {"bach": 420, "palestrina": 160, "monteverdi": 160, "trecento": 160,
-             "classical": 160, "irish": 400, "german_folk": 400}
-
-
-def _order_key(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
-
-
-def collect(per_class: dict[str, int] | int | None = None, labels=LABELS,
-            time_budget_s: float | None = None) -> list[Piece]:
-    """Parse up to `per_class[label]` pieces per label. Deterministic: files in md5 order of
-    their corpus path, tunes of an opus file in md5 order of their group key, so the same
-    pieces are chosen on every machine (`time_budget_s` per label, if given, trades that for
-    time). Returned in `canonical` order."""
-    root = _corpus_root()
     caps = dict(PER_CLASS)
     if isinstance(per_class, int):
         caps = {k: per_class for k in caps}
@@ -169,31 +99,12 @@ def collect(per_class: dict[str, int] | int | None = None, labels=LABELS,
         caps.update(per_class)
     pieces: list[Piece] = []
     for label in labels:
-        cap = caps.get(label, 160)
-        files = _files(label)
-        if label not in ("irish", "german_folk"):
-            files.sort(key=lambda p: _order_key(str(p.relative_to(root))))
-        got, t0 = 0, time.perf_counter()
-        for path in files:
-            if got >= cap or (time_budget_s and time.perf_counter() - t0 > time_budget_s):
-                break
-            try:
-                scores = list(_scores(path))
-            except Exception as exc:  # noqa: BLE001 - corpus files music21 cannot read
-                log.warning("skip %s: %s", path.name, exc)
-                continue
-            keyed = sorted(((_group(label, path, sc), i) for i, sc in enumerate(scores)),
-                           key=lambda gi: (_order_key(gi[0]), gi[1]))
-            for group, i in keyed:
-                if got >= cap:
-                    break
-                notes = _top_part_notes(scores[i], soprano_only=label == "bach")
-                if notes is None:
-                    continue
-                s, e, p = notes
-                pieces.append(Piece(label, group, str(path.name), s, e, p))
-                got += 1
-        log.info("%s: %d pieces in %.0f s", label, got, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        got = [from_styles_piece(sp) for sp in
+               styles.load_style(label, cache_dir, max_per_class=caps.get(label, 160))]
+        got = [p for p in got if len(p.pitch) >= 8]
+        pieces.extend(got)
+        log.info("%s: %d pieces in %.0f s", label, len(got), time.perf_counter() - t0)
     return canonical(pieces)
 
 
@@ -212,6 +123,7 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(p.pitch) for p in pieces], dtype=np.int64)
+    parts = [p.part if p.part is not None else np.zeros(len(p.pitch), np.int16) for p in pieces]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(
@@ -219,6 +131,7 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
                 start=np.concatenate([p.start for p in pieces]),
                 end=np.concatenate([p.end for p in pieces]),
                 pitch=np.concatenate([p.pitch for p in pieces]),
+                part=np.concatenate(parts).astype(np.int16),
                 label=np.array([p.label for p in pieces]),
                 group=np.array([p.group for p in pieces]),
                 source=np.array([p.source for p in pieces]))
@@ -227,19 +140,23 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
 
 def load(path: str | Path) -> list[Piece]:
     with np.load(path) as z:
-        bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
-        return [Piece(str(z["label"][i]), str(z["group"][i]), str(z["source"][i]),
-                      z["start"][a:b], z["end"][a:b], z["pitch"][a:b])
-                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        if "part" not in z.files:
+            raise ValueError(f"{path} is a top-voice corpus of an older version: delete it so "
+                             "that the whole scores are loaded")
+        a = {k: z[k] for k in z.files}  # each z[k] decompresses anew: read every array once
+    bounds = np.concatenate([[0], np.cumsum(a["lengths"])])
+    return [Piece(str(a["label"][i]), str(a["group"][i]), str(a["source"][i]),
+                  a["start"][lo:hi], a["end"][lo:hi], a["pitch"][lo:hi], a["part"][lo:hi])
+            for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 
 def melody_signature(piece: Piece, n_intervals: int = 10) -> str | None:
-    """The tune at beat level (the top pitch sounding on each normalised beat, repeats merged)
-    as a transposition-invariant string of intervals: two harmonisations or variants of one
-    tune share it even when passing notes differ."""
+    """The tune at beat level (the top pitch sounding on each normalised beat of the top voice,
+    repeats merged) as a transposition-invariant string of intervals: two harmonisations or
+    variants of one tune share it even when passing notes differ."""
     from engine.models.classifier import time_factor
 
-    s, e, p = piece.start, piece.end, piece.pitch
+    s, e, p = piece.top_line()
     if len(p) < n_intervals + 1:
         return None
     factor = time_factor(s)
@@ -257,23 +174,12 @@ def melody_signature(piece: Piece, n_intervals: int = 10) -> str | None:
 
 
 def group_keys(pieces: list[Piece]) -> list[str]:
-    """Union-find over each piece's own group key, its chorale title (music21's catalogue, via
-    engine.training.data.chorales) and its beat-level melody signature, within a label: one
-    hymn tune harmonised twice, or a folk tune printed in two collections, stays in one split."""
-    titles: dict[str, str] = {}
-    try:
-        from engine.training.data.chorales import chorale_titles, title_for
-
-        titles = chorale_titles()
-    except ImportError:  # the data team's module is optional here
-        title_for = None  # type: ignore[assignment]
+    """Union-find over each piece's own group key (styles': hymn tune, mass, work, tune joined by
+    title) and its beat-level melody signature, within a label: one hymn tune harmonised twice,
+    or a folk tune printed in two collections, stays in one split."""
     all_keys = []
     for piece in pieces:
         keys = [f"g:{piece.group}"]
-        if piece.label == "bach" and title_for is not None:
-            t = title_for(f"bach/{piece.source}", titles)
-            if t:
-                keys.append(f"t:{t}")
         sig = melody_signature(piece)
         if sig:
             keys.append(f"{piece.label}:m:{sig}")
