@@ -248,13 +248,29 @@ def test_runtime_classifies_song_track_with_tiny_model(tiny_models, monkeypatch)
     clf = StyleClassifier.load("classifier-midi-cnn")
     tpb = 480
     melody = [Note(i * tpb, (i + 1) * tpb, 60 + [0, 2, 4, 5, 4, 2] [i % 6]) for i in range(48)]
-    song = Song([Track("bass", 32, notes=[Note(0, 48 * tpb, 36)]),
+    drone = [Note(4 * i * tpb, 4 * (i + 1) * tpb, 36) for i in range(12)]
+    song = Song([Track("bass", 32, notes=drone),
                  Track("tune", 0, notes=melody)], ticks_per_beat=tpb)
     result = clf.classify_track(song)
     assert [lab for lab, _ in result] and sum(p for _, p in result) == pytest.approx(1.0)
     assert result[0][0] == "steps"
     with pytest.raises(Exception, match="track 6 does not exist"):
         clf.classify_track(song, 5)
+    whole = clf.classify_song(song)
+    assert sum(p for _, p in whole) == pytest.approx(1.0)
+    # the whole song is one pianoroll of both tracks; a track alone is its own notes
+    assert clf.view == "score"
+    seen = []
+    monkeypatch.setattr(clf, "classify_windows", lambda w: seen.append(w) or [("steps", 1.0)])
+    clf.classify_song(song)
+    clf.classify_track(song, 1)
+    clf.classify_track(song, 0)
+    assert seen[0][:, 1].sum(axis=2).max() == 2  # bass drone under the tune
+    assert seen[1][:, 1].sum(axis=2).max() == 1
+    assert seen[0][:, 2].max() == 0 and seen[1][:, 2].min() == 1  # the one-track plane
+    assert seen[2][:, 1].sum(axis=(0, 1)).astype(bool).sum() == 1  # the drone's one pitch
+    with pytest.raises(TooShortError, match="no notes"):
+        clf.classify_song(Song([Track("empty", 0)], ticks_per_beat=tpb))
 
 
 def _write_tiny_midi(path: Path, n_notes: int = 40) -> Path:
@@ -279,6 +295,9 @@ def test_cli_classify_midi_and_wav(tiny_models, tmp_path, monkeypatch, capsys):
     assert main(["classify", str(mid), "--top", "2", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["model"] == "classifier-midi-cnn" and len(got["labels"]) == 2
+    assert got["input"] == "the whole file"
+    assert main(["classify", str(mid), "--track", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["input"] == "track 1"
     assert main(["classify", str(mid), "--model", "classifier-midi-transformer"]) == 0
     text = capsys.readouterr().out
     assert "steps" in text and "%" in text
@@ -314,3 +333,93 @@ def test_cli_classify_bad_inputs_exit_2(tiny_models, tmp_path, monkeypatch, caps
     assert "track 9 does not exist" in capsys.readouterr().err
     assert main(["classify"]) == 2
     assert main(["classify", str(mid), "--model", "classifier-audio-cnn"]) == 2
+
+
+# -- whole scores, single parts ----------------------------------------------------------------
+def _chorale_like(n_beats: int = 48, seed: int = 0):
+    """Four parts in quarter notes: (start, end, pitch, part) arrays sorted by start; another
+    `seed` gives another tune."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for part, base in enumerate((72, 64, 55, 43)):  # voices never meet: 4 pitches per step
+        pattern = rng.permutation([0, 2, 4, 5, 4, 2, 0, -1]) if seed else \
+            np.array([0, 2, 4, 5, 4, 2, 0, -1])
+        line = base + pattern[(np.arange(n_beats) + part) % 8]
+        rows += [(float(b), float(b + 1), int(p), part) for b, p in enumerate(line)]
+    rows.sort()
+    a = np.array(rows)
+    return a[:, 0], a[:, 1], a[:, 2].astype(np.int16), a[:, 3].astype(np.int16)
+
+
+def test_score_windows_keep_every_voice():
+    from engine.models.classifier import score_windows
+    from engine.training.classify.train_midi import SCORE_SPEC
+
+    s, e, p, _ = _chorale_like()
+    w = score_windows(s, e, p, SCORE_SPEC)
+    assert w.shape[1:] == (2, SCORE_SPEC.window_steps, 72)
+    # four voices in quarter notes: every onset step holds four onsets, each step four pitches
+    onsets = w[0, 0].sum(axis=1)
+    assert set(onsets[::2].tolist()) == {4.0} and set(onsets[1::2].tolist()) == {0.0}
+    assert w[0, 1].sum(axis=1).max() == 4.0
+    # the top voice view of the same notes is one line
+    m = melody_windows(s, e, p, SCORE_SPEC)
+    assert m[0, 1].sum(axis=1).max() == 1.0
+    with pytest.raises(TooShortError, match="7 notes"):
+        score_windows(s[:7], e[:7], p[:7], SCORE_SPEC)
+
+
+def test_corpus_piece_from_a_styles_piece_keeps_parts_and_drops_drums():
+    from engine.music import Note, Song, Track
+    from engine.training.classify.corpus import from_styles_piece
+    from engine.training.data.corpus import make_piece
+
+    tpb = 480
+    song = Song([Track("S", 52, notes=[Note(i * tpb, (i + 1) * tpb, 72 + i % 3) for i in range(8)]),
+                 Track("B", 52, notes=[Note(i * tpb, (i + 2) * tpb, 48) for i in range(0, 8, 2)]),
+                 Track("kit", 0, is_drum=True, notes=[Note(0, 100, 36)])], ticks_per_beat=tpb)
+    piece = from_styles_piece(make_piece(song, id="x", group="g", label="bach"))
+    assert piece.label == "bach" and piece.group == "g" and len(piece.pitch) == 12
+    assert piece.parts() == [0, 1] and piece.top_part() == 0
+    assert np.all(np.diff(piece.start) >= 0)
+    s, e, p = piece.part_notes(1)
+    assert p.tolist() == [48] * 4 and e.tolist() == [2.0, 4.0, 6.0, 8.0]
+    assert piece.top_line()[2].tolist() == [72, 73, 74, 72, 73, 74, 72, 73]
+
+
+def test_piece_sets_score_top_part_and_single_part_windows():
+    from engine.training.classify.corpus import Piece
+    from engine.training.classify.datasets import INPUT_TOP_PART, piece_sets
+    from engine.training.classify.train_midi import SCORE_SPEC
+
+    pieces = [Piece("a", f"a:{i}", "x", *_chorale_like(200, seed=i + 1)) for i in range(12)]
+    base = piece_sets(pieces, ["a"], SCORE_SPEC, 4, 0)
+    more = piece_sets(pieces, ["a"], SCORE_SPEC, 4, 0, single_part=0.5)
+    assert [len(w) for w in base["train"].windows] == [4] * len(base["train"].windows)
+    assert [len(w) for w in more["train"].windows] == [6] * len(more["train"].windows)
+    # the extra windows hold one voice: at most one sounding pitch per step
+    extra = more["train"].windows[0][4:].astype(np.float32) / 255
+    assert extra[:, 1].sum(axis=2).max() == 1.0
+    # the third plane says "one track": 1 on the single-part windows, 0 on the score's
+    assert extra[:, 2].min() == 1.0 and more["train"].windows[0][:4, 2].max() == 0
+    assert base["test"].windows[0][:, 1].max(axis=0).sum(axis=1).max() > 1
+    top = piece_sets(pieces, ["a"], SCORE_SPEC, 4, 0, eval_input=INPUT_TOP_PART,
+                     splits=("test",))
+    assert not top["train"].windows and len(top["test"].windows) == len(base["test"].windows)
+    assert top["test"].windows[0][:, 1].astype(int).sum(axis=2).max() == 255
+    assert top["test"].windows[0][:, 2].min() == 255 and base["test"].windows[0][:, 2].max() == 0
+
+
+def test_audio_events_of_a_score_and_of_one_part():
+    from engine.training.classify.audio_data import PROGRAMS, render_rng, score_events
+    from engine.training.classify.corpus import Piece
+
+    s, e, p, part = _chorale_like()
+    piece = Piece("a", "a:0", "x", s, e, p, part)
+    events, programs = score_events(piece, render_rng(0, piece, 0), 30.0, random_start=False)
+    assert len(events) == len(p) and len(programs) == 4 and set(programs) <= set(PROGRAMS)
+    assert {ev[4] for ev in events} == {0, 1, 2, 3}
+    again, _ = score_events(piece, render_rng(0, piece, 0), 30.0, random_start=False)
+    assert again == events  # a render depends on (seed, piece, render) only
+    one, programs = score_events(piece, render_rng(0, piece, 1), 30.0, False, part=3)
+    assert len(one) == 48 and len(programs) == 1 and {ev[4] for ev in one} == {0}

@@ -260,6 +260,12 @@ def test_classify_the_selected_track_draws_probabilities(qtbot, tmp_path, monkey
     assert labels == {"steps", "leaps"}
     assert sum(p for _, p in clf.chart.rows) == pytest.approx(1.0, abs=1e-3)
     assert "most likely" in clf.what.text()
+    # the whole song, every track merged (as `popmusicnet classify FILE`)
+    clf.chart.set_rows([])
+    assert clf.song_button.isEnabled()
+    clf.song_button.click()
+    qtbot.waitUntil(lambda: bool(clf.chart.rows), timeout=30_000)
+    assert {label for label, _ in clf.chart.rows} == {"steps", "leaps"}
     services.forget_models()
 
 

@@ -1,11 +1,20 @@
-"""Style classification of a melody (MIDI) or a recording (WAV): numpy + ONNX Runtime only.
+"""Style classification of a score or a track (MIDI) or a recording (WAV): numpy + ONNX
+Runtime only.
 
 Both kinds of model see fixed-size windows and the piece-level answer is the mean of the
 windows' class probabilities (as the PopMusicNet/Lil Data reports classify snippets).
 
-MIDI input is reduced to one line, normalised so that only the music is left to classify:
-- the top voice (skyline: highest note at each onset, cut at the next onset),
-- transposed to C major / A minor (Krumhansl-Schmuckler estimate) and by octaves so its median
+What a MIDI model reads is its card's `representation["view"]`:
+- "score" (the bundled models): the pianoroll of every pitched track merged, so texture (how
+  many voices, how they spread) is part of what is classified, as the PopMusicNet report
+  classified multi-track pianorolls. `classify_song` reads the whole song; `classify_track`
+  reads one track's own pianoroll (the single-track path; these models were trained with
+  single-part windows too), and a constant "one track" input plane tells the model which of
+  the two it is looking at.
+- "top voice" (older models; the default when a card does not say): one line, the skyline
+  (highest note at each onset, cut at the next onset).
+Either way the notes are normalised so that only the music is left to classify:
+- transposed to C major / A minor (Krumhansl-Schmuckler estimate) and by octaves so the median
   pitch lies in C4..B4, folded into the model's pitch window,
 - time rescaled by a power of two so the median inter-onset interval is about one "beat": a
   Palestrina mass in half-note pulse and a jig in eighths then look alike on the grid, so notation
@@ -31,6 +40,10 @@ KIND_MIDI = "classifier-midi"
 KIND_AUDIO = "classifier-audio"
 DEFAULT_MIDI_MODEL = "classifier-midi-cnn"
 DEFAULT_AUDIO_MODEL = "classifier-audio-cnn"
+#: What a MIDI model reads (card representation "view"): all tracks merged, or one line.
+VIEW_SCORE = "score"
+VIEW_TOP = "top voice"
+VIEWS = (VIEW_SCORE, VIEW_TOP)
 
 
 class TooShortError(UserInputError):
@@ -39,7 +52,8 @@ class TooShortError(UserInputError):
 
 @dataclass(frozen=True)
 class MelodySpec:
-    """How a melody becomes windows; stored in the model card's representation."""
+    """How notes (a melody or a whole score) become windows; stored in the model card's
+    representation (the name is historical: the first models read only melodies)."""
 
     steps_per_beat: int = 2  # after time normalisation a "beat" is ~the median note
     window_steps: int = 64  # 32 beats: ~8 bars of 4/4 at one note per beat
@@ -47,6 +61,10 @@ class MelodySpec:
     low_pitch: int = 36
     n_pitches: int = 48
     min_notes: int = 8
+    # 2: onset, active. 3: plus a constant "one track" plane, 1 when a single track is
+    # classified and 0 for a whole score, so that one voice of a chorale is not read as a folk
+    # tune just because it sounds alone
+    n_planes: int = 2
 
     @classmethod
     def from_dict(cls, d: dict) -> MelodySpec:
@@ -96,10 +114,11 @@ def pitch_shift(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> int:
     return shift - 12 * int(np.floor((med - 60) / 12))
 
 
-def melody_roll(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
-                spec: MelodySpec = MelodySpec(), shift: int | None = None,
-                factor: float | None = None) -> np.ndarray:
-    """(2, steps, n_pitches) float32 onset/active planes of a normalised monophonic line."""
+def note_roll(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
+              spec: MelodySpec = MelodySpec(), shift: int | None = None,
+              factor: float | None = None) -> np.ndarray:
+    """(2, steps, n_pitches) float32 onset/active planes of normalised notes (a line or a whole
+    score: notes sounding together set several pitches of a step)."""
     start = np.asarray(start, dtype=np.float64)
     end = np.asarray(end, dtype=np.float64)
     pitch = np.asarray(pitch, dtype=np.int64)
@@ -118,6 +137,9 @@ def melody_roll(start: np.ndarray, end: np.ndarray, pitch: np.ndarray,
         roll[0, a, r] = 1.0
         roll[1, a:b, r] = 1.0
     return roll
+
+
+melody_roll = note_roll  # the same planes; the name the first (melody-only) models used
 
 
 def roll_windows(roll: np.ndarray, spec: MelodySpec = MelodySpec(),
@@ -143,7 +165,42 @@ def melody_windows(start, end, pitch, spec: MelodySpec = MelodySpec(),
     if s.size < spec.min_notes:
         raise TooShortError(f"{what} is too short to classify: {s.size} notes in its top voice, "
                             f"need at least {spec.min_notes}")
-    return roll_windows(melody_roll(s, e, p, spec), spec, hop)
+    return roll_windows(note_roll(s, e, p, spec), spec, hop)
+
+
+def score_windows(start, end, pitch, spec: MelodySpec = MelodySpec(),
+                  hop: int | None = None, what: str = "the score") -> np.ndarray:
+    """All notes (every voice) -> normalised roll -> windows. Raises TooShortError below
+    `spec.min_notes` notes."""
+    start = np.asarray(start, dtype=np.float64)
+    if start.size < spec.min_notes:
+        raise TooShortError(f"{what} is too short to classify: {start.size} notes, "
+                            f"need at least {spec.min_notes}")
+    return roll_windows(note_roll(start, end, pitch, spec), spec, hop)
+
+
+def with_track_plane(windows: np.ndarray, spec: MelodySpec, one_track: bool) -> np.ndarray:
+    """Add the constant "one track" plane when the spec has one (`n_planes` 3)."""
+    if spec.n_planes == 2:
+        return windows
+    if spec.n_planes != 3:
+        raise ValueError(f"n_planes must be 2 or 3, got {spec.n_planes}")
+    flag = np.full(windows[:, :1].shape, 1.0 if one_track else 0.0, dtype=windows.dtype)
+    return np.concatenate([windows, flag], axis=1)
+
+
+def view_windows(view: str, start, end, pitch, spec: MelodySpec = MelodySpec(),
+                 hop: int | None = None, what: str = "the score",
+                 one_track: bool = False) -> np.ndarray:
+    """Windows as a model of `view` ("score" or "top voice") reads them; `one_track` says the
+    notes are one track of a file rather than the whole of it."""
+    if view == VIEW_SCORE:
+        w = score_windows(start, end, pitch, spec, hop, what)
+    elif view == VIEW_TOP:
+        w = melody_windows(start, end, pitch, spec, hop, what)
+    else:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    return with_track_plane(w, spec, one_track)
 
 
 def track_arrays(track: Track, ticks_per_beat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,6 +208,16 @@ def track_arrays(track: Track, ticks_per_beat: int) -> tuple[np.ndarray, np.ndar
     notes = sorted(track.notes)
     return (np.array([n.start for n in notes], dtype=np.float64) / ticks_per_beat,
             np.array([n.end for n in notes], dtype=np.float64) / ticks_per_beat,
+            np.array([n.pitch for n in notes], dtype=np.int16))
+
+
+def song_arrays(song: Song) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pitched (non-drum) track's notes merged, as (start, end, pitch) in quarter notes,
+    sorted by start."""
+    notes = sorted(n for t in song.tracks if not t.is_drum for n in t.notes)
+    tpb = song.ticks_per_beat
+    return (np.array([n.start for n in notes], dtype=np.float64) / tpb,
+            np.array([n.end for n in notes], dtype=np.float64) / tpb,
             np.array([n.pitch for n in notes], dtype=np.int16))
 
 
@@ -188,6 +255,10 @@ class StyleClassifier:
         self.provider = self.model.provider
         self.input_name = next(iter(self.model.inputs))
         self.spec = MelodySpec.from_dict(rep) if self.kind == KIND_MIDI else None
+        self.view = str(rep.get("view", VIEW_TOP))
+        if self.kind == KIND_MIDI and self.view not in VIEWS:
+            raise UserInputError(f"model {self.name!r} reads {self.view!r}; this program knows "
+                                 f"{' and '.join(VIEWS)}")
         self.batch = int(rep.get("batch", 32))
 
     @classmethod
@@ -218,13 +289,25 @@ class StyleClassifier:
         return ranked(self.labels, average_windows(self.window_probabilities(windows)))
 
     # MIDI
-    def classify_notes(self, start, end, pitch, what: str = "the melody"
-                       ) -> list[tuple[str, float]]:
+    def classify_notes(self, start, end, pitch, what: str = "the melody",
+                       one_track: bool = True) -> list[tuple[str, float]]:
+        """Classify notes as this model reads them (its view: all of them, or the top voice);
+        `one_track`: the notes are one track (a melody), not a whole score."""
         self._need(KIND_MIDI)
-        return self.classify_windows(melody_windows(start, end, pitch, self.spec, what=what))
+        return self.classify_windows(view_windows(self.view, start, end, pitch, self.spec,
+                                                  what=what, one_track=one_track))
+
+    def classify_song(self, song: Song) -> list[tuple[str, float]]:
+        """Classify the whole song: every pitched track merged into one pianoroll."""
+        self._need(KIND_MIDI)
+        start, end, pitch = song_arrays(song)
+        if start.size == 0:
+            raise TooShortError("the song has no notes to classify")
+        return self.classify_notes(start, end, pitch, what="the song", one_track=False)
 
     def classify_track(self, song: Song, track: int | None = None) -> list[tuple[str, float]]:
-        """Classify one track (by index), or by default the melody track, from its top voice."""
+        """Classify one track (by index), or by default the melody track, from that track's own
+        pianoroll (its top voice for a "top voice" model)."""
         if track is None:
             t = song.melody_track()
             if t is None:
@@ -284,8 +367,9 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 def classify_file(path: str | Path, *, track: int | None = None, model: str | None = None,
                   providers: str = "cpu") -> tuple[StyleClassifier, list[tuple[str, float]]]:
     """Classify a MIDI or audio file by its suffix; returns the model used and ranked labels.
-    `track` is a 0-based index. CPU by default: these models are small enough that a GPU's
-    transfers cost more than they save."""
+    A MIDI file is read whole (every pitched track merged) unless `track` (a 0-based index)
+    picks one track. CPU by default: these models are small enough that a GPU's transfers cost
+    more than they save."""
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file")
@@ -299,4 +383,6 @@ def classify_file(path: str | Path, *, track: int | None = None, model: str | No
     from engine.midi_io import read_midi
 
     song = read_midi(path, lenient=True)
+    if track is None:
+        return clf, clf.classify_song(song)
     return clf, clf.classify_track(song, track)

@@ -1,11 +1,14 @@
-"""Audio training data: corpus top voices rendered through FluidSynth, as log-mel windows.
+"""Audio training data: corpus scores rendered through FluidSynth, as log-spectrogram windows.
 
-Each piece's top voice (the same line the MIDI classifiers see, so texture does not give the
-label away) is rendered for `seconds` seconds with a GM program drawn from `PROGRAMS`, a tempo
-drawn from 80-140 BPM (on the normalised beat: notation pulse does not leak), a random key, and
-a random starting point for training pieces. Rendering uses pyfluidsynth directly: a single
-melody on one channel needs no Song, and this runs ~200x realtime (ENVIRONMENT.md).
-Features are engine.audio_features.log_semitone, the runtime's own function.
+Each piece's whole score (every part on its own channel: a recording of a chorale has all four
+voices) is rendered for `seconds` seconds with GM programs drawn from `PROGRAMS` (one for the
+whole ensemble or one per part, at random), a tempo drawn from 80-140 BPM on the normalised beat
+(so notation pulse does not leak), a random key, and a random starting point for training
+renders. With `single_part` > 0 that share of the training renders is of one part alone (the
+single-instrument case). The random choices of a render come from its own generator, seeded by
+(seed, piece, render), so a held-out piece sounds the same whichever other pieces are rendered.
+Rendering uses pyfluidsynth directly (~200x realtime, ENVIRONMENT.md); the features are
+engine.audio_features.log_semitone, the runtime's own function.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from engine import audio_features as af
-from engine.models.classifier import pitch_shift, time_factor, top_voice
+from engine.models.classifier import pitch_shift, time_factor
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
 
@@ -28,6 +31,10 @@ log = logging.getLogger(__name__)
 # trumpet, oboe, clarinet, flute, recorder
 PROGRAMS = (0, 6, 11, 19, 24, 40, 42, 48, 52, 56, 68, 71, 73, 74)
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+_CHANNELS = tuple(c for c in range(16) if c != 9)  # channel 10 is drums in GM
+#: What a render holds: the whole score, or the top part alone (the secondary measurement).
+RENDER_SCORE = "score"
+RENDER_TOP_PART = "top part"
 
 
 def find_soundfont(explicit: str | Path | None = None) -> Path:
@@ -43,45 +50,55 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
     raise FileNotFoundError("no GM soundfont found in /usr/share/sounds/sf2")
 
 
-class MelodyRenderer:
-    """One FluidSynth instance rendering single melodies offline (mono float32)."""
+class ScoreRenderer:
+    """One FluidSynth instance rendering note lists offline (mono float32), one channel per
+    part."""
 
     def __init__(self, sample_rate: int = af.SAMPLE_RATE, soundfont: str | Path | None = None):
         import fluidsynth
 
         self.sample_rate = sample_rate
-        self.synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.6)
+        # gain 0.3: six voices at velocity 110 stay below int16 clipping
+        self.synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.3)
         self.sfid = self.synth.sfload(str(find_soundfont(soundfont)))
         if self.sfid < 0:
             raise RuntimeError("FluidSynth could not load the soundfont")
 
-    def render(self, notes: Sequence[tuple[float, float, int, int]], program: int,
-               seconds: float) -> np.ndarray:
-        """notes: (on_s, off_s, pitch, velocity). Returns `seconds` of mono audio."""
+    def render(self, notes: Sequence[tuple[float, float, int, int, int]],
+               programs: Sequence[int], seconds: float) -> np.ndarray:
+        """notes: (on_s, off_s, pitch, velocity, part); part k plays `programs[k]`. Returns
+        `seconds` of mono audio."""
         sr, synth = self.sample_rate, self.synth
+        # silence whatever the last render left ringing (reverb tails) before this one
+        for ch in _CHANNELS:
+            synth.all_sounds_off(ch)
+        synth.get_samples(sr // 2)
         synth.system_reset()
-        synth.program_select(0, self.sfid, 0, int(program))
+        for k, program in enumerate(programs):
+            synth.program_select(_CHANNELS[k % len(_CHANNELS)], self.sfid, 0, int(program))
         events = []
-        for on, off, pitch, vel in notes:
+        for on, off, pitch, vel, part in notes:
             if on >= seconds:
                 continue
-            events.append((on, 1, int(pitch), int(vel)))
-            events.append((min(off, seconds), 0, int(pitch), 0))
+            ch = _CHANNELS[int(part) % len(_CHANNELS)]
+            events.append((on, 1, ch, int(pitch), int(vel)))
+            events.append((min(off, seconds), 0, ch, int(pitch), 0))
         events.sort()
         total = int(seconds * sr)
         chunks, pos = [], 0
-        for t, kind, pitch, vel in events:
+        for t, kind, ch, pitch, vel in events:
             frame = min(int(t * sr), total)
             if frame > pos:
                 chunks.append(np.asarray(synth.get_samples(frame - pos), dtype=np.int16))
                 pos = frame
             if kind:
-                synth.noteon(0, pitch, vel)
+                synth.noteon(ch, pitch, vel)
             else:
-                synth.noteoff(0, pitch)
+                synth.noteoff(ch, pitch)
         if pos < total:
             chunks.append(np.asarray(synth.get_samples(total - pos), dtype=np.int16))
-        synth.all_notes_off(0)
+        for ch in _CHANNELS:
+            synth.all_notes_off(ch)
         stereo = np.concatenate(chunks).reshape(-1, 2).astype(np.float32) / 32768.0
         return stereo.mean(axis=1)
 
@@ -89,10 +106,28 @@ class MelodyRenderer:
         self.synth.delete()
 
 
-def melody_events(piece: corpus.Piece, rng: np.random.Generator, seconds: float,
-                  random_start: bool) -> list[tuple[float, float, int, int]]:
-    """The piece's top voice as timed events: normalised time, random tempo and key."""
-    s, e, p = top_voice(piece.start, piece.end, piece.pitch)
+MelodyRenderer = ScoreRenderer  # the name of the one-melody version
+
+
+def render_rng(seed: int, piece: corpus.Piece, render: int) -> np.random.Generator:
+    """The random choices of one render of one piece (independent of the other pieces)."""
+    h = hashlib.md5(f"{piece.label}|{piece.group}|{piece.source}|{len(piece.pitch)}".encode())
+    return np.random.default_rng([seed, int(h.hexdigest()[:8], 16), render])
+
+
+def score_events(piece: corpus.Piece, rng: np.random.Generator, seconds: float,
+                 random_start: bool, part: int | None = None
+                 ) -> tuple[list[tuple[float, float, int, int, int]], list[int]]:
+    """Timed events of the whole score (or of one `part`) with normalised time, a random tempo
+    and key, and the GM program of each part: ((on_s, off_s, pitch, velocity, part), programs)."""
+    if part is None:
+        s, e, p = piece.start, piece.end, piece.pitch
+        parts = piece.part if piece.part is not None else np.zeros(len(p), np.int16)
+    else:
+        s, e, p = piece.part_notes(part)
+        parts = np.zeros(len(p), np.int16)
+    order = np.argsort(s, kind="stable")
+    s, e, p, parts = s[order], e[order], p[order], parts[order]
     shift = pitch_shift(s, e, p) + int(rng.integers(-6, 6))
     factor = time_factor(s)
     bpm = float(rng.uniform(80, 140))
@@ -103,46 +138,68 @@ def melody_events(piece: corpus.Piece, rng: np.random.Generator, seconds: float,
         t0 = on[int(rng.choice(candidates))] if candidates.size else 0.0
         on, off = on - t0, off - t0
         keep = on >= 0
-        on, off, p = on[keep], off[keep], p[keep]
+        on, off, p, parts = on[keep], off[keep], p[keep], parts[keep]
+    n_parts = int(parts.max()) + 1 if parts.size else 1
+    if rng.random() < 0.5:  # one instrument for the ensemble, or one per part
+        programs = [int(rng.choice(PROGRAMS))] * n_parts
+    else:
+        programs = [int(x) for x in rng.choice(PROGRAMS, size=n_parts)]
     pitches = np.clip(p.astype(int) + shift, 24, 108)
     vel = rng.integers(70, 111, size=len(pitches))
-    return list(zip(on.tolist(), (off * 0.97).tolist(), pitches.tolist(), vel.tolist()))
+    events = list(zip(on.tolist(), (off * 0.97).tolist(), pitches.tolist(), vel.tolist(),
+                      parts.astype(int).tolist()))
+    return events, programs
 
 
-def piece_windows(renderer: MelodyRenderer, piece: corpus.Piece, rng: np.random.Generator,
-                  seconds: float, window_frames: int, hop_frames: int,
-                  random_start: bool) -> np.ndarray:
-    program = int(rng.choice(PROGRAMS))
-    audio = renderer.render(melody_events(piece, rng, seconds, random_start), program, seconds)
+def piece_windows(renderer: ScoreRenderer, piece: corpus.Piece, rng: np.random.Generator,
+                  seconds: float, window_frames: int, hop_frames: int, random_start: bool,
+                  part: int | None = None) -> np.ndarray:
+    events, programs = score_events(piece, rng, seconds, random_start, part)
+    audio = renderer.render(events, programs, seconds)
     spec = af.log_semitone(audio, renderer.sample_rate)
     return af.spectrogram_windows(spec, window_frames, hop_frames)
 
 
 def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds: float = 15.0,
                window_frames: int = 108, hop_frames: int = 54, train_renders: int = 2,
-               seed: int = 0, cache_dir: Path | None = None) -> dict[str, PieceSet]:
-    """Rendered log-mel windows (uint8) per split, cached as npz under `cache_dir`."""
+               single_part: float = 0.0, eval_render: str = RENDER_SCORE, seed: int = 0,
+               splits: Sequence[str] = ("train", "valid", "test"),
+               cache_dir: Path | None = None) -> dict[str, PieceSet]:
+    """Rendered log-spectrogram windows (uint8) per split, cached as npz under `cache_dir`.
+    Training pieces get `train_renders` renders from random starting points (a `single_part`
+    share of them of one random part alone); valid/test pieces one render from the start, of
+    `eval_render` (the score, or the top part alone)."""
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
                             tuple(labels), seconds, window_frames, hop_frames, train_renders,
-                            seed, af.N_FFT, af.HOP, "semitone", af.LOW_MIDI, af.N_BANDS)).encode()).hexdigest()[:12]
+                            single_part, eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
+                            "semitone", af.LOW_MIDI, af.N_BANDS, "score-v2")).encode()
+                      ).hexdigest()[:12]
     cache = cache_dir / f"audio_{key}.npz" if cache_dir else None
     if cache and cache.exists():
         return _load_sets(cache)
-    rng = np.random.default_rng(seed)
     index = {lab: i for i, lab in enumerate(labels)}
-    splits = corpus.assign_splits(list(pieces))
-    renderer = MelodyRenderer()
+    where = corpus.assign_splits(list(pieces))
+    renderer = ScoreRenderer()
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in ("train", "valid", "test")}
     try:
-        for piece, split in zip(pieces, splits):
-            if piece.label not in index or len(piece.pitch) < 8:
+        for piece, split in zip(pieces, where):
+            if piece.label not in index or len(piece.pitch) < 8 or split not in splits:
                 continue
-            n = train_renders if split == "train" else 1
-            w = np.concatenate([piece_windows(renderer, piece, rng, seconds, window_frames,
-                                              hop_frames, random_start=split == "train")
-                                for _ in range(n)])
+            train = split == "train"
+            ws_piece = []
+            for r in range(train_renders if train else 1):
+                rng = render_rng(seed, piece, r)
+                if train:
+                    part = (int(rng.choice(piece.parts()))
+                            if len(piece.parts()) > 1 and rng.random() < single_part else None)
+                else:
+                    part = piece.top_part() if eval_render == RENDER_TOP_PART else None
+                if part is not None and len(piece.part_notes(part)[0]) < 8:
+                    part = None
+                ws_piece.append(piece_windows(renderer, piece, rng, seconds, window_frames,
+                                              hop_frames, random_start=train, part=part))
             ws, ys, ns = out[split]
-            ws.append((w * 255).round().astype(np.uint8))
+            ws.append((np.concatenate(ws_piece) * 255).round().astype(np.uint8))
             ys.append(index[piece.label])
             ns.append(piece.group)
     finally:

@@ -4,8 +4,9 @@
     popmusicnet train classifier --arch transformer --out assets/models
     popmusicnet train classifier --arch audio --out assets/models
 
-Trains on the music21 corpus (parsed once into .popmusicnet-cache/classify/corpus.npz), exports
-ONNX + a card with the held-out metrics. Single process (no DDP: these models train in minutes).
+Trains on the music21 corpus (engine.training.data.styles' pieces, flattened once into
+.popmusicnet-cache/classify/scores.npz), from whole scores (every part merged; audio: the score
+rendered) with some single-part windows, and exports ONNX + a card with the held-out metrics. Single process (no DDP: these models train in minutes).
 No torch at module level.
 """
 
@@ -33,8 +34,17 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--max-windows", type=int, default=16,
                    help="MIDI: at most this many training windows per piece (default 16)")
+    p.add_argument("--view", choices=("score", "top voice"), default="score",
+                   help="MIDI: what the model reads, every track merged (score, default) or the "
+                        "top voice only (the older kind)")
+    p.add_argument("--single-part", type=float, default=None,
+                   help="training data from one part alone: MIDI, extra windows per piece as a "
+                        "share of --max-windows (default 0.25); audio, the share of renders "
+                        "(default 0.2)")
     p.add_argument("--seconds", type=float, default=15.0,
                    help="audio: seconds rendered per piece (default 15)")
+    p.add_argument("--train-renders", type=int, default=2,
+                   help="audio: renders per training piece (default 2)")
     p.add_argument("--max-minutes", type=float, default=10.0,
                    help="stop training after this many minutes (default 10)")
     p.add_argument("--seed", type=int, default=0)
@@ -49,19 +59,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise UserInputError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.single_part is not None and not 0 <= args.single_part <= 1:
+        raise UserInputError(f"--single-part must be between 0 and 1, got {args.single_part}")
     torch.set_num_threads(max(1, args.threads))
     command = "popmusicnet train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 \
         else f"popmusicnet train classifier --arch {args.arch}"
     if args.arch == "audio":
         from engine.training.classify.train_audio import NAME, train_audio
 
+        if args.train_renders < 1:
+            raise UserInputError(f"--train-renders must be at least 1, got {args.train_renders}")
         train_audio(out_dir=args.out, seconds=args.seconds, epochs=args.epochs or 15,
+                    train_renders=args.train_renders,
+                    single_part=0.2 if args.single_part is None else args.single_part,
                     lr=args.lr, batch=args.batch, seed=args.seed, device=args.device,
                     max_seconds=args.max_minutes * 60, name=args.name or NAME, command=command)
     else:
         from engine.training.classify.train_midi import train_midi
 
         train_midi(args.arch, out_dir=args.out, epochs=args.epochs or 20, lr=args.lr,
+                   view=args.view,
+                   single_part=0.25 if args.single_part is None else args.single_part,
                    batch=args.batch, max_windows=args.max_windows, seed=args.seed,
                    device=args.device, max_seconds=args.max_minutes * 60, name=args.name,
                    command=command)

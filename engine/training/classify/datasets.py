@@ -9,18 +9,26 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.models.classifier import MelodySpec, TooShortError, melody_windows
+from engine.models.classifier import VIEW_SCORE, MelodySpec, TooShortError, view_windows
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet, to_float
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR = Path(__file__).resolve().parents[3] / ".popmusicnet-cache" / "classify"
-DEFAULT_CORPUS = CACHE_DIR / "corpus.npz"
+DEFAULT_CORPUS = CACHE_DIR / "scores.npz"
+#: What a model is shown of each held-out piece: the whole score, or its top part alone (one
+#: track, as `popmusicnet classify FILE --track N` reads the melody track).
+INPUT_SCORE = "score"
+INPUT_TOP_PART = "top part"
+INPUTS = (INPUT_SCORE, INPUT_TOP_PART)
+#: Share of the single-part training windows taken from the top part (the rest: any part).
+TOP_PART_SHARE = 0.5
 
 def load_corpus(path: Path = DEFAULT_CORPUS, per_class: dict | int | None = None,
                 progress=None) -> list[corpus.Piece]:
-    """The cached corpus, parsing it first if there is none (a few minutes)."""
+    """The cached corpus, built first from engine.training.data.styles if there is none (a few
+    minutes of parsing when styles' own caches are not there either)."""
     if not Path(path).exists():
         if progress:
             progress.emit("stage", stage="parse", message=f"parsing the corpus into {path}")
@@ -28,22 +36,43 @@ def load_corpus(path: Path = DEFAULT_CORPUS, per_class: dict | int | None = None
     return corpus.load(path)
 
 
+def piece_input(piece: corpus.Piece, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The notes a model is shown of a piece: all of them ("score") or its top part's."""
+    if what == INPUT_SCORE:
+        return piece.start, piece.end, piece.pitch
+    if what == INPUT_TOP_PART:
+        return piece.part_notes(piece.top_part())
+    raise ValueError(f"input must be one of {INPUTS}, got {what!r}")
+
+
 def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: MelodySpec,
-               max_windows: int, seed: int, eval_max_windows: int = 48
-               ) -> dict[str, PieceSet]:
-    """Windows (uint8) per split. Training pieces: hop/2 windows, at most `max_windows` chosen at
-    random; valid/test: the runtime's hop, at most `eval_max_windows` evenly spaced."""
+               max_windows: int, seed: int, eval_max_windows: int = 48, *,
+               view: str = VIEW_SCORE, eval_input: str = INPUT_SCORE,
+               single_part: float = 0.0,
+               splits: Sequence[str] = ("train", "valid", "test")) -> dict[str, PieceSet]:
+    """Windows (uint8) per split, as a model of `view` reads them.
+
+    Training pieces: the whole score at hop/2, at most `max_windows` chosen at random, plus
+    (`single_part` > 0) about `single_part * max_windows` windows of single parts (the top part
+    for TOP_PART_SHARE of them, else a part drawn at random): the single-track path, where one
+    voice of a chorale must not look like a folk tune just because it is alone. Valid/test
+    pieces: `eval_input` (the score, or the top part alone) at the runtime's hop, at most
+    `eval_max_windows` evenly spaced (they do not depend on the training pieces: `splits` may
+    leave those out)."""
     rng = np.random.default_rng(seed)
-    splits = corpus.assign_splits(list(pieces))
+    where = corpus.assign_splits(list(pieces))
     index = {lab: i for i, lab in enumerate(labels)}
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in ("train", "valid", "test")}
-    for piece, split in zip(pieces, splits):
-        if piece.label not in index:
+    n_single = int(round(single_part * max_windows))
+    for piece, split in zip(pieces, where):
+        if piece.label not in index or split not in splits:
             continue
         train = split == "train"
         try:
-            w = melody_windows(piece.start, piece.end, piece.pitch, spec,
-                               hop=spec.hop_steps // 2 if train else spec.hop_steps)
+            what = INPUT_SCORE if train else eval_input
+            w = view_windows(view, *piece_input(piece, what), spec,
+                             hop=spec.hop_steps // 2 if train else spec.hop_steps,
+                             one_track=what == INPUT_TOP_PART)
         except TooShortError:
             continue
         cap = max_windows if train else eval_max_windows
@@ -51,11 +80,32 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
             pick = (np.sort(rng.choice(len(w), cap, replace=False)) if train
                     else np.linspace(0, len(w) - 1, cap).round().astype(int))
             w = w[pick]
+        if train and n_single:  # a folk tune alone is a single track too
+            w = np.concatenate([w, _single_part_windows(piece, view, spec, n_single, rng)])
         ws, ys, ns = out[split]
         ws.append((w * 255).astype(np.uint8))
         ys.append(index[piece.label])
         ns.append(piece.group)
     return {s: PieceSet(ws, np.array(ys, dtype=np.int64), ns) for s, (ws, ys, ns) in out.items()}
+
+
+def _single_part_windows(piece: corpus.Piece, view: str, spec: MelodySpec, n: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """`n` windows, each of one part drawn at random (parts too short to classify skipped)."""
+    cands = [k for k in piece.parts() if len(piece.part_notes(k)[0]) >= spec.min_notes]
+    if not cands:
+        return np.zeros((0, spec.n_planes, spec.window_steps, spec.n_pitches), np.float32)
+    top = piece.top_part()
+    chosen = rng.choice(cands, size=n)
+    if top in cands:  # the melody track is what a user most often classifies alone
+        chosen = np.where(rng.random(n) < TOP_PART_SHARE, top, chosen)
+    out = []
+    for k in np.unique(chosen):
+        w = view_windows(view, *piece.part_notes(int(k)), spec, hop=spec.hop_steps // 2,
+                         one_track=True)
+        m = int((chosen == k).sum())
+        out.append(w[np.sort(rng.choice(len(w), min(m, len(w)), replace=False))])
+    return np.concatenate(out)
 
 
 def split_summary(sets: dict[str, PieceSet], labels: Sequence[str]) -> dict[str, Any]:

@@ -29,14 +29,14 @@ def _conv(cin: int, cout: int, k: tuple[int, int], s: tuple[int, int],
 
 
 class PianorollCNN(nn.Module):
-    """(B, 2, T, P) onset/active planes -> (B, n_classes) logits."""
+    """(B, planes, T, P) onset/active (/one-track) planes -> (B, n_classes) logits."""
 
     def __init__(self, n_classes: int, window_steps: int = 64, n_pitches: int = 48,
-                 width: int = 16, dropout: float = 0.3) -> None:
+                 width: int = 16, dropout: float = 0.3, in_planes: int = 2) -> None:
         super().__init__()
         w = width  # strided in time and (after the first layer) in pitch, as in the report
         self.features = nn.Sequential(
-            _conv(2, w, (8, 3), (2, 1), None, 0.0),
+            _conv(in_planes, w, (8, 3), (2, 1), None, 0.0),
             _conv(w, 2 * w, (8, 3), (2, 2), None, 0.1),
             _conv(2 * w, 3 * w, (4, 3), (2, 2), None, 0.1),
             _conv(3 * w, 4 * w, (4, 3), (2, 2), None, 0.1),
@@ -44,7 +44,8 @@ class PianorollCNN(nn.Module):
         )
         # max over time (where in the window a figure occurs does not matter), keep pitch
         with torch.no_grad():
-            n_flat = self.pool(self.features(torch.zeros(1, 2, window_steps, n_pitches))).numel()
+            n_flat = self.pool(self.features(
+                torch.zeros(1, in_planes, window_steps, n_pitches))).numel()
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_flat, 64),
                                   nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, n_classes))
 
@@ -77,16 +78,16 @@ class _EncoderLayer(nn.Module):
 
 
 class MelodyTransformer(nn.Module):
-    """(B, 2, T, P) -> per-step tokens (onset and active pitch vectors concatenated, grouped
+    """(B, planes, T, P) -> per-step tokens (the planes' pitch vectors concatenated, grouped
     `group` steps per token) -> pre-norm Transformer encoder -> mean pool -> logits."""
 
     def __init__(self, n_classes: int, window_steps: int = 64, n_pitches: int = 48,
                  d_model: int = 64, layers: int = 3, heads: int = 4, ff: int = 128,
-                 dropout: float = 0.1, group: int = 1) -> None:
+                 dropout: float = 0.1, group: int = 1, in_planes: int = 2) -> None:
         super().__init__()
         self.group = group
         n_tokens = window_steps // group
-        self.embed = nn.Linear(2 * n_pitches * group, d_model)
+        self.embed = nn.Linear(in_planes * n_pitches * group, d_model)
         self.pos = nn.Parameter(torch.randn(1, n_tokens, d_model) * 0.02)
         self.layers = nn.ModuleList(_EncoderLayer(d_model, heads, ff, dropout)
                                     for _ in range(layers))

@@ -1,10 +1,12 @@
-"""Train the audio style classifier (Lil Data spectrogram CNN) on rendered corpus melodies.
+"""Train the audio style classifier (Lil Data spectrogram CNN) on rendered corpus scores.
 
     python -m engine.training.classify.train_audio --out assets/models
 
-Same corpus, labels and piece-level split as the MIDI classifiers; each piece is rendered through
-FluidSynth (engine.training.classify.audio_data), cut into 5 s log-mel windows, and the piece is
-classified by the mean of its windows' probabilities.
+Same corpus, labels and piece-level split as the MIDI classifiers; each piece's whole score is
+rendered through FluidSynth (engine.training.classify.audio_data) with random GM programs, tempo
+and key, cut into 5 s log-spectrogram windows on semitone bands, and the piece is classified by
+the mean of its windows' probabilities. The test pieces are also measured from their top part
+rendered alone (the secondary, single-instrument row).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from engine import audio_features as af
 from engine.models.classifier import KIND_AUDIO
 from engine.training.classify import corpus
-from engine.training.classify.audio_data import PROGRAMS, audio_sets
+from engine.training.classify.audio_data import PROGRAMS, RENDER_TOP_PART, audio_sets
 from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                split_summary)
@@ -35,7 +37,8 @@ NAME = "classifier-audio-cnn"
 def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DEFAULT_CORPUS,
                 labels: Sequence[str] = corpus.LABELS,
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 15.0,
-                window_seconds: float = 5.0, train_renders: int = 1, epochs: int = 15,
+                window_seconds: float = 5.0, train_renders: int = 2,
+                single_part: float = 0.2, epochs: int = 15,
                 lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
                 max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
                 cache_dir: Path | None = CACHE_DIR,
@@ -48,8 +51,11 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     frames = int(round(window_seconds * af.SAMPLE_RATE / af.HOP))
     t0 = time.perf_counter()
     sets = audio_sets(pieces, labels, seconds=seconds, window_frames=frames,
-                      hop_frames=frames // 2, train_renders=train_renders, seed=seed,
-                      cache_dir=cache_dir)
+                      hop_frames=frames // 2, train_renders=train_renders,
+                      single_part=single_part, seed=seed, cache_dir=cache_dir)
+    top = audio_sets(pieces, labels, seconds=seconds, window_frames=frames,
+                     hop_frames=frames // 2, eval_render=RENDER_TOP_PART, seed=seed,
+                     splits=("valid", "test"), cache_dir=cache_dir)
     summary = split_summary(sets, labels)
     progress.emit("data", stage="render", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
@@ -65,16 +71,21 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     training = {"command": command or "python -m engine.training.classify.train_audio",
                 "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)",
                 "parameters": n_params,
-                "data": (f"music21 corpus top voices rendered with FluidSynth (TimGM6mb), "
-                         f"{seconds:g} s per render, GM programs {list(PROGRAMS)}, 80-140 BPM, "
-                         "random key; per-class quota split by group"),
-                "splits": summary, "train_renders_per_piece": train_renders, "epochs": epochs,
+                "data": (f"music21 corpus scores (every part) rendered with FluidSynth "
+                         f"(TimGM6mb), {seconds:g} s per render, GM programs {list(PROGRAMS)} "
+                         "(one for all parts or one per part), 80-140 BPM, random key; "
+                         f"{single_part:g} of the training renders one part alone; per-class "
+                         "quota split by group"),
+                "splits": summary, "seconds_per_render": seconds,
+                "train_renders_per_piece": train_renders, "single_part": single_part,
+                "epochs": epochs,
                 "lr": lr, "batch": batch, "seed": seed, "device": str(dev),
                 **{k: v for k, v in info.items() if k != "history"}}
-    desc = ("Style of a recorded melody from log-mel spectrogram windows: " + ", ".join(labels)
-            + ". Spectrogram CNN after the Lil Data report.")
+    desc = ("Style of a recording from log-spectrogram windows (semitone bands): "
+            + ", ".join(labels) + ". Spectrogram CNN after the Lil Data report.")
     return export_and_measure(model, sets, labels, Path(out_dir), name, KIND_AUDIO, rep,
-                              training, desc, progress)
+                              training, desc, progress,
+                              extra={"test_top_part": top["test"], "valid_top_part": top["valid"]})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("assets/models"))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=15.0)
-    ap.add_argument("--train-renders", type=int, default=1)
+    ap.add_argument("--train-renders", type=int, default=2)
+    ap.add_argument("--single-part", type=float, default=0.2,
+                    help="share of training renders of one part alone (default 0.2)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -95,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cmd = "python -m engine.training.classify.train_audio " + " ".join(argv or sys.argv[1:])
     train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
-                train_renders=a.train_renders, epochs=a.epochs, lr=a.lr, batch=a.batch,
-                seed=a.seed, device=a.device, max_seconds=a.max_seconds, command=cmd.strip())
+                train_renders=a.train_renders, single_part=a.single_part, epochs=a.epochs,
+                lr=a.lr, batch=a.batch, seed=a.seed, device=a.device,
+                max_seconds=a.max_seconds, command=cmd.strip())
     return 0
 
 

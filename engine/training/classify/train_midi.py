@@ -1,11 +1,14 @@
-"""Train the MIDI style classifiers (pianoroll CNN or Transformer) on top-voice windows.
+"""Train the MIDI style classifiers (pianoroll CNN or Transformer) on whole-score windows.
 
     python -m engine.training.classify.train_midi --arch cnn --out assets/models
 
-Data: engine.training.classify.corpus (parsed once, cached as npz), a per-class quota split by
-group (hymn tune, mass, work, tune), windows of `window_steps` normalised steps with hop
-`hop_steps` (half that for training), at most `--max-windows` per training piece. The test split
-is scored at piece level through the exported ONNX graph (the runtime's own path).
+Data: engine.training.classify.corpus (engine.training.data.styles' pieces, cached as npz), a
+per-class quota split by group (hymn tune, mass, work, tune), windows of `window_steps`
+normalised steps of the whole score (every part merged: `--view score`, the default) with hop
+`hop_steps` (half that for training), at most `--max-windows` per training piece, plus
+`--single-part` x that many windows of single parts (the one-track path). `--view "top voice"`
+trains the older melody-only kind. The test split is scored at piece level through the exported
+ONNX graph (the runtime's own path), from the whole score and from the top part alone.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from typing import Any, Sequence
 
 import torch
 
-from engine.models.classifier import KIND_MIDI, MelodySpec
+from engine.models.classifier import KIND_MIDI, VIEW_SCORE, VIEW_TOP, VIEWS, MelodySpec
 from engine.training.classify import corpus
-from engine.training.classify.datasets import (DEFAULT_CORPUS, load_corpus, piece_sets,
-                                               split_summary)
+from engine.training.classify.datasets import (DEFAULT_CORPUS, INPUT_TOP_PART, load_corpus,
+                                               piece_sets, split_summary)
 from engine.training.classify.models import MelodyTransformer, PianorollCNN
 from engine.training.classify.trainer import export_and_measure, fit, pitch_shift_augment
 from engine.training.common import ProgressLog, pick_device, seed_everything
@@ -30,25 +33,36 @@ from engine.training.common import ProgressLog, pick_device, seed_everything
 log = logging.getLogger(__name__)
 
 NAMES = {"cnn": "classifier-midi-cnn", "transformer": "classifier-midi-transformer"}
+#: Whole scores span more than a melody: six octaves around the (normalised) median pitch.
+SCORE_SPEC = MelodySpec(low_pitch=24, n_pitches=72, n_planes=3)
+TOP_SPEC = MelodySpec()
 
 
 def build_model(arch: str, n_classes: int, spec: MelodySpec) -> torch.nn.Module:
     if arch == "cnn":
-        return PianorollCNN(n_classes, spec.window_steps, spec.n_pitches)
+        return PianorollCNN(n_classes, spec.window_steps, spec.n_pitches,
+                            in_planes=spec.n_planes)
     if arch == "transformer":
-        return MelodyTransformer(n_classes, spec.window_steps, spec.n_pitches)
+        return MelodyTransformer(n_classes, spec.window_steps, spec.n_pitches,
+                                 in_planes=spec.n_planes)
     raise ValueError(f"unknown arch {arch!r}")
 
 
 def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                corpus_path: Path = DEFAULT_CORPUS, labels: Sequence[str] = corpus.LABELS,
-               pieces: Sequence[corpus.Piece] | None = None, spec: MelodySpec = MelodySpec(),
+               pieces: Sequence[corpus.Piece] | None = None, spec: MelodySpec | None = None,
+               view: str = VIEW_SCORE, single_part: float = 0.25,
                epochs: int = 20, lr: float = 2e-3, batch: int = 64, max_windows: int = 16,
                seed: int = 0, device: str = "auto", max_seconds: float | None = 600.0,
                name: str | None = None, command: str | None = None,
                augment_semitones: int = 2,
                progress: ProgressLog | None = None) -> dict[str, Any]:
     """Train, export to ONNX with a card, and return the card's metrics."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    spec = spec or (SCORE_SPEC if view == VIEW_SCORE else TOP_SPEC)
+    if view == VIEW_TOP:
+        single_part = 0.0
     progress = progress or ProgressLog()
     seed_everything(seed)
     dev = pick_device(device)
@@ -56,7 +70,11 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
     if pieces is None:
         pieces = load_corpus(corpus_path, progress=progress)
     t0 = time.perf_counter()
-    sets = piece_sets(pieces, labels, spec, max_windows, seed)
+    sets = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
+                      single_part=single_part)
+    # the secondary measurement: each held-out piece's top part alone (one track)
+    top = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
+                     eval_input=INPUT_TOP_PART, splits=("valid", "test"))
     summary = split_summary(sets, labels)
     progress.emit("data", stage="windows", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
@@ -66,21 +84,28 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                device=dev, seed=seed, progress=progress, max_seconds=max_seconds,
                augment=pitch_shift_augment(augment_semitones) if augment_semitones else None)
     out_dir = Path(out_dir)
-    rep = dict(spec.to_dict(), labels=list(labels), input="top voice, key- and octave-"
-               "normalised, time scaled by 2^k so the median inter-onset interval is ~1 beat",
-               planes=["onset", "active"], batch=64)
+    what = ("every pitched track merged (one track's own notes with --track)"
+            if view == VIEW_SCORE else "top voice (skyline)")
+    rep = dict(spec.to_dict(), labels=list(labels), view=view,
+               input=what + ", key- and octave-normalised, time scaled by 2^k so the median "
+               "inter-onset interval is ~1 beat",
+               planes=["onset", "active", "one track"][:spec.n_planes], batch=64)
     training = {"command": command or f"python -m engine.training.classify.train_midi --arch "
                 f"{arch} --epochs {epochs} --seed {seed}", "arch": arch, "parameters": n_params,
-                "data": "music21 corpus, top voice, per-class quota split by group",
+                "data": (f"music21 corpus via engine.training.data.styles, {view} windows"
+                         + (f" + {single_part:g} x max windows of single parts"
+                            if single_part else "") + ", per-class quota split by group"),
                 "splits": summary, "epochs": epochs, "lr": lr, "batch": batch,
-                "max_windows_per_piece": max_windows, "seed": seed, "device": str(dev),
-                "augment_pitch_shift": augment_semitones,
+                "max_windows_per_piece": max_windows, "single_part": single_part,
+                "seed": seed, "device": str(dev), "augment_pitch_shift": augment_semitones,
                 **{k: v for k, v in info.items() if k != "history"}}
-    desc = ("Style of a melody from its top voice: " + ", ".join(labels) + ". " +
+    desc = (("Style of a score from all its tracks (or of one track): " if view == VIEW_SCORE
+             else "Style of a melody from its top voice: ") + ", ".join(labels) + ". " +
             ("Pianoroll CNN with long-in-time, short-in-pitch filters (PopMusicNet)."
              if arch == "cnn" else "Transformer encoder over pianoroll steps (schuBERT)."))
     return export_and_measure(model, sets, labels, out_dir, name, KIND_MIDI, rep, training,
-                              desc, progress)
+                              desc, progress, extra={"test_top_part": top["test"],
+                                                     "valid_top_part": top["valid"]})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--max-windows", type=int, default=16)
+    ap.add_argument("--view", choices=VIEWS, default=VIEW_SCORE)
+    ap.add_argument("--single-part", type=float, default=0.25,
+                    help="extra single-part training windows per piece, as a share of "
+                         "--max-windows (default 0.25)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-seconds", type=float, default=600.0)
@@ -101,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cmd = "python -m engine.training.classify.train_midi " + " ".join(argv or sys.argv[1:])
     train_midi(a.arch, out_dir=a.out, corpus_path=a.corpus, epochs=a.epochs, lr=a.lr,
-               batch=a.batch, max_windows=a.max_windows, seed=a.seed, device=a.device,
+               batch=a.batch, max_windows=a.max_windows, view=a.view,
+               single_part=a.single_part, seed=a.seed, device=a.device,
                max_seconds=a.max_seconds, command=cmd.strip())
     return 0
 

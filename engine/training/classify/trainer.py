@@ -114,6 +114,7 @@ def pitch_shift_augment(max_shift: int = 2):
                 out[sel, ..., :k] = x[sel, ..., -k:]
             else:
                 out[sel] = x[sel]
+        out[:, 2:] = x[:, 2:]  # planes past onset/active (the one-track flag) are not pitches
         return out
     return augment
 
@@ -138,9 +139,11 @@ def export_classifier(model: nn.Module, example: np.ndarray, out_dir: Path, name
 
 def export_and_measure(model: nn.Module, sets: dict[str, PieceSet], labels: Sequence[str],
                        out_dir: Path, name: str, kind: str, representation: dict,
-                       training: dict, description: str, progress: ProgressLog) -> dict:
+                       training: dict, description: str, progress: ProgressLog,
+                       extra: dict[str, PieceSet] | None = None) -> dict:
     """Checkpoint, export with parity, measure the exported graph on the valid and test pieces
-    through ONNX Runtime, and write those metrics into the card (same ONNX file, same sha256)."""
+    (and on any `extra` named sets, e.g. the top parts alone) through ONNX Runtime, and write
+    those metrics into the card (same ONNX file, same sha256)."""
     from engine.models.card import ModelCard
     from engine.training.classify.datasets import onnx_predictor
     from engine.training.common import save_checkpoint
@@ -151,12 +154,18 @@ def export_and_measure(model: nn.Module, sets: dict[str, PieceSet], labels: Sequ
     example = sets["valid"].windows[0][:2]
     path, diff = export_classifier(model, example, out_dir, name, kind, representation,
                                    training, {}, description)
-    metrics = {"test": evaluate(onnx_predictor(path), sets["test"], labels),
-               "valid": evaluate(onnx_predictor(path), sets["valid"], labels)}
+    predict = onnx_predictor(path)
+    metrics = {"test": evaluate(predict, sets["test"], labels),
+               "valid": evaluate(predict, sets["valid"], labels)}
+    for key, ps in (extra or {}).items():
+        if ps.windows:
+            metrics[key] = evaluate(predict, ps, labels)
     card = ModelCard.read(out_dir / f"{name}.json")
     card.metrics = metrics
     card.write(card.path)
     progress.emit("done", stage="export", model=str(path), parity=diff,
                   test_balanced_accuracy=metrics["test"]["balanced_accuracy"],
-                  test_accuracy=metrics["test"]["accuracy"])
+                  test_accuracy=metrics["test"]["accuracy"],
+                  **{f"{k}_balanced_accuracy": m["balanced_accuracy"]
+                     for k, m in metrics.items() if k not in ("test", "valid")})
     return metrics

@@ -1,4 +1,5 @@
-"""The Classify dock: MIDI classifier on the selected track, audio classifier on a WAV file."""
+"""The Classify dock: MIDI classifier on the whole song or the selected track, audio classifier on
+a WAV file."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def classify_track(model: str | None, song, track: int):
     return clf.name, clf.classify_track(song, track)
 
 
+def classify_song(model: str | None, song):
+    clf = services.classifier(model)
+    return clf.name, clf.classify_song(song)
+
+
 def classify_wav(model: str | None, path: str):
     clf = services.classifier(model, audio=True)
     return clf.name, clf.classify_wav(path)
@@ -33,6 +39,9 @@ class ClassifyPanel(Panel):
         form.addRow("MIDI model", self.midi_model)
         self.audio_model = QComboBox(body)
         form.addRow("Audio model", self.audio_model)
+        self.song_button = QPushButton("Classify song", body)
+        self.song_button.setToolTip("Every track together, as `popmusicnet classify FILE`")
+        self.song_button.clicked.connect(self.classify_song)
         self.track_button = QPushButton("Classify selected track", body)
         self.track_button.clicked.connect(self.classify_track)
         self.wav_button = QPushButton("Classify WAV…", body)
@@ -45,6 +54,7 @@ class ClassifyPanel(Panel):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         row = QHBoxLayout()
+        row.addWidget(self.song_button)
         row.addWidget(self.track_button)
         row.addWidget(self.wav_button)
         layout.addLayout(row)
@@ -60,6 +70,18 @@ class ClassifyPanel(Panel):
             box.addItems(names)
             box.setEnabled(bool(names))
             button.setEnabled(bool(names))
+        self.song_button.setEnabled(self.track_button.isEnabled())
+
+    def classify_song(self) -> None:
+        doc = self.ctx.doc
+        if not any(t.notes for t in doc.song.tracks):
+            self.ctx.say("The song has no notes to classify")
+            return
+        name = doc.song.title or "the song"
+        self.what.setText(f"Classifying {name}…")
+        run_in_thread(classify_song, self.midi_model.currentText() or None, doc.snapshot(),
+                      on_done=lambda r: self._show(name, *r),
+                      on_error=lambda exc: self.failed("Classify", exc))
 
     def classify_track(self) -> None:
         doc = self.ctx.doc

@@ -1,9 +1,9 @@
-"""`popmusicnet classify FILE.mid|FILE.wav`: the style of a track or a recording.
+"""`popmusicnet classify FILE.mid|FILE.wav`: the style of a file, a track or a recording.
 
-A MIDI file is classified from one track's top voice (by default the melody track: the one
-marked melody, else the highest); `--track N` picks another (numbered from 1, as `info` prints
-them). A WAV/FLAC/OGG file is classified from its log-mel spectrogram. The answer is the mean
-of the class probabilities of the model's windows (8 bars of melody, 5 s of audio).
+A MIDI file is classified whole: the pianoroll of every pitched track merged (texture included);
+`--track N` classifies one track alone (numbered from 1, as `info` prints them). A
+WAV/FLAC/OGG file is classified from its log spectrogram. The answer is the mean of the class
+probabilities of the model's windows (32 beats of music, 5 s of audio).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 
 NAME = "classify"
-HELP = "guess the style of a MIDI track or an audio file (Bach chorale, Palestrina, folk ...)"
+HELP = "guess the style of a MIDI file or track, or of an audio file (Bach chorale, folk ...)"
 
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", help="MIDI file (.mid) or audio file (.wav, .flac, .ogg)")
     p.add_argument("--track", type=int, default=None, metavar="N",
-                   help="MIDI track to classify, numbered from 1 (default: the melody track)")
+                   help="classify this MIDI track alone, numbered from 1 (default: the whole "
+                        "file, every track merged)")
     p.add_argument("--top", type=int, default=3, metavar="K",
                    help="how many labels to print (default 3)")
     p.add_argument("--model", default=None, metavar="NAME",
@@ -54,13 +55,17 @@ def run(args: argparse.Namespace) -> int:
     clf, ranked = classify_file(args.file, track=track, model=args.model,
                                 providers=args.provider)
     top = ranked[:args.top]
+    is_audio = clf.kind == KIND_AUDIO
+    what = ("the recording" if is_audio else "the whole file" if track is None
+            else f"track {track + 1}")
     if args.json:
         print(json.dumps({"file": args.file, "model": clf.name, "provider": clf.provider,
+                          "input": what,
                           "labels": [{"label": lab, "probability": round(p, 4)}
                                      for lab, p in top]}))
         return 0
     width = max(len(lab) for lab, _ in top)
-    print(f"{args.file}  (model {clf.name})")
+    print(f"{args.file}, {what}  (model {clf.name})")
     for lab, p in top:
         print(f"  {lab:<{width}}  {p:6.1%}")
     return 0
