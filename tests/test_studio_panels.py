@@ -190,6 +190,9 @@ def test_generate_and_continue_write_into_the_selected_track(qtbot, gen_window):
     w.doc.set_cursor(4 * 1920)  # continue the tune's first four bars
     before = len(w.doc.track(0).notes)
     qtbot.waitUntil(lambda: gen.continue_button.isEnabled(), timeout=10_000)
+    assert gen.continue_temperature() is None  # by default the model's own decoding
+    gen.cont_sample.setChecked(True)  # sampled: a one-epoch model's decoding may be silence
+    assert gen.continue_temperature() == gen.temperature.value()
     gen.continue_button.click()
     qtbot.waitUntil(lambda: len(w.doc.track(0).notes) > before, timeout=30_000)
     new = sorted(set(w.doc.track(0).notes) - set(melody().tracks[0].notes))

@@ -3,7 +3,7 @@ step), computed in a worker."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from studio.app import services
@@ -22,7 +22,8 @@ def generate_bars(model: str | None, n_bars: int, seed: int, temperature: float,
     return rescaled(song.tracks[0].notes, song.ticks_per_beat, ticks_per_beat)
 
 
-def continue_track(model: str | None, context, n_bars: int, seed: int, temperature: float):
+def continue_track(model: str | None, context, n_bars: int, seed: int,
+                   temperature: float | None):
     out = services.continuer(model).continue_song(context, n_bars, seed=seed,
                                                   temperature=temperature)
     return out.tracks[-1].notes
@@ -50,6 +51,11 @@ class GeneratePanel(Panel):
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(1.0)
         form.addRow("Temperature", self.temperature)
+        self.cont_sample = QCheckBox("sample at the temperature", body)
+        self.cont_sample.setToolTip("Continue samples at the temperature above; unchecked, it "
+                                    "writes the model's own decoding (chosen on held-out "
+                                    "music, in its model card)")
+        form.addRow("Continue", self.cont_sample)
         self.seed = QSpinBox(body)
         self.seed.setRange(0, 999999)
         form.addRow("Seed", self.seed)
@@ -126,9 +132,13 @@ class GeneratePanel(Panel):
             return
         self._busy("Continuing…")
         run_in_thread(continue_track, self.cont_model.currentText() or None, context,
-                      self.bars.value(), self.seed.value(), self.temperature.value(),
+                      self.bars.value(), self.seed.value(), self.continue_temperature(),
                       on_done=lambda notes: self._insert(track, notes, "Continue"),
                       on_error=lambda exc: self._failed("Continue", exc))
+
+    def continue_temperature(self) -> float | None:
+        """None = the continuation model's own decoding (its card's)."""
+        return self.temperature.value() if self.cont_sample.isChecked() else None
 
     def _busy(self, text: str) -> None:
         self.status.setText(text)
