@@ -105,6 +105,9 @@ class LSTMBaseline:
     def fit(self, train: list[PieceBars], valid: list[PieceBars], drums: list[bool],
             progress=None) -> LSTMBaseline:
         torch.manual_seed(self.seed)
+        # one thread: small batches gain nothing from more, and beside another job two threads
+        # ran 4x slower here (and made the early-stopping point vary with the machine)
+        torch.set_num_threads(1)
         rng = np.random.default_rng(self.seed)
         x, y = piece_frames(train[0])
         self.model = _LSTM(x.shape[1], y.shape[1] * y.shape[2], self.hidden)
