@@ -169,9 +169,12 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
     Training pieces get `train_renders` renders from random starting points (a `single_part`
     share of them of one random part alone); valid/test pieces one render from the start, of
     `eval_render` (the score, or the top part alone)."""
+    # what the renders depend on (the training options only when training pieces are rendered,
+    # so that `popmusicnet eval classifiers` finds the test renders the training made)
+    train_opts = (train_renders, single_part) if "train" in splits else ()
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
-                            tuple(labels), seconds, window_frames, hop_frames, train_renders,
-                            single_part, eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
+                            tuple(labels), seconds, window_frames, hop_frames, train_opts,
+                            eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
                             "semitone", af.LOW_MIDI, af.N_BANDS, "score-v2")).encode()
                       ).hexdigest()[:12]
     cache = cache_dir / f"audio_{key}.npz" if cache_dir else None

@@ -29,7 +29,7 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="folder for the ONNX file and the card (default assets/models)")
     p.add_argument("--name", default=None, help="model name (default classifier-midi-cnn, "
                                                 "classifier-midi-transformer, classifier-audio-cnn)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20 MIDI, 15 audio)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20 MIDI, 10 audio)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--max-windows", type=int, default=16,
@@ -41,10 +41,12 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="training data from one part alone: MIDI, extra windows per piece as a "
                         "share of --max-windows (default 0.25); audio, the share of renders "
                         "(default 0.2)")
-    p.add_argument("--seconds", type=float, default=15.0,
-                   help="audio: seconds rendered per piece (default 15)")
-    p.add_argument("--train-renders", type=int, default=2,
-                   help="audio: renders per training piece (default 2)")
+    p.add_argument("--train-hop", type=int, default=None, metavar="STEPS",
+                   help="MIDI: hop of the training windows (default half the window hop)")
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="audio: seconds rendered per piece (default 20)")
+    p.add_argument("--train-renders", type=int, default=1,
+                   help="audio: renders per training piece (default 1)")
     p.add_argument("--max-minutes", type=float, default=10.0,
                    help="stop training after this many minutes (default 10)")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.train_renders < 1:
             raise UserInputError(f"--train-renders must be at least 1, got {args.train_renders}")
-        train_audio(out_dir=args.out, seconds=args.seconds, epochs=args.epochs or 15,
+        train_audio(out_dir=args.out, seconds=args.seconds, epochs=args.epochs or 10,
                     train_renders=args.train_renders,
                     single_part=0.2 if args.single_part is None else args.single_part,
                     lr=args.lr, batch=args.batch, seed=args.seed, device=args.device,
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         from engine.training.classify.train_midi import train_midi
 
         train_midi(args.arch, out_dir=args.out, epochs=args.epochs or 20, lr=args.lr,
-                   view=args.view,
+                   view=args.view, train_hop=args.train_hop,
                    single_part=0.25 if args.single_part is None else args.single_part,
                    batch=args.batch, max_windows=args.max_windows, seed=args.seed,
                    device=args.device, max_seconds=args.max_minutes * 60, name=args.name,

@@ -48,11 +48,12 @@ def piece_input(piece: corpus.Piece, what: str) -> tuple[np.ndarray, np.ndarray,
 def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: MelodySpec,
                max_windows: int, seed: int, eval_max_windows: int = 48, *,
                view: str = VIEW_SCORE, eval_input: str = INPUT_SCORE,
-               single_part: float = 0.0,
+               single_part: float = 0.0, train_hop: int | None = None,
                splits: Sequence[str] = ("train", "valid", "test")) -> dict[str, PieceSet]:
     """Windows (uint8) per split, as a model of `view` reads them.
 
-    Training pieces: the whole score at hop/2, at most `max_windows` chosen at random, plus
+    Training pieces: the whole score at `train_hop` (default hop/2), at most `max_windows`
+    chosen at random (a smaller hop gives short pieces more distinct windows), plus
     (`single_part` > 0) about `single_part * max_windows` windows of single parts (the top part
     for TOP_PART_SHARE of them, else a part drawn at random): the single-track path, where one
     voice of a chorale must not look like a folk tune just because it is alone. Valid/test
@@ -64,6 +65,7 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
     index = {lab: i for i, lab in enumerate(labels)}
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in ("train", "valid", "test")}
     n_single = int(round(single_part * max_windows))
+    train_hop = train_hop or spec.hop_steps // 2
     for piece, split in zip(pieces, where):
         if piece.label not in index or split not in splits:
             continue
@@ -71,7 +73,7 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
         try:
             what = INPUT_SCORE if train else eval_input
             w = view_windows(view, *piece_input(piece, what), spec,
-                             hop=spec.hop_steps // 2 if train else spec.hop_steps,
+                             hop=train_hop if train else spec.hop_steps,
                              one_track=what == INPUT_TOP_PART)
         except TooShortError:
             continue
@@ -81,7 +83,8 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
                     else np.linspace(0, len(w) - 1, cap).round().astype(int))
             w = w[pick]
         if train and n_single:  # a folk tune alone is a single track too
-            w = np.concatenate([w, _single_part_windows(piece, view, spec, n_single, rng)])
+            w = np.concatenate([w, _single_part_windows(piece, view, spec, n_single, rng,
+                                                        train_hop)])
         ws, ys, ns = out[split]
         ws.append((w * 255).astype(np.uint8))
         ys.append(index[piece.label])
@@ -90,7 +93,7 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
 
 
 def _single_part_windows(piece: corpus.Piece, view: str, spec: MelodySpec, n: int,
-                         rng: np.random.Generator) -> np.ndarray:
+                         rng: np.random.Generator, hop: int) -> np.ndarray:
     """`n` windows, each of one part drawn at random (parts too short to classify skipped)."""
     cands = [k for k in piece.parts() if len(piece.part_notes(k)[0]) >= spec.min_notes]
     if not cands:
@@ -101,8 +104,7 @@ def _single_part_windows(piece: corpus.Piece, view: str, spec: MelodySpec, n: in
         chosen = np.where(rng.random(n) < TOP_PART_SHARE, top, chosen)
     out = []
     for k in np.unique(chosen):
-        w = view_windows(view, *piece.part_notes(int(k)), spec, hop=spec.hop_steps // 2,
-                         one_track=True)
+        w = view_windows(view, *piece.part_notes(int(k)), spec, hop=hop, one_track=True)
         m = int((chosen == k).sum())
         out.append(w[np.sort(rng.choice(len(w), min(m, len(w)), replace=False))])
     return np.concatenate(out)

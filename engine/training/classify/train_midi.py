@@ -52,6 +52,7 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                corpus_path: Path = DEFAULT_CORPUS, labels: Sequence[str] = corpus.LABELS,
                pieces: Sequence[corpus.Piece] | None = None, spec: MelodySpec | None = None,
                view: str = VIEW_SCORE, single_part: float = 0.25,
+               train_hop: int | None = None,
                epochs: int = 20, lr: float = 2e-3, batch: int = 64, max_windows: int = 16,
                seed: int = 0, device: str = "auto", max_seconds: float | None = 600.0,
                name: str | None = None, command: str | None = None,
@@ -70,8 +71,9 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
     if pieces is None:
         pieces = load_corpus(corpus_path, progress=progress)
     t0 = time.perf_counter()
+    train_hop = train_hop or spec.hop_steps // 2
     sets = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
-                      single_part=single_part)
+                      single_part=single_part, train_hop=train_hop)
     # the secondary measurement: each held-out piece's top part alone (one track)
     top = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
                      eval_input=INPUT_TOP_PART, splits=("valid", "test"))
@@ -97,6 +99,7 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                             if single_part else "") + ", per-class quota split by group"),
                 "splits": summary, "epochs": epochs, "lr": lr, "batch": batch,
                 "max_windows_per_piece": max_windows, "single_part": single_part,
+                "train_hop_steps": train_hop,
                 "seed": seed, "device": str(dev), "augment_pitch_shift": augment_semitones,
                 **{k: v for k, v in info.items() if k != "history"}}
     desc = (("Style of a score from all its tracks (or of one track): " if view == VIEW_SCORE
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--max-windows", type=int, default=16)
     ap.add_argument("--view", choices=VIEWS, default=VIEW_SCORE)
+    ap.add_argument("--train-hop", type=int, default=None,
+                    help="hop of training windows in steps (default half the window hop)")
     ap.add_argument("--single-part", type=float, default=0.25,
                     help="extra single-part training windows per piece, as a share of "
                          "--max-windows (default 0.25)")
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m engine.training.classify.train_midi " + " ".join(argv or sys.argv[1:])
     train_midi(a.arch, out_dir=a.out, corpus_path=a.corpus, epochs=a.epochs, lr=a.lr,
                batch=a.batch, max_windows=a.max_windows, view=a.view,
+               train_hop=a.train_hop,
                single_part=a.single_part, seed=a.seed, device=a.device,
                max_seconds=a.max_seconds, command=cmd.strip())
     return 0
