@@ -423,3 +423,25 @@ def test_audio_events_of_a_score_and_of_one_part():
     assert again == events  # a render depends on (seed, piece, render) only
     one, programs = score_events(piece, render_rng(0, piece, 1), 30.0, False, part=3)
     assert len(one) == 48 and len(programs) == 1 and {ev[4] for ev in one} == {0}
+
+
+def test_transformer_reads_the_one_track_plane_as_one_vector():
+    """The constant plane must not go through the token embedding (its offset swamped the
+    notes: every single-track window got one class); it adds one learned vector instead."""
+    torch = pytest.importorskip("torch")
+    from engine.training.classify.models import MelodyTransformer
+
+    torch.manual_seed(0)
+    m = MelodyTransformer(3, 16, 24, d_model=16, layers=1, heads=2, ff=16,
+                          in_planes=3).eval()
+    assert m.embed.in_features == 2 * 24
+    x = (torch.rand(2, 3, 16, 24) > 0.8).float()
+    x[:, 2] = 0
+    with torch.no_grad():
+        m.track.copy_(torch.randn(1, 1, 16))  # (a constant vector would vanish in LayerNorm)
+        score = m(x)
+        x[:, 2] = 1
+        one = m(x)
+        m.track.zero_()
+        same = m(x)
+    assert not torch.allclose(score, one) and torch.allclose(score, same)

@@ -64,11 +64,13 @@ def evaluate_card(card, pieces, what: str = INPUT_SCORE) -> dict[str, Any]:
 
 
 def _reads(card) -> str:
-    """What the model was trained to read (a card's view; audio: rendered scores)."""
+    """What the model was trained on (a card's view; audio: rendered scores)."""
     if card.kind == KIND_AUDIO:
-        return "rendered audio"
-    return "top voice (skyline)" if card.representation.get("view", VIEW_TOP) == VIEW_TOP \
-        else "all tracks"
+        return "rendered scores" + (" + single parts" if card.training.get("single_part")
+                                    else "")
+    if card.representation.get("view", VIEW_TOP) == VIEW_TOP:
+        return "top voice (skyline)"
+    return "whole scores" + (" + single parts" if card.training.get("single_part") else "")
 
 
 def _confusion_md(result: dict[str, Any]) -> str:
@@ -131,7 +133,7 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "label away). Piece prediction = mean of window probabilities (MIDI: 32-beat windows, "
         "hop 16; audio: 5 s log-spectrogram windows on semitone bands). Chance balanced "
         f"accuracy: {1 / len(labels):.1%}.", "",
-        "| model | kind | input | model reads | test pieces | balanced accuracy | accuracy | "
+        "| model | kind | input | trained on | test pieces | balanced accuracy | accuracy | "
         "window bal. acc. | target | met |", "|---|---|---|---|---|---|---|---|---|---|",
         *rows, "", *[d + "\n" for d in details]])
     if write:

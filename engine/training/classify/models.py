@@ -87,7 +87,12 @@ class MelodyTransformer(nn.Module):
         super().__init__()
         self.group = group
         n_tokens = window_steps // group
-        self.embed = nn.Linear(in_planes * n_pitches * group, d_model)
+        # a third (constant "one track") plane is one learned vector, not 72 more inputs: fed
+        # through the token embedding, its constant offset swamped the notes after LayerNorm
+        # (measured: every single-track window got the same class)
+        self.n_note_planes = min(in_planes, 2)
+        self.embed = nn.Linear(self.n_note_planes * n_pitches * group, d_model)
+        self.track = nn.Parameter(torch.zeros(1, 1, d_model)) if in_planes > 2 else None
         self.pos = nn.Parameter(torch.randn(1, n_tokens, d_model) * 0.02)
         self.layers = nn.ModuleList(_EncoderLayer(d_model, heads, ff, dropout)
                                     for _ in range(layers))
@@ -95,9 +100,14 @@ class MelodyTransformer(nn.Module):
         self.head = nn.Linear(d_model, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, p = x.shape
-        tokens = x.permute(0, 2, 1, 3).reshape(b, t // self.group, self.group * c * p)
+        b, _, t, p = x.shape
+        c = self.n_note_planes
+        notes = x[:, :c]
+        tokens = notes.permute(0, 2, 1, 3).reshape(b, t // self.group, self.group * c * p)
         h = self.embed(tokens) + self.pos
+        if self.track is not None:
+            flag = x[:, c:c + 1].mean(dim=(1, 2, 3)).reshape(b, 1, 1)  # 1: one track, 0: score
+            h = h + flag * self.track
         for layer in self.layers:
             h = layer(h)
         return self.head(self.norm(h).mean(dim=1))
@@ -107,8 +117,12 @@ class SpectrogramCNN(nn.Module):
     """(B, 1, n_mels, frames) log-mel windows -> logits (Lil Data: 4 conv+pool, dense 48)."""
 
     def __init__(self, n_classes: int, n_mels: int = 64, frames: int = 108,
-                 channels: tuple[int, ...] = (16, 32, 32, 64), dropout: float = 0.5) -> None:
+                 channels: tuple[int, ...] = (16, 32, 32, 64), dropout: float = 0.5,
+                 time_pool: int = 1) -> None:
         super().__init__()
+        # time_pool > 1 averages that many frames first (93 ms frames at 2: half the compute)
+        self.time_pool = nn.AvgPool2d((1, time_pool)) if time_pool > 1 else nn.Identity()
+        frames = frames // time_pool
         layers: list[nn.Module] = []
         cin = 1
         for c in channels:
@@ -130,5 +144,6 @@ class SpectrogramCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # remove each mel band's mean over the window (as cepstral mean normalisation does):
         # an instrument's fixed spectral envelope is then not what the filters see first
+        x = self.time_pool(x)
         x = x - x.mean(dim=3, keepdim=True)
         return self.head(self.pool(self.features(x)))

@@ -38,7 +38,7 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 labels: Sequence[str] = corpus.LABELS,
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 20.0,
                 window_seconds: float = 5.0, train_renders: int = 1,
-                single_part: float = 0.2, epochs: int = 10,
+                single_part: float = 0.2, time_pool: int = 1, epochs: int = 10,
                 lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
                 max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
                 cache_dir: Path | None = CACHE_DIR,
@@ -61,7 +61,7 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     summary = split_summary(sets, labels)
     progress.emit("data", stage="render", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
-    model = SpectrogramCNN(len(labels), af.N_BANDS, frames).to(dev)
+    model = SpectrogramCNN(len(labels), af.N_BANDS, frames, time_pool=time_pool).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
                device=dev, seed=seed, progress=progress, max_seconds=max_seconds)
@@ -71,7 +71,9 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
            "min_seconds": 2.0, "batch": 32,
            "features": "engine.audio_features.log_semitone (mono, dB re. clip max, [0, 1])"}
     training = {"command": command or "python -m engine.training.classify.train_audio",
-                "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)",
+                "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)"
+                        + (f", frames averaged by {time_pool} first" if time_pool > 1 else ""),
+                "time_pool": time_pool,
                 "parameters": n_params,
                 "data": (f"music21 corpus scores (every part) rendered with FluidSynth "
                          f"(TimGM6mb), {seconds:g} s per render, GM programs {list(PROGRAMS)} "
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-renders", type=int, default=1)
     ap.add_argument("--single-part", type=float, default=0.2,
                     help="share of training renders of one part alone (default 0.2)")
+    ap.add_argument("--time-pool", type=int, default=1,
+                    help="average this many spectrogram frames before the CNN (default 1)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cmd = "python -m engine.training.classify.train_audio " + " ".join(argv or sys.argv[1:])
     train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
-                train_renders=a.train_renders, single_part=a.single_part, epochs=a.epochs,
+                train_renders=a.train_renders, single_part=a.single_part,
+                time_pool=a.time_pool, epochs=a.epochs,
                 lr=a.lr, batch=a.batch, seed=a.seed, device=a.device,
                 max_seconds=a.max_seconds, command=cmd.strip())
     return 0
