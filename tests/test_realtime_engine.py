@@ -11,6 +11,9 @@ Timestamped MIDI goes in, audio comes out as an array; we assert where the onset
 
 from __future__ import annotations
 
+import collections
+import threading
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -284,10 +287,14 @@ def test_tempo_and_meter_commands_take_effect_at_a_bar_line():
 
 # -- MIDI ports (fakes) ------------------------------------------------------------------------
 class FakeMidiIn:
+    """rtmidi.MidiIn's surface: ports, and a queue that MidiInput's thread drains."""
+
     def __init__(self, ports):
         self.ports = list(ports)
         self.opened: str | None = None
-        self.cb = None
+        self.queue: collections.deque = collections.deque()
+        self.lock = threading.Lock()
+        self.calls = 0  # get_message calls: the one after a pop means its handler returned
 
     def get_ports(self):
         return list(self.ports)
@@ -301,18 +308,29 @@ class FakeMidiIn:
     def close_port(self):
         self.opened = None
 
-    def set_callback(self, cb):
-        self.cb = cb
-
-    def cancel_callback(self):
-        self.cb = None
+    def get_message(self):
+        with self.lock:
+            self.calls += 1
+            return self.queue.popleft() if self.queue and self.opened else None
 
     def ignore_types(self, **kw):
         pass
 
-    def emit(self, msg):
-        if self.cb and self.opened:
-            self.cb((msg, 0.0), None)
+    def wait_drained(self, timeout=5.0):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            with self.lock:
+                if not self.queue:
+                    seen = self.calls
+                    break
+            time.sleep(0.001)
+        while self.calls <= seen + 1 and time.monotonic() - t0 < timeout:
+            time.sleep(0.001)
+
+    def emit(self, msg, delta=0.0):
+        with self.lock:
+            self.queue.append((list(msg), delta))
+        self.wait_drained()
 
 
 def test_match_port_by_index_or_substring():
@@ -335,7 +353,28 @@ def test_port_vanishes_and_returns():
     fake.ports.append("Keys:out")
     assert mi.poll() == "returned" and fake.opened == "Keys:out"
     mi.close()
-    assert fake.cb is None
+    assert not mi._thread.is_alive()
+
+
+def test_queued_messages_keep_their_arrival_frames():
+    """Messages that waited in rtmidi's queue are stamped from its delta times, within the
+    clock at the last empty poll and now (the reader thread may wake late)."""
+    now = [1000]
+    fake = FakeMidiIn(["Keys:out"])
+    got = []
+    mi = MidiInput("keys", got.append, lambda: now[0], midi_in=fake, sample_rate=48000)
+    fake.emit([0x90, 60, 100])
+    now[0] = 3000
+    seen = fake.calls
+    while fake.calls <= seen + 1:  # an empty poll at 3000
+        time.sleep(0.001)
+    with fake.lock:  # both arrive while the reader sleeps; it wakes at 5800
+        fake.queue.extend([([0x90, 62, 100], 0.05), ([0x80, 60, 0], 0.02)])
+        now[0] = 5800
+    fake.wait_drained()
+    mi.close()
+    assert [e.frame for e in got] == [1000, 1000 + 2400, 1000 + 2400 + 960]
+    assert [e.kind for e in got] == [NOTE_ON, NOTE_ON, NOTE_OFF]
 
 
 def test_engine_keeps_playing_when_port_vanishes():

@@ -241,7 +241,8 @@ class LiveEngine:
         if cfg.use_midi_in:
             self.midi_input = MidiInput(cfg.midi_in, self.feed, self._clock, api=cfg.midi_api,
                                         client_name=cfg.client_name, midi_in=self._fake_in,
-                                        exclude=(f"{cfg.client_name}-out",))
+                                        exclude=(f"{cfg.client_name}-out",),
+                                        sample_rate=synth.sample_rate)
         self.thru = self._setup_thru()
         if cfg.midi_out:
             self.midi_output = MidiOutput(self._clock, synth.sample_rate, api=cfg.midi_api,

@@ -11,7 +11,15 @@ Windows) for other programs to connect to.
 
 Port following: `MidiInput.poll()` (the engine calls it on a timer, every `poll_s`) compares the
 port list with the open port; when the port disappears the input closes and the state says so;
-when a port of that name reappears it is opened again. No restart, no thread of our own.
+when a port of that name reappears it is opened again. No restart.
+
+Reading: a small thread of our own drains rtmidi's queue (`get_message`) every millisecond rather
+than registering an rtmidi callback. With the JACK API, RtMidi calls a user callback inside JACK's
+realtime process thread, and python-rtmidi's callback must first take the GIL, which any busy
+Python thread holds for up to its 5 ms switch interval: the whole JACK graph then misses its
+period (an xrun) whenever a note arrives. Queued, the realtime thread only copies bytes. Each
+message is stamped from RtMidi's delta times, bounded by the clock at the previous empty poll and
+now, so messages that waited in the queue keep the frames they arrived at.
 """
 
 from __future__ import annotations
@@ -132,10 +140,15 @@ class MidiInput:
 
     def __init__(self, port: str | int | None, handler: Callable[[MidiEvent], None],
                  clock: Callable[[], int], *, api: str = "auto", client_name: str = "popmusicnet",
-                 midi_in=None, exclude: tuple[str, ...] = ()) -> None:
+                 midi_in=None, exclude: tuple[str, ...] = (), sample_rate: int | None = None,
+                 poll_interval: float = 0.001) -> None:
         self.want = port
         self.handler = handler
         self.clock = clock
+        self.sample_rate = sample_rate  # frames per second of `clock`, for RtMidi's delta times
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.exclude = tuple(exclude) + (client_name,)
         self.midi_in = midi_in if midi_in is not None else open_rtmidi("in", api, client_name)
         self.port_name: str | None = None  # the source port we are connected to
@@ -143,7 +156,6 @@ class MidiInput:
         self.changes = 0
         if hasattr(self.midi_in, "ignore_types"):
             self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.midi_in.set_callback(self._on_message)
         if port is None:
             self.midi_in.open_virtual_port("in")
             self.state = "virtual"
@@ -154,6 +166,8 @@ class MidiInput:
                 raise DeviceError(f"no MIDI input port matches {port!r}; ports: "
                                   + (", ".join(ports) or "none"))
             self._open(i, ports[i])
+        self._thread = threading.Thread(target=self._pump, name="MidiInput", daemon=True)
+        self._thread.start()
 
     def _ports(self) -> list[str]:
         return [p for p in self.midi_in.get_ports()
@@ -166,11 +180,33 @@ class MidiInput:
         self.state = "open"
         log.info("MIDI input: %s", name)
 
-    def _on_message(self, event, data=None) -> None:
-        message = event[0] if isinstance(event, tuple) else event
-        ev = parse(message, self.clock())
-        if ev is not None:
-            self.handler(ev)
+    def _pump(self) -> None:
+        """Drain rtmidi's queue until close() (see the module docstring for why not a callback)."""
+        floor = self.clock()  # nothing still queued arrived before this frame
+        last: int | None = None  # frame given to the previous message
+        while not self._stop.is_set():
+            try:
+                item = self.midi_in.get_message()
+            except Exception:  # the port is being closed or reopened under us
+                log.debug("get_message", exc_info=True)
+                item = None
+            now = self.clock()
+            if item is None:
+                floor = now
+                self._stop.wait(self.poll_interval)
+                continue
+            message, delta = item
+            frame = now
+            if last is not None and self.sample_rate:
+                frame = last + round(float(delta) * self.sample_rate)
+                frame = min(max(frame, floor, last), now)
+            last = floor = frame
+            ev = parse(message, frame)
+            if ev is not None:
+                try:
+                    self.handler(ev)
+                except Exception:  # a handler bug must not end the input
+                    log.exception("MIDI input handler failed on %s", ev)
 
     def poll(self) -> str | None:
         """Follow the port: returns "vanished" or "returned" when that happened, else None."""
@@ -197,11 +233,10 @@ class MidiInput:
         return None
 
     def close(self) -> None:
-        # Remove the callback first (as mido does): no event after close.
-        try:
-            self.midi_in.cancel_callback()
-        except Exception:
-            pass
+        # Stop reading first: no event after close.
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
         try:
             self.midi_in.close_port()
         finally:
