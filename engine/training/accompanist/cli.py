@@ -38,6 +38,12 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="RNN stages: weight of the MSE to the encoder means (default 0.05; "
                         "lower lets the predicted latents carry more history to the decoders)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (2e-3)")
+    p.add_argument("--transpose", type=int, default=None, metavar="T",
+                   help="augmentation: shift the key-normalised pieces by -T..+T semitones "
+                        "(default 2; 0 trains on C major / A minor only, as the runtime plays)")
+    p.add_argument("--no-bar-context", action="store_true",
+                   help="accompaniment decoders read only the melody around each step, not the "
+                        "whole bar's (the model before 2026-11-23)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +58,15 @@ def run(args: argparse.Namespace) -> int:
         mcfg.latent = args.latent
     if args.rnn_hidden:
         mcfg.rnn_hidden = args.rnn_hidden
+    mcfg.bar_context = not args.no_bar_context
     if args.batch_bars:
         tcfg.batch_bars = args.batch_bars
     if args.lr:
         tcfg.lr = args.lr
+    if args.transpose is not None:
+        if args.transpose < 0:
+            raise UserInputError(f"--transpose must be 0 or more, got {args.transpose}")
+        tcfg.transpose = args.transpose
     if args.latent_loss is not None:
         tcfg.latent_loss = args.latent_loss
     train(args.data, args.out, epochs=args.epochs, device=args.device, seed=args.seed,

@@ -21,6 +21,10 @@ class ModelConfig:
     n_pitches: int = 48  # pitch window per track (its low pitch is chosen from the data)
     max_bar_steps: int = 16
     steps_per_beat: int = 4
+    # an accompaniment decoder also reads the whole bar's melody (the masked mean of its melody
+    # features) beside the +-2 steps around each step: which chord a bar implies depends on every
+    # melody note in it, not only on the neighbours of a step
+    bar_context: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -28,6 +32,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         names = {f.name for f in fields(cls)}
+        d = {"bar_context": False, **d}  # checkpoints from before the option had none
         return cls(**{k: v for k, v in d.items() if k in names})
 
 

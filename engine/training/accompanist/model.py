@@ -58,10 +58,12 @@ class BarDecoder(nn.Module):
         super().__init__()
         S, P, E, H = cfg.max_bar_steps, cfg.n_pitches, cfg.step_embed, cfg.vae_hidden
         self.S, self.P, self.E = S, P, E
-        self.mlp = nn.Sequential(nn.Linear(cfg.latent + S, H), nn.ReLU(), nn.Linear(H, S * E),
-                                 nn.ReLU())
-        # the melody around each step (two steps either side: passing tone or chord tone?)
         C = cfg.cond_embed
+        # with bar_context the MLP also reads the mean melody features of the whole bar
+        self.bar_context = bool(cond_pitches and cfg.bar_context)
+        n_mlp = cfg.latent + S + (C if self.bar_context else 0)
+        self.mlp = nn.Sequential(nn.Linear(n_mlp, H), nn.ReLU(), nn.Linear(H, S * E), nn.ReLU())
+        # the melody around each step (two steps either side: passing tone or chord tone?)
         self.cond = nn.Conv1d(2 * cond_pitches, C, kernel_size=5, padding=2) \
             if cond_pitches else None
         # an accompaniment voice also hears its own previous bar's last step: a held note
@@ -75,11 +77,17 @@ class BarDecoder(nn.Module):
     def forward(self, z: torch.Tensor, mask: torch.Tensor, melody: torch.Tensor | None = None,
                 prev_last: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         B = z.shape[0]
-        h = self.mlp(torch.cat([z, mask], dim=1)).reshape(B, self.S, self.E)
-        parts = [h, self.pos.unsqueeze(0).expand(B, -1, -1)]
+        mlp_in = [z, mask]
         if self.cond is not None:
             m = melody.permute(0, 1, 3, 2).reshape(B, -1, self.S)  # (B, 2Pm, S)
-            parts.append(F.relu(self.cond(m)).permute(0, 2, 1))
+            cond = F.relu(self.cond(m))  # (B, C, S)
+            if self.bar_context:
+                n = mask.sum(dim=1, keepdim=True).clamp_min(1.0)
+                mlp_in.append((cond * mask[:, None, :]).sum(dim=2) / n)
+        h = self.mlp(torch.cat(mlp_in, dim=1)).reshape(B, self.S, self.E)
+        parts = [h, self.pos.unsqueeze(0).expand(B, -1, -1)]
+        if self.cond is not None:
+            parts.append(cond.permute(0, 2, 1))
             if prev_last is None:
                 prev_last = z.new_zeros(B, self.P)
             parts.append(F.relu(self.prev(prev_last)).unsqueeze(1).expand(-1, self.S, -1))
