@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from engine.models.accompanist import Accompanist, decode_planes  # noqa: E402
 from engine.models.card import ModelCard  # noqa: E402
-from engine.music import MeterChange, Note, Song, Track  # noqa: E402
+from engine.music import Key, MeterChange, Note, Song, Track  # noqa: E402
 from engine.training.accompanist.config import ModelConfig, TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,3 +256,47 @@ def test_training_on_a_folder_of_midi_files(tmp_path):
     assert model.roles == ("bass",)
     out = model.accompany(melody_34_with_pickup())
     assert [t.name for t in out.tracks] == ["Melody", "Bass"]
+
+
+def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    S = model.max_bar_steps
+    mask = np.ones((1, S), np.float32)
+    logits = []
+    for r in model._roles:
+        P = r.spec.n_pitches
+        off = r.off_key.astype(bool)
+        black = int(np.flatnonzero(off)[len(np.flatnonzero(off)) // 2])
+        on = np.full((S, P), -8.0, np.float32)
+        ac = np.full((S, P), -8.0, np.float32)
+        on[0, black] = on[0, black + 1] = 4.0
+        ac[:, black], ac[:, black + 1] = 3.0, 2.0  # a black key, a white key just under it
+        logits.append((on, ac))
+        assert (r.spec.low_pitch + black) % 12 in (1, 3, 6, 8, 10)
+        assert (r.spec.low_pitch + black + 1) % 12 not in (1, 3, 6, 8, 10)
+
+    def played(prior):
+        sess = model.session(key=Key(0, "major"), key_prior=prior)
+        return [int(np.flatnonzero(p[1, 0])[0]) for p in sess._decide(logits, mask)]
+
+    blacks = played(0.0)
+    assert played(2.0) == [b + 1 for b in blacks]  # 3 - 2 < 2: the scale note wins
+    assert played(0.5) == blacks  # a strong chromatic note still passes a weak prior
+    with pytest.raises(Exception, match="key prior"):
+        model.session(key_prior=-1.0)
+
+
+def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    bar = [Note(0, 480, 64), Note(480, 960, 66), Note(960, 1440, 68), Note(1440, 1920, 69)]
+    got = []
+    for prior in (0.0, 50.0):
+        sess = model.session(temperature=1.0, seed=4, key_prior=prior)
+        first = sess.accompany_next(1920, 480, melody_notes=bar)
+        sess.observe(bar, 1920, 480)
+        got.append((first, sess._key_known))
+    # the first bar is played before any key estimate: the prior cannot apply yet
+    assert got[0][0] == got[1][0]
+    assert got[1][1]  # four pitch classes heard: from now on it does

@@ -26,6 +26,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float,
                    help="0 = the model's most likely accompaniment; higher = more varied")
     p.add_argument("--seed", type=int, help="random seed (with --temperature > 0)")
+    p.add_argument("--key-prior", type=float, metavar="NATS",
+                   help="how hard the voices are kept in the melody's key: 0 = as the model "
+                        "says; default: the model card's (chosen on the valid split)")
     p.add_argument("--soundfont", metavar="SF2", help="SoundFont for --wav")
     p.add_argument("--lenient", action="store_true",
                    help="repair overlapping/zero-length notes instead of refusing the file")
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.wav)
     if args.temperature is not None and args.temperature < 0:
         raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
+    if args.key_prior is not None and args.key_prior < 0:
+        raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
     song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
     model = Accompanist.load(args.model)
     melody_track = None
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                                  f"1..{len(song.tracks)}")
         melody_track = args.melody_track - 1
     out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
-                          seed=args.seed)
+                          seed=args.seed, key_prior=args.key_prior)
     write_midi(out, args.output)
     added = out.tracks[len(song.tracks):]
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
