@@ -80,6 +80,9 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     assert acc.controls.isEnabled()
     assert acc.model.findText("acc-studio-tiny") >= 0
     acc.model.setCurrentText("acc-studio-tiny")
+    assert acc.chosen_temperature() is None  # by default the model card's temperature
+    acc.temperature.setValue(0.0)
+    assert acc.chosen_temperature() == 0.0  # and 0, the likeliest accompaniment, can be chosen
     window.doc.set_song(melody())
     bars_2_3 = [n for n in window.doc.track(0).notes if 1920 <= n.start < 5760]
     window.doc.set_selection(bars_2_3)

@@ -29,11 +29,14 @@ class AccompanyPanel(Panel):
         self.model.setToolTip("Accompanist model (its card names the style and roles)")
         form.addRow("Model", self.model)
         self.temperature = QDoubleSpinBox(body)
-        self.temperature.setRange(0.0, 2.0)
+        # the minimum stands for "the model's default" (its card's, chosen on validation), so
+        # that 0 (the most likely accompaniment) stays a value one can pick
+        self.temperature.setRange(-0.1, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.temperature.setValue(0.0)
+        self.temperature.setValue(-0.1)
         self.temperature.setSpecialValueText("model default")
-        self.temperature.setToolTip("0 = the model's default; higher = more varied")
+        self.temperature.setToolTip("0 = the model's most likely accompaniment; higher = more "
+                                    "varied; lowest = the model's default")
         form.addRow("Temperature", self.temperature)
         self.seed = QSpinBox(body)
         self.seed.setRange(0, 999999)
@@ -80,6 +83,11 @@ class AccompanyPanel(Panel):
             self.model.setCurrentText(current)
         self._update_buttons()
 
+    def chosen_temperature(self) -> float | None:
+        """The temperature asked for, or None for the model's default."""
+        t = self.temperature.value()
+        return None if t < 0 else t
+
     def _update_buttons(self) -> None:
         self.run_selection.setEnabled(not self._busy and bool(self.ctx.doc.selection))
         self.run_track.setEnabled(not self._busy and self.ctx.doc.current_track >= 0)
@@ -102,7 +110,7 @@ class AccompanyPanel(Panel):
         self._busy = True
         self._update_buttons()
         self.status.setText("Accompanying…")
-        temperature = self.temperature.value() or None
+        temperature = self.chosen_temperature()
         run_in_thread(services.accompany, song, model=self.model.currentText() or None,
                       melody_track=melody, temperature=temperature, seed=self.seed.value(),
                       on_done=lambda out: self._done(out, n_before, keep),
@@ -142,7 +150,7 @@ class AccompanyPanel(Panel):
                           ticks_per_beat=song.ticks_per_beat,
                           count_in_bars=max(transport.count_in_bars, 1),
                           metronome=True, model=self.model.currentText() or None,
-                          temperature=self.temperature.value() or None, seed=self.seed.value(),
+                          temperature=self.chosen_temperature(), seed=self.seed.value(),
                           backend=settings.audio_backend, period=settings.buffer_frames,
                           soundfont=settings.soundfont or None,
                           midi_in=settings.midi_input or None,
