@@ -118,3 +118,18 @@ def test_bench_all_runs_every_benchmark_with_defaults(monkeypatch, capsys):
     assert main(["bench", "all"]) == 2
     assert ran == [("a", 3), ("b", 3)]
     assert "== bench a ==" in capsys.readouterr().out
+
+
+def test_bench_accompanist_times_demo_bars_per_meter(monkeypatch, tmp_path, capsys):
+    import engine.evaluation.report as report
+
+    written = {}
+    monkeypatch.setattr(report, "update_section",
+                        lambda name, md, path=None: written.setdefault(name, md) and tmp_path)
+    assert main(["bench", "accompanist", "--bars", "10", "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "median offline p99" in out
+    md = written["bench-accompanist"]
+    # the demo melodies hold 4/4 and 3/4 bars: each meter has two runs and a median row
+    assert md.count("| 4/4 |") == 3 and md.count("| 3/4 |") == 3
+    assert "| 1/4 |" not in md
