@@ -300,3 +300,27 @@ def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
     # the first bar is played before any key estimate: the prior cannot apply yet
     assert got[0][0] == got[1][0]
     assert got[1][1]  # four pitch classes heard: from now on it does
+
+
+def test_onset_prior_asks_a_new_note_to_be_surer(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    S = model.max_bar_steps
+    mask = np.ones((1, S), np.float32)
+    logits = []
+    for r in model._roles:
+        P = r.spec.n_pitches
+        on = np.full((S, P), -8.0, np.float32)
+        ac = np.full((S, P), -8.0, np.float32)
+        ac[:8, 10], ac[8:, 12] = 3.0, 3.0  # a line that moves at step 8...
+        on[0, 10], on[8, 12] = 4.0, 0.0  # ...with a doubtful onset there
+        on[4, 10] = 0.5  # and a doubtful re-strike of the held note
+        logits.append((on, ac))
+
+    def onsets(prior):
+        sess = model.session(key=Key(0, "major"), onset_prior=prior)
+        return [np.flatnonzero(p[0].any(axis=1)).tolist() for p in sess._decide(logits, mask)]
+
+    assert all(o == [0, 4, 8] or o == [0, 8] for o in onsets(0.0))
+    # surer onsets only: the re-strike goes; the move stays (a held note cannot change pitch)
+    assert onsets(3.0) == [[0, 8]] * len(model.roles)

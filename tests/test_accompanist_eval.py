@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from engine.evaluation.accompanist import consonance_share, coverage, in_scale_share
 from engine.music import MeterChange, Note, Song, Track
 
@@ -47,3 +49,15 @@ def test_how_much_is_played_notes_per_bar_and_length():
     assert got["notes_per_bar"] == 3 / 4
     assert got["note_beats"] == 2.0  # (2 + 1 + 3) / 3
     assert math.isnan(musical_checks(song, C_MAJOR_TUNE, [])["note_beats"])
+
+
+def test_closeness_gap_counts_the_checks_and_how_busy_the_voices_are():
+    from engine.evaluation.accompanist import closeness_gap
+
+    bach = {"in_scale": 0.92, "consonance": 0.90, "bars_covered": 1.0, "downbeats": 0.98,
+            "notes_per_bar": 12.0}
+    model = {"in_scale": 0.95, "consonance": 0.91, "bars_covered": 1.0, "downbeats": 0.99,
+             "notes_per_bar": 12.0}
+    assert closeness_gap({"bach": bach, "model": model}) == pytest.approx(0.03)
+    busy = {**model, "notes_per_bar": 15.0}  # 25% more notes outweighs a 3-point gap
+    assert closeness_gap({"bach": bach, "model": busy}) == pytest.approx(0.25)

@@ -174,8 +174,9 @@ class EvalResult:
     provider: str
     seconds: float
     temperature: float = 0.0
-    temperatures_tried: dict | None = None  # {(temperature, key prior): max gap on valid}
+    temperatures_tried: dict | None = None  # {(temperature, key, onset prior): gap on valid}
     key_prior: float = 0.0
+    onset_prior: float = 0.0
 
     def metrics(self) -> dict:
         return {"test_pieces": self.n_pieces, "test_frames": self.n_frames,
@@ -183,13 +184,14 @@ class EvalResult:
                 "musical": {k: {m: round(x, 4) for m, x in v.items()}
                             for k, v in self.musical.items()},
                 "latency_ms": {k: round(v, 3) for k, v in self.latency.items()},
-                "musical_temperature": self.temperature, "musical_key_prior": self.key_prior}
+                "musical_temperature": self.temperature, "musical_key_prior": self.key_prior,
+                "musical_onset_prior": self.onset_prior}
 
 
 def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
              baseline_epochs: int = 60, latency_bars: int = 1000,
              temperature: float | None = None, key_prior: float | None = None,
-             seed: int = 0, progress=None) -> EvalResult:
+             onset_prior: float | None = None, seed: int = 0, progress=None) -> EvalResult:
     from engine.models.accompanist import Accompanist
     from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
     from engine.training.accompanist.config import ModelConfig
@@ -229,25 +231,27 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     say("lstm", -1, nll["lstm"])
     n_frames = int(sum(p.masks.sum() for p in test))
 
-    # musical checks on the original songs; the temperature and the key prior are chosen on the
-    # VALID split when not given (the pair whose figures come closest to Bach's there: the
-    # smallest largest gap over CHECKS), then measured on test
+    # musical checks on the original songs; the temperature, key prior and onset prior are
+    # chosen on the VALID split when not given (the setting whose figures come closest to
+    # Bach's there: the smallest largest gap over CHECKS and the notes per bar, the last as a
+    # relative difference), then measured on test
     valid_ids = {p.id for p in valid}
-    tried: dict[tuple[float, float], float] = {}
-    temps = TEMPERATURES if temperature is None else (temperature,)
-    priors = KEY_PRIORS if key_prior is None else (key_prior,)
-    if len(temps) * len(priors) > 1:
-        for t in temps:
-            for kp in priors:
-                m = musical_split(model, songs, valid_ids, t, seed, kp)
-                tried[(t, kp)] = max(abs(m["model"][k] - m["bach"][k]) for k in CHECKS)
-                if progress:
-                    progress(stage="decoding", temperature=t, key_prior=kp,
-                             valid_max_gap=tried[(t, kp)])
-        chosen, chosen_prior = min(tried, key=tried.get)
+    tried: dict[tuple[float, float, float], float] = {}
+    grid = [(t, kp, op) for t in (TEMPERATURES if temperature is None else (temperature,))
+            for kp in (KEY_PRIORS if key_prior is None else (key_prior,))
+            for op in (ONSET_PRIORS if onset_prior is None else (onset_prior,))]
+    if len(grid) > 1:
+        for t, kp, op in grid:
+            m = musical_split(model, songs, valid_ids, t, seed, kp, op)
+            tried[(t, kp, op)] = closeness_gap(m)
+            if progress:
+                progress(stage="decoding", temperature=t, key_prior=kp, onset_prior=op,
+                         valid_max_gap=tried[(t, kp, op)])
+        chosen, chosen_prior, chosen_onset = min(tried, key=tried.get)
     else:
-        chosen, chosen_prior = temps[0], priors[0]
-    musical = musical_split(model, songs, {p.id for p in test}, chosen, seed, chosen_prior)
+        chosen, chosen_prior, chosen_onset = grid[0]
+    musical = musical_split(model, songs, {p.id for p in test}, chosen, seed, chosen_prior,
+                            chosen_onset)
     melody_bars: list[list[Note]] = []
     for pid, split, song in songs:
         if split != "test":
@@ -259,15 +263,29 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
                                     for n in mel.notes if s <= n.start < e])
     lat = latency(model, melody_bars[:200] or [[Note(0, 480, 72)]], latency_bars)
     return EvalResult(nll, musical, lat, len(test), n_frames, model.provider,
-                      time.perf_counter() - t0, float(chosen), tried, float(chosen_prior))
+                      time.perf_counter() - t0, float(chosen), tried, float(chosen_prior),
+                      float(chosen_onset))
 
 
 TEMPERATURES = (0.0, 0.25, 0.5, 0.75, 1.0)
-KEY_PRIORS = (0.0, 1.0, 2.0, 3.0)  # nats off the log-odds of off-key pitches (engine.models.accompanist)
+# nats off the log-odds of off-key pitches / of every onset (engine.models.accompanist)
+KEY_PRIORS = (0.0, 1.0, 2.0)
+ONSET_PRIORS = (0.0, 1.0, 2.0)
+
+
+def closeness_gap(m: dict) -> float:
+    """How far a decoding's figures are from Bach's: the largest of the CHECKS' differences
+    (shares) and of the relative difference in notes per bar (a decoding that plays twice or
+    half as many notes is not close, whatever its shares)."""
+    gaps = [abs(m["model"][k] - m["bach"][k]) for k in CHECKS]
+    b = m["bach"].get("notes_per_bar", 0.0)
+    if b > 0:
+        gaps.append(abs(m["model"]["notes_per_bar"] / b - 1.0))
+    return max(gaps)
 
 
 def musical_split(model, songs, ids: set[str], temperature: float, seed: int,
-                  key_prior: float = 0.0) -> dict:
+                  key_prior: float = 0.0, onset_prior: float = 0.0) -> dict:
     """Mean musical checks of Bach's lower voices and of the model on the pieces `ids`."""
     from engine.training.accompanist.data import melody_and_roles
 
@@ -279,7 +297,7 @@ def musical_split(model, songs, ids: set[str], temperature: float, seed: int,
         bach = [n for t in acc for n in t.notes]
         solo = Song([mel], song.ticks_per_beat, song.tempos, song.meters, song.title)
         out = model.accompany(solo, melody_track=0, temperature=temperature, seed=seed,
-                              key_prior=key_prior)
+                              key_prior=key_prior, onset_prior=onset_prior)
         gen = [n for t in out.tracks[1:] for n in t.notes]
         for who, notes in (("bach", bach), ("model", gen)):
             for k, v in musical_checks(song, mel.notes, notes).items():
@@ -305,13 +323,15 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
         f"The VAE-RNN {'beats' if beats else 'does NOT beat'} both baselines. The LSTM baseline "
         "stops early on the valid split (patience 4, at most `--baseline-epochs`), so its figure "
         "moves between runs with where it stops.", "",
-        f"Musical checks at temperature {res.temperature:g} and key prior {res.key_prior:g} "
+        f"Musical checks at temperature {res.temperature:g}, key prior {res.key_prior:g} "
         "(nats taken off the log-odds of pitches outside the melody's key when a voice is "
-        "decided)" + (", chosen on the valid split as the pair closest to Bach's figures there "
-                      "(largest gap over the four checks, points: "
-                      + ", ".join(f"T {t:g} / prior {kp:g}: {100 * g:.1f}"
-                                  for (t, kp), g in res.temperatures_tried.items())
-                      + ")" if res.temperatures_tried else "") + ".", "",
+        f"decided) and onset prior {res.onset_prior:g} (nats taken off every onset's log-odds)"
+        + (", chosen on the valid split as the setting closest to Bach's figures there (the "
+           "largest gap over the four checks in points and the notes per bar in percent; "
+           "T / key / onset: "
+           + ", ".join(f"{t:g}/{kp:g}/{op:g}: {100 * g:.1f}"
+                       for (t, kp, op), g in res.temperatures_tried.items())
+           + ")" if res.temperatures_tried else "") + ".", "",
         "| musical check on the test melodies | Bach's lower voices | VAE-RNN | difference "
         "(points) |", "|---|---|---|---|"]
     names = {"in_scale": "note duration in the melody's key scale",
@@ -353,6 +373,8 @@ def register(p) -> None:
     p.add_argument("--key-prior", type=float, default=None,
                    help="key prior of the musical checks (default: chosen on the valid split "
                         "with the temperature)")
+    p.add_argument("--onset-prior", type=float, default=None,
+                   help="onset prior of the musical checks (default: chosen on the valid split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--update-card", action="store_true",
                    help="store the measured metrics in the model card")
@@ -371,7 +393,7 @@ def run_cli(args) -> int:
 
     res = evaluate(args.model, args.data, baseline_epochs=args.baseline_epochs,
                    latency_bars=args.latency_bars, temperature=args.temperature,
-                   key_prior=args.key_prior, seed=args.seed,
+                   key_prior=args.key_prior, onset_prior=args.onset_prior, seed=args.seed,
                    progress=progress)
     from engine.models.accompanist import Accompanist
 
@@ -388,6 +410,7 @@ def run_cli(args) -> int:
             # the decoding chosen on the valid split becomes the model's default
             card.representation["default_temperature"] = res.temperature
             card.representation["default_key_prior"] = res.key_prior
+            card.representation["default_onset_prior"] = res.onset_prior
         card.write(card.path)
         print(f"updated {card.path}")
     return 0
