@@ -324,3 +324,21 @@ def test_onset_prior_asks_a_new_note_to_be_surer(trained):
     assert all(o == [0, 4, 8] or o == [0, 8] for o in onsets(0.0))
     # surer onsets only: the re-strike goes; the move stays (a held note cannot change pitch)
     assert onsets(3.0) == [[0, 8]] * len(model.roles)
+
+
+def test_decode_lines_does_not_stutter_on_one_pitch():
+    from engine.models.accompanist import decode_lines
+
+    S, P = 8, 4
+    ac = np.full((1, S, P), -6.0)
+    on = np.full((1, S, P), -6.0)
+    ac[0, :, 2] = 2.0
+    on[0, :, 2] = 1.0  # every step would like a new onset of the same pitch
+    on[0, 6, 1], ac[0, 6:, 1] = 3.0, 4.0  # and the line moves at step 6, after one step
+    planes = decode_lines(on, ac, np.array([0.5]), np.array([0.5]), np.ones(S, bool))
+    onsets = np.flatnonzero(planes[0, 0].any(axis=1)).tolist()
+    lengths = np.diff(onsets + [S])
+    assert planes[0, 1].sum(axis=1).tolist() == [1] * S  # one line, sounding throughout
+    assert onsets[0] == 0 and 6 in onsets and planes[0, 1, 6:, 1].all()
+    # re-strikes of pitch 2 happen, but never after a note one step long
+    assert all(n >= 2 for n, o in zip(lengths, onsets) if o + n < 6)
