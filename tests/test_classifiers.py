@@ -177,6 +177,51 @@ def test_pitch_shift_augment_moves_rows_without_wrapping():
     assert (per_sample == 8.0).any() and (per_sample == 16.0).any()
 
 
+def test_spec_augment_masks_one_run_of_frames_and_one_of_bands():
+    pytest.importorskip("torch")
+    from engine.training.classify.trainer import spec_augment
+
+    x = np.ones((40, 1, 72, 108), np.float32)
+    y = spec_augment(max_frames=12, max_bands=6)(x, np.random.default_rng(0))
+    assert y.shape == x.shape and (x == 1).all()  # the input is not changed in place
+    for w in y[:, 0]:
+        silent_frames = int((w == 0).all(axis=0).sum())
+        silent_bands = int((w == 0).all(axis=1).sum())
+        assert silent_frames <= 12 and silent_bands <= 6
+        assert int((w == 0).sum()) == silent_frames * 72 + silent_bands * 108 \
+            - silent_frames * silent_bands
+    assert (y == 0).any(axis=(1, 2, 3)).mean() > 0.5
+
+
+def test_renders_per_class_give_small_classes_more_renders():
+    from engine.training.classify.audio_data import train_renders_per_class
+
+    pieces = _toy_pieces(n_per_class=6)
+    pieces = pieces + [p for p in pieces if p.label == "steps"] * 3  # steps: 24, leaps: 6
+    where = ["train"] * len(pieces)
+    labels = ("steps", "leaps")
+    assert train_renders_per_class(pieces, where, labels, 2, 0, 12) == {"steps": 2, "leaps": 2}
+    assert train_renders_per_class(pieces, where, labels, 1, 48, 12) == {"steps": 2, "leaps": 8}
+    assert train_renders_per_class(pieces, where, labels, 1, 480, 12) == {"steps": 12,
+                                                                          "leaps": 12}
+    where[:4] = ["test"] * 4  # held-out pieces do not count
+    assert train_renders_per_class(pieces, where, labels, 1, 40, 12)["steps"] == 2
+
+
+def test_train_audio_cli_rejects_bad_options(capsys):
+    pytest.importorskip("torch")
+    from engine.training.classify.train_audio import main
+
+    for argv, words in ((["--channels", "16,32"], "--channels"),
+                        (["--renders-per-class", "-1"], "--renders-per-class"),
+                        (["--window-seconds", "30"], "--window-seconds"),
+                        (["--epoch-windows", "0"], "--epoch-windows")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert words in capsys.readouterr().err
+
+
 # -- tiny training round trips ------------------------------------------------------------------
 def _toy_pieces(n_per_class: int = 8, seed: int = 0):
     """Two styles a model can tell apart: stepwise tunes in even notes vs leaping dotted tunes."""
@@ -216,7 +261,9 @@ def tiny_models(tmp_path_factory):
                                    epochs=8, lr=3e-3, batch=8, max_windows=8, device="cpu",
                                    progress=log, max_seconds=60)
     results["audio"] = train_audio(out_dir=out, pieces=pieces, labels=("steps", "leaps"),
-                                   seconds=4.0, train_renders=1, epochs=3, batch=16,
+                                   seconds=4.0, window_seconds=2.0, train_renders=1,
+                                   renders_per_class=12, max_renders=2, balanced=True,
+                                   epoch_windows=24, spec_augment=True, epochs=3, batch=16,
                                    device="cpu", progress=log, cache_dir=None, max_seconds=60)
     return out, results, log.stream.getvalue()
 

@@ -164,14 +164,19 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                window_frames: int = 108, hop_frames: int = 54, train_renders: int = 2,
                single_part: float = 0.0, eval_render: str = RENDER_SCORE, seed: int = 0,
                splits: Sequence[str] = ("train", "valid", "test"),
+               renders_per_class: int = 0, max_renders: int = 12,
                cache_dir: Path | None = None) -> dict[str, PieceSet]:
     """Rendered log-spectrogram windows (uint8) per split, cached as npz under `cache_dir`.
     Training pieces get `train_renders` renders from random starting points (a `single_part`
-    share of them of one random part alone); valid/test pieces one render from the start, of
-    `eval_render` (the score, or the top part alone)."""
+    share of them of one random part alone), or, with `renders_per_class` > 0, as many as bring
+    their class near that many renders (at most `max_renders` a piece): a small class is heard
+    in more programs, tempi, keys and excerpts. Valid/test pieces get one render from the
+    start, of `eval_render` (the score, or the top part alone)."""
     # what the renders depend on (the training options only when training pieces are rendered,
     # so that `popmusicnet eval classifiers` finds the test renders the training made)
-    train_opts = (train_renders, single_part) if "train" in splits else ()
+    train_opts: tuple = (train_renders, single_part) if "train" in splits else ()
+    if train_opts and renders_per_class > 0:
+        train_opts += (renders_per_class, max_renders)
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
                             tuple(labels), seconds, window_frames, hop_frames, train_opts,
                             eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
@@ -182,6 +187,8 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
         return _load_sets(cache)
     index = {lab: i for i, lab in enumerate(labels)}
     where = corpus.assign_splits(list(pieces))
+    renders = train_renders_per_class(pieces, where, labels, train_renders, renders_per_class,
+                                      max_renders)
     renderer = ScoreRenderer()
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in ("train", "valid", "test")}
     try:
@@ -190,7 +197,7 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                 continue
             train = split == "train"
             ws_piece = []
-            for r in range(train_renders if train else 1):
+            for r in range(renders[piece.label] if train else 1):
                 rng = render_rng(seed, piece, r)
                 if train:
                     part = (int(rng.choice(piece.parts()))
@@ -211,6 +218,26 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
     if cache:
         _save_sets(sets, cache)
     return sets
+
+
+def train_renders_per_class(pieces: Sequence[corpus.Piece], where: Sequence[str],
+                            labels: Sequence[str], train_renders: int, renders_per_class: int,
+                            max_renders: int) -> dict[str, int]:
+    """Renders per training piece of each class: `train_renders`, or with `renders_per_class`
+    > 0 ceil(renders_per_class / training pieces of the class), between `train_renders` and
+    `max_renders`."""
+    out = {lab: train_renders for lab in labels}
+    if renders_per_class <= 0:
+        return out
+    counts = {lab: 0 for lab in labels}
+    for piece, split in zip(pieces, where):
+        if split == "train" and piece.label in counts and len(piece.pitch) >= 8:
+            counts[piece.label] += 1
+    for lab, n in counts.items():
+        if n:
+            want = -(-renders_per_class // n)
+            out[lab] = int(min(max(train_renders, want), max(max_renders, train_renders)))
+    return out
 
 
 def _save_sets(sets: dict[str, PieceSet], path: Path) -> None:

@@ -118,6 +118,11 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
                                f"{res['windows']} windows)\n\n{_confusion_md(res)}")
                 out(_confusion_md(res))
     labels = cards[0].representation["labels"]
+    audio = [c.representation for c in cards if c.kind == KIND_AUDIO]
+    audio_windows = ", ".join(sorted({
+        f"{round(r['window_frames'] * r['hop'] / r['sample_rate'], 1):g} s (hop "
+        f"{round(r['window_hop_frames'] * r['hop'] / r['sample_rate'], 1):g} s)"
+        for r in audio})) or "5 s"
     md = "\n".join([
         "## Style classifiers", "", provenance(), "",
         "Command: `popmusicnet eval classifiers`. Held-out **pieces** of the music21 corpus "
@@ -131,7 +136,8 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "part rendered alone). Notes are key- and octave-normalised and time is rescaled so "
         "the median inter-onset interval is one beat (half-note-pulse notation cannot give the "
         "label away). Piece prediction = mean of window probabilities (MIDI: 32-beat windows, "
-        "hop 16; audio: 5 s log-spectrogram windows on semitone bands). Chance balanced "
+        f"hop 16; audio: {audio_windows} log-spectrogram windows on semitone bands). "
+        "Chance balanced "
         f"accuracy: {1 / len(labels):.1%}.", "",
         "| model | kind | input | trained on | test pieces | balanced accuracy | accuracy | "
         "window bal. acc. | target | met |", "|---|---|---|---|---|---|---|---|---|---|",

@@ -23,11 +23,13 @@ import torch
 from engine import audio_features as af
 from engine.models.classifier import KIND_AUDIO
 from engine.training.classify import corpus
-from engine.training.classify.audio_data import PROGRAMS, RENDER_TOP_PART, audio_sets
+from engine.training.classify.audio_data import (PROGRAMS, RENDER_TOP_PART, audio_sets,
+                                                  train_renders_per_class)
 from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                split_summary)
 from engine.training.classify.trainer import export_and_measure, fit
+from engine.training.classify.trainer import spec_augment as masking
 from engine.training.common import ProgressLog, pick_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 20.0,
                 window_seconds: float = 5.0, train_renders: int = 1,
                 single_part: float = 0.2, time_pool: int = 1, epochs: int = 10,
+                renders_per_class: int = 0, max_renders: int = 12,
+                channels: Sequence[int] = (16, 32, 32, 64), balanced: bool = False,
+                epoch_windows: int | None = None, spec_augment: bool = False,
+                patience: int = 4,
                 lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
                 max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
                 cache_dir: Path | None = CACHE_DIR,
@@ -53,6 +59,7 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     common = dict(seconds=seconds, window_frames=frames, hop_frames=frames // 2, seed=seed,
                   cache_dir=cache_dir)
     sets = audio_sets(pieces, labels, train_renders=train_renders, single_part=single_part,
+                      renders_per_class=renders_per_class, max_renders=max_renders,
                       splits=("train", "valid"), **common)
     # the test renders as `popmusicnet eval classifiers` makes them (and finds in the cache):
     # the whole score, and the top part alone (the secondary row)
@@ -61,17 +68,22 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     summary = split_summary(sets, labels)
     progress.emit("data", stage="render", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
-    model = SpectrogramCNN(len(labels), af.N_BANDS, frames, time_pool=time_pool).to(dev)
+    channels = tuple(int(c) for c in channels)
+    model = SpectrogramCNN(len(labels), af.N_BANDS, frames, channels=channels,
+                           time_pool=time_pool).to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
-               device=dev, seed=seed, progress=progress, max_seconds=max_seconds)
+               device=dev, seed=seed, progress=progress, max_seconds=max_seconds,
+               patience=patience, balanced=balanced, epoch_windows=epoch_windows,
+               augment=masking() if spec_augment else None)
     rep = {"labels": list(labels), "sample_rate": af.SAMPLE_RATE, "n_fft": af.N_FFT,
            "hop": af.HOP, "bands": "semitone", "low_midi": af.LOW_MIDI, "n_bands": af.N_BANDS,
            "top_db": af.TOP_DB, "window_frames": frames, "window_hop_frames": frames // 2,
            "min_seconds": 2.0, "batch": 32,
            "features": "engine.audio_features.log_semitone (mono, dB re. clip max, [0, 1])"}
     training = {"command": command or "python -m engine.training.classify.train_audio",
-                "arch": "spectrogram-cnn (4 conv3x3+maxpool2, dense 48, dropout 0.5)"
+                "arch": f"spectrogram-cnn (4 conv3x3+maxpool2, channels {list(channels)}, "
+                        "dense 48, dropout 0.5)"
                         + (f", frames averaged by {time_pool} first" if time_pool > 1 else ""),
                 "time_pool": time_pool,
                 "parameters": n_params,
@@ -81,7 +93,13 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                          f"{single_part:g} of the training renders one part alone; per-class "
                          "quota split by group"),
                 "splits": summary, "seconds_per_render": seconds,
-                "train_renders_per_piece": train_renders, "single_part": single_part,
+                "train_renders_per_piece": (
+                    train_renders_per_class(pieces, corpus.assign_splits(list(pieces)), labels,
+                                            train_renders, renders_per_class, max_renders)
+                    if renders_per_class > 0 else train_renders),
+                "single_part": single_part,
+                "spec_augment": ({"max_frames": 12, "max_bands": 6} if spec_augment else None),
+                "patience": patience,
                 "epochs": epochs,
                 "lr": lr, "batch": batch, "seed": seed, "device": str(dev),
                 **{k: v for k, v in info.items() if k != "history"}}
@@ -97,11 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("assets/models"))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--window-seconds", type=float, default=5.0,
+                    help="length of one spectrogram window (default 5 s; hop: half of it)")
     ap.add_argument("--train-renders", type=int, default=1)
     ap.add_argument("--single-part", type=float, default=0.2,
                     help="share of training renders of one part alone (default 0.2)")
     ap.add_argument("--time-pool", type=int, default=1,
                     help="average this many spectrogram frames before the CNN (default 1)")
+    ap.add_argument("--renders-per-class", type=int, default=0,
+                    help="render each class's training pieces about this many times in all "
+                         "(more renders of the pieces of small classes; default 0: off)")
+    ap.add_argument("--max-renders", type=int, default=12,
+                    help="at most this many renders of one piece (default 12)")
+    ap.add_argument("--channels", default="16,32,32,64",
+                    help="channels of the four conv layers (default 16,32,32,64)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="draw each epoch's windows with every class equally likely "
+                         "(unweighted loss) instead of class-weighting the loss")
+    ap.add_argument("--epoch-windows", type=int, default=None,
+                    help="windows per epoch (default: every training window once)")
+    ap.add_argument("--spec-augment", action="store_true",
+                    help="mask one run of frames and one of bands in each training window")
+    ap.add_argument("--patience", type=int, default=4,
+                    help="stop after this many epochs without a better validation score")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -110,12 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=600.0)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
+    try:
+        channels = [int(c) for c in a.channels.split(",")]
+    except ValueError:
+        channels = []
+    if len(channels) != 4 or min(channels) < 1:
+        ap.error(f"--channels needs four positive integers, got {a.channels!r}")
+    for flag, value, low in (("--renders-per-class", a.renders_per_class, 0),
+                             ("--max-renders", a.max_renders, 1),
+                             ("--train-renders", a.train_renders, 1),
+                             ("--patience", a.patience, 1), ("--epochs", a.epochs, 1)):
+        if value < low:
+            ap.error(f"{flag} must be at least {low}, got {value}")
+    if a.epoch_windows is not None and a.epoch_windows < 1:
+        ap.error(f"--epoch-windows must be at least 1, got {a.epoch_windows}")
     torch.set_num_threads(a.threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cmd = "python -m engine.training.classify.train_audio " + " ".join(argv or sys.argv[1:])
+    if not 1.0 <= a.window_seconds <= a.seconds:
+        ap.error(f"--window-seconds must be between 1 and --seconds ({a.seconds:g}), "
+                 f"got {a.window_seconds:g}")
     train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
+                window_seconds=a.window_seconds,
                 train_renders=a.train_renders, single_part=a.single_part,
                 time_pool=a.time_pool, epochs=a.epochs,
+                renders_per_class=a.renders_per_class, max_renders=a.max_renders,
+                channels=channels, balanced=a.balanced, epoch_windows=a.epoch_windows,
+                spec_augment=a.spec_augment, patience=a.patience,
                 lr=a.lr, batch=a.batch, seed=a.seed, device=a.device,
                 max_seconds=a.max_seconds, command=cmd.strip())
     return 0

@@ -41,16 +41,28 @@ def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str
         epochs: int, lr: float, batch: int, device: torch.device, seed: int,
         progress: ProgressLog, patience: int = 4, max_seconds: float | None = None,
         stage: str = "train", augment: Callable[[np.ndarray, np.random.Generator], np.ndarray]
-        | None = None) -> dict[str, Any]:
+        | None = None, balanced: bool = False, epoch_windows: int | None = None
+        ) -> dict[str, Any]:
     """Train with class-weighted cross-entropy; keep the weights with the best validation
-    piece-level balanced accuracy (ties: lower validation loss)."""
+    piece-level balanced accuracy (ties: lower validation loss).
+
+    With `balanced` each epoch draws its windows with every class equally likely (with
+    replacement) and the loss is unweighted: the class weights would count the class sizes a
+    second time. `epoch_windows` sets the windows an epoch sees (default: all of them)."""
     n = len(labels)
     x, y = train.flat()
     weights = class_weights(y, n)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
+    per_epoch = int(epoch_windows or len(x))
+    if balanced:
+        counts = np.bincount(y.astype(np.int64), minlength=n).astype(np.float64)
+        draw_p = 1.0 / counts[y.astype(np.int64)]
+        draw_p /= draw_p.sum()
+        loss_fn = nn.CrossEntropyLoss()
+    else:
+        loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights).to(device))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * ((len(x) + batch - 1) // batch))
+        opt, max_lr=lr, total_steps=epochs * ((per_epoch + batch - 1) // batch))
     rng = np.random.default_rng(seed)
     stopper = EarlyStopping(patience)
     best_state, best_key, best_epoch = None, (-1.0, 0.0), -1
@@ -59,7 +71,12 @@ def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str
     predict = torch_predictor(model, device)
     for epoch in range(epochs):
         model.train()
-        order = rng.permutation(len(x))
+        if balanced:
+            order = rng.choice(len(x), size=per_epoch, p=draw_p)
+        elif per_epoch < len(x):
+            order = rng.permutation(len(x))[:per_epoch]
+        else:
+            order = rng.permutation(len(x))
         total, seen = 0.0, 0
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
@@ -96,7 +113,9 @@ def fit(model: nn.Module, train: PieceSet, valid: PieceSet, labels: Sequence[str
             break
     model.load_state_dict(best_state)
     return {"best_epoch": best_epoch, "epochs_run": len(history),
-            "class_weights": {lab: round(float(w), 3) for lab, w in zip(labels, weights)},
+            **({"sampling": "class-balanced, unweighted loss"} if balanced else
+               {"class_weights": {lab: round(float(w), 3) for lab, w in zip(labels, weights)}}),
+            "windows_per_epoch": per_epoch,
             "seconds": round(time.perf_counter() - t_stage, 1), "history": history}
 
 
@@ -116,6 +135,24 @@ def pitch_shift_augment(max_shift: int = 2):
                 out[sel] = x[sel]
         out[:, 2:] = x[:, 2:]  # planes past onset/active (the one-track flag) are not pitches
         return out
+    return augment
+
+
+def spec_augment(max_frames: int = 12, max_bands: int = 6):
+    """SpecAugment-style masking of (B, 1, bands, frames) windows: one run of up to
+    `max_frames` frames and one of up to `max_bands` bands per window set to silence (0), so no
+    single moment or register carries a class."""
+    def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x = x.copy()
+        b, _, n_bands, n_frames = x.shape
+        fw = rng.integers(0, max_frames + 1, size=b)
+        f0 = rng.integers(0, np.maximum(n_frames - fw, 0) + 1)
+        bw = rng.integers(0, max_bands + 1, size=b)
+        b0 = rng.integers(0, np.maximum(n_bands - bw, 0) + 1)
+        for i in range(b):
+            x[i, :, :, f0[i]:f0[i] + fw[i]] = 0.0
+            x[i, :, b0[i]:b0[i] + bw[i], :] = 0.0
+        return x
     return augment
 
 
