@@ -357,24 +357,24 @@ def test_port_vanishes_and_returns():
 
 
 def test_queued_messages_keep_their_arrival_frames():
-    """Messages that waited in rtmidi's queue are stamped from its delta times, within the
-    clock at the last empty poll and now (the reader thread may wake late)."""
+    """Messages that waited in rtmidi's queue together are stamped backwards from the clock
+    when the reader wakes, by rtmidi's delta times: they keep their spacing, and a short note's
+    on and off never fall on one frame."""
     now = [1000]
     fake = FakeMidiIn(["Keys:out"])
     got = []
     mi = MidiInput("keys", got.append, lambda: now[0], midi_in=fake, sample_rate=48000)
     fake.emit([0x90, 60, 100])
-    now[0] = 3000
-    seen = fake.calls
-    while fake.calls <= seen + 1:  # an empty poll at 3000
-        time.sleep(0.001)
     with fake.lock:  # both arrive while the reader sleeps; it wakes at 5800
-        fake.queue.extend([([0x90, 62, 100], 0.05), ([0x80, 60, 0], 0.02)])
+        fake.queue.extend([([0x90, 62, 100], 0.05), ([0x80, 62, 0], 0.02)])
         now[0] = 5800
     fake.wait_drained()
+    with fake.lock:  # a message stamped before the last delivered one is held back to it
+        fake.queue.extend([([0x90, 64, 100], 0.0), ([0x80, 64, 0], 0.5)])
+    fake.wait_drained()
     mi.close()
-    assert [e.frame for e in got] == [1000, 1000 + 2400, 1000 + 2400 + 960]
-    assert [e.kind for e in got] == [NOTE_ON, NOTE_ON, NOTE_OFF]
+    assert [e.frame for e in got] == [1000, 5800 - 960, 5800, 5800, 5800]
+    assert [e.kind for e in got] == [NOTE_ON, NOTE_ON, NOTE_OFF, NOTE_ON, NOTE_OFF]
 
 
 def test_engine_keeps_playing_when_port_vanishes():

@@ -17,9 +17,9 @@ Reading: a small thread of our own drains rtmidi's queue (`get_message`) every m
 than registering an rtmidi callback. With the JACK API, RtMidi calls a user callback inside JACK's
 realtime process thread, and python-rtmidi's callback must first take the GIL, which any busy
 Python thread holds for up to its 5 ms switch interval: the whole JACK graph then misses its
-period (an xrun) whenever a note arrives. Queued, the realtime thread only copies bytes. Each
-message is stamped from RtMidi's delta times, bounded by the clock at the previous empty poll and
-now, so messages that waited in the queue keep the frames they arrived at.
+period (an xrun) whenever a note arrives. Queued, the realtime thread only copies bytes. Messages
+that waited in the queue together are stamped backwards from now by RtMidi's delta times, so they
+keep their spacing.
 """
 
 from __future__ import annotations
@@ -181,28 +181,37 @@ class MidiInput:
         log.info("MIDI input: %s", name)
 
     def _pump(self) -> None:
-        """Drain rtmidi's queue until close() (see the module docstring for why not a callback)."""
-        floor = self.clock()  # nothing still queued arrived before this frame
-        last: int | None = None  # frame given to the previous message
+        """Drain rtmidi's queue until close() (see the module docstring for why not a callback).
+
+        What one wake-up finds is stamped backwards from now: the newest message arrived within
+        the last poll interval, each earlier one its RtMidi delta before the next. (Stamping
+        forwards from the previous message lets the engine's clock, the synth's sample clock,
+        fall behind the wall-clock deltas after an xrun: a short note's on and off then both
+        landed on `now`, a zero-length note the recorder dropped.)"""
+        last = self.clock()  # no message is stamped before one already delivered
         while not self._stop.is_set():
-            try:
-                item = self.midi_in.get_message()
-            except Exception:  # the port is being closed or reopened under us
-                log.debug("get_message", exc_info=True)
-                item = None
-            now = self.clock()
-            if item is None:
-                floor = now
+            batch = []
+            while True:
+                try:
+                    item = self.midi_in.get_message()
+                except Exception:  # the port is being closed or reopened under us
+                    log.debug("get_message", exc_info=True)
+                    item = None
+                if item is None:
+                    break
+                batch.append(item)
+            if not batch:
                 self._stop.wait(self.poll_interval)
                 continue
-            message, delta = item
-            frame = now
-            if last is not None and self.sample_rate:
-                frame = last + round(float(delta) * self.sample_rate)
-                frame = min(max(frame, floor, last), now)
-            last = floor = frame
-            ev = parse(message, frame)
-            if ev is not None:
+            frames = [self.clock()] * len(batch)
+            if self.sample_rate:
+                for i in range(len(batch) - 2, -1, -1):
+                    frames[i] = frames[i + 1] - round(float(batch[i + 1][1]) * self.sample_rate)
+            for (message, _), frame in zip(batch, frames):
+                last = max(frame, last)
+                ev = parse(message, last)
+                if ev is None:
+                    continue
                 try:
                     self.handler(ev)
                 except Exception:  # a handler bug must not end the input
