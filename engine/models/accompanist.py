@@ -20,6 +20,7 @@ would scatter stray notes.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,8 +84,8 @@ def decode_lines(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: np.nda
     B, S, P = ac_logits.shape
     emit = ac_logits.astype(np.float64) - _logit(np.asarray(thr_active, np.float64))[:, None, None]
     gain = on_logits.astype(np.float64) - _logit(np.asarray(thr_onset, np.float64))[:, None, None]
+    ge = gain + emit  # a strike's score before what it comes from
     rows = np.arange(B)
-    cols = np.arange(P)
     neg = -1e18
     # states: 0..P-1 pitch sounding (struck earlier), P..2P-1 pitch struck at this step, 2P rest
     score = np.full((B, 2 * P + 1), neg)
@@ -92,25 +93,35 @@ def decode_lines(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: np.nda
     if held is not None:
         h = np.asarray(held)
         score[rows[h >= 0], h[h >= 0]] = 0.0
+    nxt = np.empty_like(score)
     from_fresh = np.zeros((S, B, P), bool)  # a held step continues a note struck the step before
     came = np.zeros((S, B, P), np.int64)  # the state an onset at (s, pitch) comes from
     came_rest = np.zeros((S, B), np.int64)
+    # (numpy calls per step kept few: this runs for every bar of a live performance)
     for s in range(S):
-        order = np.argsort(score, axis=1)
-        a, a2 = order[:, -1], order[:, -2]  # the best state and the runner-up
-        best, best2 = score[rows, a], score[rows, a2]
-        # an onset of pitch p may come from anywhere but "p struck just now"
-        own = a[:, None] == (P + cols)[None, :]
-        src = np.where(own, a2[:, None], a[:, None])
-        strike = np.where(own, best2[:, None], best[:, None]) + gain[:, s]
+        a = score.argmax(axis=1)
+        best = score[rows, a]
         old, fresh = score[:, :P], score[:, P:2 * P]
-        from_fresh[s] = fresh > old
-        hold = np.maximum(old, fresh) + emit[:, s]
-        strike = strike + emit[:, s]
-        came[s], came_rest[s] = src, a
-        score = np.concatenate([hold, strike, best[:, None]], axis=1)
+        np.greater(fresh, old, out=from_fresh[s])
+        hold = np.maximum(fresh, old, out=nxt[:, :P])
+        hold += emit[:, s]
+        np.add(ge[:, s], best[:, None], out=nxt[:, P:2 * P])
+        came[s] = a[:, None]
+        came_rest[s] = a
+        # an onset of pitch p may come from anywhere but "p struck just now": where that is
+        # the best state, p's onset comes from the runner-up
+        own = np.flatnonzero((a - P).astype(np.uint64) < P)
+        if own.size:
+            p = a[own] - P
+            rest = score[own].copy()
+            rest[np.arange(len(own)), a[own]] = neg
+            a2 = rest.argmax(axis=1)
+            nxt[own, P + p] = ge[own, s, p] + rest[np.arange(len(own)), a2]
+            came[s, own, p] = a2
+        nxt[:, 2 * P] = best
         if not allowed[s]:
-            score[:, :2 * P] = neg
+            nxt[:, :2 * P] = neg
+        score, nxt = nxt, score
     out = np.zeros((B, 2, S, P), bool)
     state = score.argmax(axis=1)
     for b in range(B):
@@ -155,7 +166,7 @@ class _RoleInfo:
     max_voices: int
     resid_std: np.ndarray
 
-    @property
+    @functools.cached_property
     def off_key(self) -> np.ndarray:
         """(P,) 1.0 where the window's pitch is outside C major / A minor (natural), the keys
         every melody is normalised to: the black keys. Drums: none."""
