@@ -54,6 +54,7 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                view: str = VIEW_SCORE, single_part: float = 0.25,
                train_hop: int | None = None,
                epochs: int = 20, lr: float = 2e-3, batch: int = 64, max_windows: int = 16,
+               balanced: bool = False,
                seed: int = 0, device: str = "auto", max_seconds: float | None = 600.0,
                name: str | None = None, command: str | None = None,
                augment_semitones: int = 2,
@@ -84,7 +85,8 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
                device=dev, seed=seed, progress=progress, max_seconds=max_seconds,
-               augment=pitch_shift_augment(augment_semitones) if augment_semitones else None)
+               augment=pitch_shift_augment(augment_semitones) if augment_semitones else None,
+               balanced=balanced)
     out_dir = Path(out_dir)
     what = ("every pitched track merged (one track's own notes with --track)"
             if view == VIEW_SCORE else "top voice (skyline)")
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-part", type=float, default=0.25,
                     help="extra single-part training windows per piece, as a share of "
                          "--max-windows (default 0.25)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="draw each epoch's windows with every class equally likely "
+                         "(unweighted loss) instead of class-weighting the loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-seconds", type=float, default=600.0)
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     train_midi(a.arch, out_dir=a.out, corpus_path=a.corpus, epochs=a.epochs, lr=a.lr,
                batch=a.batch, max_windows=a.max_windows, view=a.view,
                train_hop=a.train_hop,
-               single_part=a.single_part, seed=a.seed, device=a.device,
+               single_part=a.single_part, seed=a.seed, device=a.device, balanced=a.balanced,
                max_seconds=a.max_seconds, command=cmd.strip())
     return 0
 
