@@ -350,7 +350,8 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
               f"live (melody predicted, replayed when observed) p50 {lat['live_p50_ms']:.2f} ms, "
               f"p99 {lat['live_p99_ms']:.2f} ms (1,000 bars; target p99 < 2 ms; machine load "
               f"average {lat.get('load_average', float('nan')):.1f} on {os.cpu_count()} cores "
-              "while measuring: other jobs shared the CPU).",
+              "while measuring, this evaluation included). `popmusicnet bench accompanist` "
+              "measures the same alone, in several runs.",
               f"Evaluation took {res.seconds:.0f} s."]
     return "\n".join(lines)
 
