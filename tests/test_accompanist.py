@@ -258,21 +258,24 @@ def test_training_on_a_folder_of_midi_files(tmp_path):
     assert [t.name for t in out.tracks] == ["Melody", "Bass"]
 
 
+def unlikely_bar(model):
+    """Per role (onset, active) logits of one bar with every cell very unlikely, and its mask:
+    tests write the few cells they need."""
+    S = model.max_bar_steps
+    logits = [(np.full((S, r.spec.n_pitches), -8.0, np.float32),
+               np.full((S, r.spec.n_pitches), -8.0, np.float32)) for r in model._roles]
+    return logits, np.ones((1, S), np.float32)
+
+
 def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
-    S = model.max_bar_steps
-    mask = np.ones((1, S), np.float32)
-    logits = []
-    for r in model._roles:
-        P = r.spec.n_pitches
+    logits, mask = unlikely_bar(model)
+    for r, (on, ac) in zip(model._roles, logits):
         off = r.off_key.astype(bool)
         black = int(np.flatnonzero(off)[len(np.flatnonzero(off)) // 2])
-        on = np.full((S, P), -8.0, np.float32)
-        ac = np.full((S, P), -8.0, np.float32)
         on[0, black] = on[0, black + 1] = 4.0
         ac[:, black], ac[:, black + 1] = 3.0, 2.0  # a black key, a white key just under it
-        logits.append((on, ac))
         assert (r.spec.low_pitch + black) % 12 in (1, 3, 6, 8, 10)
         assert (r.spec.low_pitch + black + 1) % 12 not in (1, 3, 6, 8, 10)
 
@@ -305,17 +308,11 @@ def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
 def test_onset_prior_asks_a_new_note_to_be_surer(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
-    S = model.max_bar_steps
-    mask = np.ones((1, S), np.float32)
-    logits = []
-    for r in model._roles:
-        P = r.spec.n_pitches
-        on = np.full((S, P), -8.0, np.float32)
-        ac = np.full((S, P), -8.0, np.float32)
+    logits, mask = unlikely_bar(model)
+    for on, ac in logits:
         ac[:8, 10], ac[8:, 12] = 3.0, 3.0  # a line that moves at step 8...
         on[0, 10], on[8, 12] = 4.0, 0.0  # ...with a doubtful onset there
         on[4, 10] = 0.5  # and a doubtful re-strike of the held note
-        logits.append((on, ac))
 
     def onsets(prior):
         sess = model.session(key=Key(0, "major"), onset_prior=prior)
