@@ -342,14 +342,13 @@ def planes_to_notes(onset: np.ndarray, active: np.ndarray, ticks_per_beat: int,
     prev = np.zeros((1, n_pitches), dtype=bool)
     starts = onset | (active & ~np.vstack([prev, active[:-1]]))
     notes: list[Note] = []
-    for p in range(n_pitches):
-        col_start = np.flatnonzero(starts[:, p])
-        if col_start.size == 0:
-            continue
-        col_active = active[:, p]
-        for s in col_start:
+    # Only the pitches that start a note, each column read as Python lists: the live engine
+    # decodes every bar and voice through here, and element-wise numpy access cost ~0.3 ms a bar.
+    for p in np.flatnonzero(starts.any(axis=0)).tolist():
+        col_start, col_active = starts[:, p].tolist(), active[:, p].tolist()
+        for s in np.flatnonzero(starts[:, p]).tolist():
             e = s + 1
-            while e < n_steps and col_active[e] and not starts[e, p]:
+            while e < n_steps and col_active[e] and not col_start[e]:
                 e += 1
             vel = int(velocity[s, p]) if isinstance(velocity, np.ndarray) else int(velocity)
             notes.append(Note(start_tick + step_to_tick(s, ticks_per_beat, steps_per_beat),

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engine.music import Note, Song, Track, notes_to_planes, planes_to_notes, step_to_tick
+from engine.music import Note, Song, Track, notes_to_planes, planes_to_notes
 
 log = logging.getLogger(__name__)
 
@@ -253,33 +253,10 @@ def encode_bar(notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, spec:
 def decode_bar(planes: np.ndarray, length: int, ticks_per_beat: int, spec: BarSpec,
                offset: int = 0, velocity: int = 80, start_tick: int = 0) -> list[Note]:
     """Notes from one unit's (2, max_bar_steps, n_pitches) planes, times from `start_tick`
-    (the content start), as `engine.music.planes_to_notes` reads planes. Only the pitches in
-    use are scanned, in plain Python over at most 16 steps: the live engine calls this for
-    every bar and role, and numpy's per-call overhead on such tiny arrays cost ~0.3 ms a bar."""
-    onset, active = planes[ONSET, offset:length], planes[ACTIVE, offset:length]
-    used = np.flatnonzero(onset.any(axis=0) | active.any(axis=0))
-    if not used.size:
-        return []
-    ons = onset[:, used].T.tolist()
-    acts = (active[:, used] | onset[:, used]).T.tolist()
-    n, spb = len(onset), spec.steps_per_beat
-    vel = int(velocity) if int(velocity) > 0 else 80
-    notes: list[Note] = []
-    for col, on, ac in zip(used.tolist(), ons, acts):
-        pitch = spec.low_pitch + col
-        s = 0
-        while s < n:
-            if ac[s] and (on[s] or s == 0 or not ac[s - 1]):
-                e = s + 1
-                while e < n and ac[e] and not on[e]:
-                    e += 1
-                notes.append(Note(start_tick + step_to_tick(s, ticks_per_beat, spb),
-                                  start_tick + step_to_tick(e, ticks_per_beat, spb), pitch, vel))
-                s = e
-            else:
-                s += 1
-    notes.sort()
-    return notes
+    (the content start)."""
+    return planes_to_notes(planes[ONSET, offset:length], planes[ACTIVE, offset:length],
+                           ticks_per_beat, spec.steps_per_beat, velocity, start_tick=start_tick,
+                           pitch_offset=spec.low_pitch)
 
 
 def bar_units(bar_ticks: int, ticks_per_beat: int, spec: BarSpec) -> list[tuple[int, int]]:
