@@ -216,7 +216,6 @@ def test_morph_slider_previews_without_blocking_then_applies(qtbot, gen_window):
         morph.slider.setValue(value)
     qtbot.waitUntil(lambda: morph.latest is not None and morph.worker.idle
                     and "0.90" in morph.status.text(), timeout=30_000)
-    assert w.editor.canvas.overlays.get("preview") == morph.preview
     # The tiny model, trained for one epoch, may decode nothing at one seed (seen in CI, where
     # torch's thread count differs): a new seed re-decodes; a few must give notes.
     for seed in range(1, 8):
