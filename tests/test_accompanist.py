@@ -339,3 +339,18 @@ def test_decode_lines_does_not_stutter_on_one_pitch():
     assert onsets[0] == 0 and 6 in onsets and planes[0, 1, 6:, 1].all()
     # re-strikes of pitch 2 happen, but never after a note one step long
     assert all(n >= 2 for n, o in zip(lengths, onsets) if o + n < 6)
+
+
+def test_compiled_line_decision_matches_the_numpy_loop():
+    from engine.models import viterbi
+    from engine.models.accompanist import decode_lines
+
+    if viterbi.line_planes is None:
+        pytest.skip("numba is not importable here")
+    rng = np.random.default_rng(0)
+    B, S, P = 3, 16, 12
+    for _ in range(300):
+        on, ac = (rng.normal(-2, 3, (B, S, P)).astype(np.float32) for _ in range(2))
+        args = (on, ac, rng.uniform(0.2, 0.8, B), rng.uniform(0.2, 0.8, B),
+                np.arange(S) < rng.integers(6, S + 1), rng.integers(-1, P, B))
+        assert np.array_equal(decode_lines(*args), decode_lines(*args, compiled=False))
