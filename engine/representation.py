@@ -251,12 +251,28 @@ def encode_bar(notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, spec:
 
 
 def decode_bar(planes: np.ndarray, length: int, ticks_per_beat: int, spec: BarSpec,
-               offset: int = 0, velocity: int = 80, start_tick: int = 0) -> list[Note]:
+               offset: int = 0, velocity: int = 80, start_tick: int = 0,
+               transpose: int = 0) -> list[Note]:
     """Notes from one unit's (2, max_bar_steps, n_pitches) planes, times from `start_tick`
-    (the content start)."""
+    (the content start), pitches moved by `transpose` semitones (folded by octaves into
+    MIDI's range)."""
+    lo = spec.low_pitch + transpose
+    n = spec.n_pitches
+    if lo < 0 or lo + n > 128:  # rare: fold each note (a shift of the window would not fit)
+        notes = decode_bar(planes, length, ticks_per_beat, spec, offset, velocity, start_tick)
+        return [Note(x.start, x.end, _fold_midi(x.pitch + transpose), x.velocity)
+                for x in notes]
     return planes_to_notes(planes[ONSET, offset:length], planes[ACTIVE, offset:length],
                            ticks_per_beat, spec.steps_per_beat, velocity, start_tick=start_tick,
-                           pitch_offset=spec.low_pitch)
+                           pitch_offset=lo)
+
+
+def _fold_midi(pitch: int) -> int:
+    while pitch < 0:
+        pitch += 12
+    while pitch > 127:
+        pitch -= 12
+    return pitch
 
 
 def bar_units(bar_ticks: int, ticks_per_beat: int, spec: BarSpec) -> list[tuple[int, int]]:

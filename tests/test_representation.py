@@ -83,6 +83,15 @@ def test_stream_bar_round_trip_cuts_overrun():
     assert not planes[:, 12:].any()
     back = decode_bar(planes, 12, TPB, spec)
     assert back == [Note(0, Q, 60), Note(2 * Q, 3 * Q, 62)]
+    assert decode_bar(planes, 12, TPB, spec, transpose=-5) == [Note(0, Q, 55),
+                                                                Note(2 * Q, 3 * Q, 57)]
+
+
+def test_decode_bar_transpose_folds_into_midi_range():
+    spec = BarSpec(low_pitch=100, n_pitches=24)
+    planes = encode_bar([Note(0, Q, 101), Note(Q, 2 * Q, 122)], 4 * Q, TPB, spec)
+    got = decode_bar(planes, 16, TPB, spec, transpose=6)
+    assert got == [Note(0, Q, 107), Note(Q, 2 * Q, 116)]  # 128 folds down an octave
 
 
 def test_mask_and_encode_notes_agree():

@@ -142,7 +142,12 @@ def model_nll_per_frame(model, pieces) -> float:
 # -- latency -----------------------------------------------------------------------------------
 def latency(model, melody_bars: Sequence[list[Note]], n_bars: int = 1000,
             bar_ticks: int = 1920, tpb: int = 480) -> dict[str, float]:
-    """p50/p99 in ms of one bar: offline (melody known) and live (predicted, then observed)."""
+    """p50/p99 in ms of one bar: offline (melody known) and live (predicted, then observed).
+    The heap is frozen first, as the live engine does when it starts (engine.realtime.engine.
+    freeze_heap)."""
+    from engine.realtime.engine import freeze_heap
+
+    freeze_heap()
     res = {}
     for mode in ("offline", "live"):
         sess = model.session(temperature=0.0, seed=0)

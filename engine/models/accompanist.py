@@ -323,6 +323,8 @@ class AccompanimentSession:
         self.shift = key.normalising_shift() if key is not None else 0
         self._heard: list[Note] = []
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._units_cache: tuple[tuple, list] | None = None
+        self._masks: dict[int, np.ndarray] = {}
         L, H = model.latent, model.rnn_hidden
         R = len(model.roles)
         self._h = [np.zeros((1, 1, H), np.float32) for _ in range(R)]
@@ -375,25 +377,41 @@ class AccompanimentSession:
                                        else None, pending_planes=pend_planes)
             pend_planes = None
             for k, (r, p) in enumerate(zip(self.m._roles, got)):
-                notes = decode_bar(p, length, ticks_per_beat, r.spec, velocity=r.velocity,
-                                   start_tick=tick)
-                out[k].extend(notes if r.is_drum else _shift_notes(notes, -self.shift))
+                out[k].extend(decode_bar(p, length, ticks_per_beat, r.spec, velocity=r.velocity,
+                                         start_tick=tick,
+                                         transpose=0 if r.is_drum else -self.shift))
         return out
 
     # -- internals ----------------------------------------------------------------------------
     def _units(self, notes: Sequence[Note], bar_ticks: int, tpb: int):
+        """(tick, planes, mask) of each unit of a bar. The live engine and `latency` pass the
+        same bar to `accompany_next` and then `observe`: the last bar's units are kept."""
+        key = (tuple(notes), bar_ticks, tpb, self.shift)
+        if self._units_cache is not None and self._units_cache[0] == key:
+            return self._units_cache[1]
         spec = self.m._mel_spec
         if bar_ticks <= 0 or tpb <= 0:
             raise UserInputError(f"bar_ticks and ticks_per_beat must be positive, "
                                  f"got {bar_ticks}, {tpb}")
         shifted = _shift_notes(notes, self.shift)
         units = bar_units(bar_ticks, tpb, spec)
+        out = []
         for j, (tick, length) in enumerate(units):
             end = units[j + 1][0] if j + 1 < len(units) else bar_ticks
             inside = [Note(n.start - tick, n.end - tick, n.pitch, n.velocity)
                       for n in shifted if tick <= n.start < end]
             planes = encode_bar(inside, end - tick, tpb, spec)
-            yield tick, planes, step_mask(length, 0, spec.max_bar_steps)[None]
+            planes.flags.writeable = False
+            out.append((tick, planes, self._mask(length)))
+        self._units_cache = (key, out)
+        return out
+
+    def _mask(self, length: int) -> np.ndarray:
+        mask = self._masks.get(length)
+        if mask is None:  # a few lengths per session; shared, so read-only
+            mask = self._masks[length] = step_mask(length, 0, self.m.max_bar_steps)[None]
+            mask.flags.writeable = False
+        return mask
 
     def _update_key(self, notes: Sequence[Note]) -> None:
         if self._fixed_key or self.n_observed >= KEY_BARS:

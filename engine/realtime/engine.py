@@ -153,6 +153,17 @@ def load_accompanist(name: str | None, providers: str = "cpu"):
     return Accompanist.load(name, providers=providers)
 
 
+def freeze_heap() -> None:
+    """Move every object alive now (models, sessions, the GUI) out of the garbage collector's
+    reach: a full collection then scans only what the performance allocates. Unfrozen, the
+    collector's full passes over the loaded process showed up in the per-bar p99 (measured on
+    the bench accompanist's bars: offline p99 2.4-3.3 ms unfrozen, 1.65-1.93 ms frozen)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 class LiveEngine:
     """A live session. `start()` opens devices and the engine thread; `stop()` closes everything.
 
@@ -213,6 +224,7 @@ class LiveEngine:
             self._close_devices()
             raise
         self._started = True
+        freeze_heap()
         if cfg.switch_interval_s:
             import sys
 
