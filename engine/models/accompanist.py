@@ -89,9 +89,10 @@ def decode_lines(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: np.nda
     B, S, P = ac_logits.shape
     emit = ac_logits.astype(np.float64) - _logit(np.asarray(thr_active, np.float64))[:, None, None]
     gain = on_logits.astype(np.float64) - _logit(np.asarray(thr_onset, np.float64))[:, None, None]
-    if compiled and viterbi.line_planes is not None:
+    line_planes = viterbi.kernel() if compiled else None
+    if line_planes is not None:
         out = np.zeros((B, 2, S, P), bool)
-        viterbi.line_planes(emit, gain, np.asarray(allowed, bool),
+        line_planes(emit, gain, np.asarray(allowed, bool),
                             (np.full(B, -1, np.int64) if held is None
                              else np.asarray(held, np.int64)), out)
         return out

@@ -8,23 +8,20 @@ step loop cost 0.16-0.21 ms a bar (3 voices, 16 steps, 48 pitches): a sixth of a
 budget. Compiled by numba it costs 0.013 ms; the same planes on 3,000 random bars
 (tests/test_accompanist.py checks it against the numpy loop).
 
-`line_planes` is the compiled kernel when numba imports, else None (the caller keeps the numpy
-loop). The first call compiles (about a second; cached on disk after), so the accompanist
-calls `warm_up` when it loads, never on the first live bar.
+`kernel()` is the compiled kernel when numba imports, else None (the caller keeps the numpy
+loop). numba is imported on first use (0.17 s), and the first call compiles (about a second;
+cached on disk after), so the accompanist calls `warm_up` when it loads, never on the first
+live bar.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-try:  # numba is a runtime dependency; without it (an odd platform) numpy does the work
-    import numba
-except ImportError:  # pragma: no cover - depends on the platform
-    numba = None
 
 
 def _line_planes(emit, gain, allowed, held, out):  # pragma: no cover - runs compiled
@@ -77,14 +74,21 @@ def _line_planes(emit, gain, allowed, held, out):  # pragma: no cover - runs com
                     out[b, 0, s, p] = False
 
 
-line_planes = (numba.njit(cache=True, nogil=True)(_line_planes)
-               if numba is not None else None)
+@functools.cache
+def kernel():
+    """The compiled `_line_planes`, or None where numba does not import (an odd platform)."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - depends on the platform
+        log.info("numba not importable: the line decision runs in numpy (slower)")
+        return None
+    return numba.njit(cache=True, nogil=True)(_line_planes)
 
 
 def warm_up() -> bool:
     """Compile (or load from the cache) now; False when only numpy is there."""
+    line_planes = kernel()
     if line_planes is None:
-        log.info("numba not importable: the line decision runs in numpy (slower)")
         return False
     out = np.zeros((1, 2, 2, 2), np.bool_)
     line_planes(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
