@@ -41,7 +41,7 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
     assert set(card.files) == {"enc_soprano", "enc_alto", "enc_tenor", "enc_bass", "dec_alto",
                                "dec_soprano",
                                "dec_tenor", "dec_bass", "melody_rnn", "rnn_alto", "rnn_tenor",
-                               "rnn_bass", "roles_decode", "roles_encode"}
+                               "rnn_bass", "roles_decode", "roles_encode", "roles_rnn"}
     card.verify()
     assert tr.ckpt_path.exists()
     assert card.representation["roles"] == ["alto", "tenor", "bass"]
@@ -87,7 +87,7 @@ def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
                            {"z_prev": rng.standard_normal((3, L)).astype(np.float32),
                             "mask_prev": mask,
                             "h": rng.standard_normal((1, 3, H)).astype(np.float32)})
-    assert set(cases) == set(card.files) - {"roles_decode", "roles_encode"}
+    assert set(cases) == set(card.files) - {"roles_decode", "roles_encode", "roles_rnn"}
     for comp, (module, feeds) in cases.items():
         with torch.no_grad():
             ref = module(*[torch.from_numpy(v) for v in feeds.values()])
@@ -155,8 +155,9 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     _, card_path = trained
     fused = Accompanist.load(str(card_path), providers="cpu")
     plain = Accompanist.load(str(card_path), providers="cpu")
-    assert fused._fused is not None
-    plain._fused = None
+    assert fused._fused is not None and fused._roles_rnn is not None
+    plain._fused = plain._roles_rnn = None
+    plain.uses_prev_last = ["prev_last" in d.inputs for d in plain._dec]
     for m in (fused, plain):  # 1: Viterbi lines; 2: per-step decision
         for r in m._roles:
             r.max_voices = voices
@@ -173,6 +174,42 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
     for a_h, b_h in zip(sf._h, sp._h):
         assert np.allclose(a_h, b_h, atol=1e-5)
+    # the real bar differs from the prediction: both replay the role RNNs on it
+    before = [h.copy() for h in sf._h]
+    for s in (sf, sp):
+        s.observe([Note(0, 960, 72), Note(960, 1920, 64)], 1920, 480)
+    assert not all(np.allclose(a, b) for a, b in zip(before, sf._h))
+    for a_h, b_h in zip(sf._h, sp._h):
+        assert np.allclose(a_h, b_h, atol=1e-5)
+    assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
+
+
+def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path):
+    """`fuse --slim` drops the per-role graphs: same accompaniment, same NLL, from the fused
+    graphs alone; the NLL through the fused graphs equals the per-role one."""
+    import shutil
+
+    from engine.evaluation.accompanist import model_nll_per_frame
+    from engine.training.accompanist.fuse import add_fused
+
+    tr, card_path = trained
+    for f in card_path.parent.glob(card_path.stem + "*"):
+        shutil.copy(f, tmp_path / f.name)
+    slim_path = tmp_path / card_path.name
+    add_fused(slim_path, slim=True)
+    slim_card = ModelCard.read(slim_path)
+    assert not any(c.startswith(("enc_alto", "dec_alto", "rnn_alto")) for c in slim_card.files)
+    assert not (tmp_path / f"{slim_card.name}.rnn_alto.onnx").exists()
+    full = Accompanist.load(str(card_path), providers="cpu")
+    slim = Accompanist.load(str(slim_path), providers="cpu")
+    song = melody_34_with_pickup()
+    a = full.accompany(song, temperature=0.5, seed=2)
+    b = slim.accompany(song, temperature=0.5, seed=2)
+    assert [t.notes for t in a.tracks] == [t.notes for t in b.tracks]
+    pieces = tr.prepared.split("train")[:3]
+    ref = model_nll_per_frame(full, pieces, per_role=True)
+    assert model_nll_per_frame(full, pieces, per_role=False) == pytest.approx(ref, rel=1e-5)
+    assert model_nll_per_frame(slim, pieces) == pytest.approx(ref, rel=1e-5)
 
 
 def test_decode_lines_holds_a_note_until_an_onset_says_otherwise():

@@ -102,16 +102,26 @@ def musical_checks(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> d
 
 
 # -- NLL through the ONNX graphs ---------------------------------------------------------------
-def model_nll_per_frame(model, pieces) -> float:
-    """Frame NLL of the shipped model on key-normalised PieceBars (see the module docstring)."""
+def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float:
+    """Frame NLL of the shipped model on key-normalised PieceBars (see the module docstring):
+    through the fused graphs the runtime runs (`roles_encode` for the true latents, then
+    `roles_decode` step by step, teacher-forced, no noise), or through the per-role graphs
+    (`per_role`; default: where the card has no fused graphs). Both give the same figure
+    (tests/test_accompanist.py)."""
     from engine.models.accompanist import sigmoid
 
+    if per_role is None:
+        per_role = model._fused is None
     tot, frames = 0.0, 0
     R = len(model.roles)
     for p in pieces:
         T = p.bars.shape[0]
         masks = p.masks.astype(np.float32)
         mel = model._enc_mel.run({"planes": p.bars[:, 0].astype(np.float32), "mask": masks})["mu"]
+        if not per_role:
+            tot += _fused_nll(model, p, masks, mel)
+            frames += int(masks.sum())
+            continue
         for r in range(R):
             true = p.bars[:, r + 1].astype(np.float32)
             z_true = model._enc[r].run({"planes": true, "mask": masks,
@@ -137,6 +147,46 @@ def model_nll_per_frame(model, pieces) -> float:
             tot += float((nll * masks[:, :, None]).sum())
         frames += int(masks.sum())
     return tot / max(frames, 1)
+
+
+def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
+    from engine.models.accompanist import sigmoid
+
+    T = p.bars.shape[0]
+    roles = model.roles
+    melody = p.bars[:, 0].astype(np.float32)
+    feeds = {"mask": masks, "melody": melody}
+    true = [p.bars[:, r + 1].astype(np.float32) for r in range(len(roles))]
+    for name, planes in zip(roles, true):
+        feeds[f"{name}.planes"] = planes
+    enc = model._fused[1].run(feeds)
+    last_step = np.array([np.flatnonzero(m)[-1] for m in masks])
+    state = {}
+    for r, name in enumerate(roles):
+        z_true = enc[f"{name}.played"]
+        last = true[r][np.arange(T), 1, last_step]
+        state[name] = (np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]]),
+                       np.concatenate([np.zeros_like(last[:1]), last[:-1]]))
+    h = {name: np.zeros((1, 1, model.rnn_hidden), np.float32) for name in roles}
+    tot = 0.0
+    for t in range(T):
+        feeds = {"z_mel": mel[t:t + 1], "mask": masks[t:t + 1], "melody": melody[t:t + 1]}
+        for r, name in enumerate(roles):
+            z_prev, prev_last = state[name]
+            feeds[f"{name}.z_prev"] = z_prev[t:t + 1]
+            feeds[f"{name}.h"] = h[name]
+            feeds[f"{name}.noise"] = np.zeros_like(z_prev[t:t + 1])
+            if model.uses_prev_last[r]:
+                feeds[f"{name}.prev_last"] = prev_last[t:t + 1]
+        out = model._fused[0].run(feeds)
+        for r, name in enumerate(roles):
+            h[name] = out[f"{name}.h_out"]
+            prob = np.clip(sigmoid(out[f"{name}.active_logits"][0].astype(np.float64)),
+                           1e-6, 1 - 1e-6)
+            y = true[r][t, 1]
+            nll = -(y * np.log(prob) + (1 - y) * np.log(1 - prob))
+            tot += float((nll * masks[t][:, None]).sum())
+    return tot
 
 
 # -- latency -----------------------------------------------------------------------------------

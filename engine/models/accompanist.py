@@ -204,22 +204,43 @@ class Accompanist:
         self.roles = tuple(r.name for r in self._roles)
         self.programs = tuple(r.program for r in self._roles)
         self.max_bar_steps = self._mel_spec.max_bar_steps
+        self._providers = providers
         self._enc_mel = card.open(f"enc_{self.melody_name}", providers=providers)
-        self._enc = [card.open(f"enc_{r}", providers=providers) for r in self.roles]
-        self._dec = [card.open(f"dec_{r}", providers=providers) for r in self.roles]
-        self._rnn = [card.open(f"rnn_{r}", providers=providers) for r in self.roles]
         self._mel_rnn = card.open("melody_rnn", providers=providers)
         self._dec_mel = card.open(f"dec_{self.melody_name}", providers=providers)
-        # every role's RNN step + decoder in one graph, every role's re-encoder in another
-        # (two calls a bar instead of nine: each call re-takes the GIL; engine.training.
-        # accompanist.fuse). Cards without them run the per-role graphs.
+        # Every role's RNN step + decoder in one graph, every role's re-encoder in another
+        # (two calls a bar instead of nine: each call re-takes the GIL), every role's RNN step
+        # alone in a third (a live bar's replay); engine.training.accompanist.fuse. Cards
+        # without them run the per-role graphs, which a slim card (the bundled one) lacks.
         fused = all(c in card.files for c in ("roles_decode", "roles_encode"))
         self._fused = ((card.open("roles_decode", providers=providers),
                         card.open("roles_encode", providers=providers)) if fused else None)
+        self._roles_rnn = (card.open("roles_rnn", providers=providers)
+                           if fused and "roles_rnn" in card.files else None)
+        if self._fused is None:
+            for r in self.roles:  # fail now, not on the first bar
+                for kind in ("enc", "dec", "rnn"):
+                    card.component_path(f"{kind}_{r}")
+        self.uses_prev_last = [
+            (f"{r}.prev_last" in self._fused[0].inputs) if self._fused is not None
+            else ("prev_last" in self._dec[i].inputs) for i, r in enumerate(self.roles)]
         self.provider = self._enc_mel.provider
         viterbi.warm_up()  # compile the line decision now, not on the first live bar
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
                  self.provider)
+
+    # the per-role graphs, opened when first needed (cards without fused graphs, the tests)
+    @functools.cached_property
+    def _enc(self) -> list:
+        return [self.card.open(f"enc_{r}", providers=self._providers) for r in self.roles]
+
+    @functools.cached_property
+    def _dec(self) -> list:
+        return [self.card.open(f"dec_{r}", providers=self._providers) for r in self.roles]
+
+    @functools.cached_property
+    def _rnn(self) -> list:
+        return [self.card.open(f"rnn_{r}", providers=self._providers) for r in self.roles]
 
     @classmethod
     def load(cls, name: str | None = None, *, providers: str = "auto") -> Accompanist:
@@ -332,7 +353,7 @@ class AccompanimentSession:
         self._z_prev = [np.zeros((1, L), np.float32) for _ in range(R)]
         # what each role still sounds at the last bar line (decoders that take it: newer cards)
         self._prev_last = [np.zeros((1, r.spec.n_pitches), np.float32) for r in model._roles]
-        self._uses_prev = ["prev_last" in d.inputs for d in model._dec]
+        self._uses_prev = model.uses_prev_last
         self._pending: dict[int, _Pending] = {}
         self.n_observed = 0
         self.n_accompanied = 0
@@ -557,11 +578,25 @@ class AccompanimentSession:
             # The accompaniment used a predicted melody: replay the role RNNs on the real one.
             entry.z_mel, entry.known = z_true, True
             later = [self._pending[i] for i in sorted(self._pending) if i > j]
-            for i in range(len(self.m.roles)):
-                h = entry.pre_h[i]
-                for e in [entry, *later]:
-                    e.pre_h[i] = h
-                    h = self.m._rnn[i].run({"z_mel": e.z_mel, "z_prev": e.z_prev_in[i],
-                                            "mask": e.mask, "h": h})["h_out"]
-                self._h[i] = h
+            self._replay([entry, *later])
         self.n_observed = j + 1
+
+    def _replay(self, entries: list[_Pending]) -> None:
+        """Run the role RNNs again over `entries` (the first now on the real melody) from the
+        state before the first, so the next bar starts from what was actually played."""
+        m = self.m
+        hs = list(entries[0].pre_h)
+        for e in entries:
+            e.pre_h = list(hs)
+            if m._roles_rnn is not None:
+                feeds = {"z_mel": e.z_mel, "mask": e.mask}
+                for i, r in enumerate(m.roles):
+                    feeds[f"{r}.z_prev"] = e.z_prev_in[i]
+                    feeds[f"{r}.h"] = hs[i]
+                res = m._roles_rnn.run(feeds)
+                hs = [res[f"{r}.h_out"] for r in m.roles]
+            else:
+                hs = [m._rnn[i].run({"z_mel": e.z_mel, "z_prev": e.z_prev_in[i],
+                                     "mask": e.mask, "h": hs[i]})["h_out"]
+                      for i in range(len(m.roles))]
+        self._h = hs

@@ -18,6 +18,13 @@ roles_decode, inputs (each role's names prefixed by `ROLE.`):
   outputs: ROLE.onset_logits, ROLE.active_logits (1,S,P), ROLE.h_out
 roles_encode, inputs: mask, melody, ROLE.planes (1,2,S,P); outputs: ROLE.played (1,L), the
   mean latent of what the role played (its next previous latent)
+roles_rnn, inputs: z_mel, mask, ROLE.z_prev, ROLE.h; outputs: ROLE.h_out: every role's RNN
+  step alone, to replay a live bar on the melody actually played (one call instead of one a role)
+
+`--slim` then drops the per-role graphs (enc_/dec_/rnn_ROLE) from the card and the disk: the
+runtime and `eval accompanist` need only the melody graphs and the three fused ones. The bundled
+model ships slim (5.5 MB less); a freshly trained model keeps everything (the parity tests
+compare the fused graphs with the per-role ones).
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from onnx import compose, helper
 
 from engine.models.card import ModelCard, sha256_file
 
-DECODE, ENCODE = "roles_decode", "roles_encode"
+DECODE, ENCODE, RNN = "roles_decode", "roles_encode", "roles_rnn"
+FUSED = (DECODE, ENCODE, RNN)
 OLD = ("roles_step",)  # the first layout: the decision inside the graph
 
 
@@ -73,7 +81,7 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
     """The `roles_decode` and `roles_encode` models of `card` (not written)."""
     roles = list(card.representation["roles"])
     first = onnx.load(str(card.component_path(f"rnn_{roles[0]}")))
-    parts = {DECODE: ([], [], {}, []), ENCODE: ([], [], {}, [])}
+    parts = {DECODE: ([], [], {}, []), ENCODE: ([], [], {}, []), RNN: ([], [], {}, [])}
 
     def link(nodes, src: str, dst: str) -> None:
         nodes.append(helper.make_node("Identity", [src], [dst]))
@@ -108,6 +116,19 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
                             (p + "rnn.h_out", p + "h_out", rnn)):
             link(nodes, src, dst)
             outputs.append(_renamed(_value_info(g, src), dst))
+        # rnn: the RNN step alone (a second copy of its graph, prefixed apart)
+        rnn_only = _graph(card, f"rnn_{role}", p + "replay.")
+        nodes, inits, inputs, outputs = parts[RNN]
+        nodes.extend(rnn_only.node)
+        inits.extend(rnn_only.initializer)
+        for name in ("z_mel", "mask"):
+            inputs.setdefault(name, _renamed(_value_info(rnn_only, p + "replay." + name), name))
+            link(nodes, name, p + "replay." + name)
+        for name in ("z_prev", "h"):
+            inputs[p + name] = _renamed(_value_info(rnn_only, p + "replay." + name), p + name)
+            link(nodes, p + name, p + "replay." + name)
+        link(nodes, p + "replay.h_out", p + "h_out")
+        outputs.append(_renamed(_value_info(rnn_only, p + "replay.h_out"), p + "h_out"))
         # encode: the decided planes -> the role's next previous latent
         nodes, inits, inputs, outputs = parts[ENCODE]
         nodes.extend(enc.node)
@@ -132,15 +153,22 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
     return models
 
 
-def add_fused(card_path: str | Path) -> list[Path]:
+def add_fused(card_path: str | Path, *, slim: bool = False) -> list[Path]:
     """Write the fused graphs beside the card and list them in it (atomically); drop a fused
-    graph of an older layout."""
+    graph of an older layout; `slim`: then drop the per-role graphs too (see the module
+    docstring). A slim card stays as it is (its per-role graphs are gone: nothing to fuse)."""
     from engine.fileio import atomic_path
 
     card_path = Path(card_path)
     card = ModelCard.read(card_path)
     card.verify()
     written = []
+    roles = list(card.representation["roles"])
+    per_role = [f"{kind}_{r}" for r in roles for kind in ("enc", "dec", "rnn")]
+    if not all(c in card.files for c in per_role):
+        if all(c in card.files for c in FUSED):
+            return written  # already slim
+        raise ValueError(f"{card_path}: per-role graphs missing, cannot fuse")
     for component, model in fuse_roles(card).items():
         dest = card_path.parent / f"{card.name}.{component}.onnx"
         with atomic_path(dest) as tmp:
@@ -152,8 +180,14 @@ def add_fused(card_path: str | Path) -> list[Path]:
         if old in card.files:
             (card_path.parent / card.files.pop(old)).unlink(missing_ok=True)
             card.sha256.pop(old, None)
-    card.training["fused"] = (f"{DECODE} and {ENCODE} composed from the rnn/dec/enc role graphs "
+    card.training["fused"] = (f"{', '.join(FUSED)} composed from the rnn/dec/enc role graphs "
                               "by `python -m engine.training.accompanist.fuse CARD`")
+    if slim:
+        for component in per_role:
+            (card_path.parent / card.files.pop(component)).unlink(missing_ok=True)
+            card.sha256.pop(component, None)
+        card.training["fused"] += (" --slim (the per-role graphs dropped: the runtime and the "
+                                   "evaluation run the fused ones)")
     card.write(card_path)
     return written
 
@@ -162,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.training.accompanist.fuse",
                                  description="add the fused role graphs to an accompanist")
     ap.add_argument("card", help="the model card (NAME.json)")
+    ap.add_argument("--slim", action="store_true",
+                    help="then drop the per-role graphs (the runtime needs only the fused ones)")
     args = ap.parse_args(argv)
-    for path in add_fused(args.card):
+    for path in add_fused(args.card, slim=args.slim):
         print(path)
     return 0
 
