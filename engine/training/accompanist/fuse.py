@@ -86,6 +86,22 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
     def link(nodes, src: str, dst: str) -> None:
         nodes.append(helper.make_node("Identity", [src], [dst]))
 
+    def embed(part, g, p: str, sub: str, shared=(), own=(), outs=()) -> None:
+        """Add graph `g` (names prefixed `sub`) to `part`: inputs `shared` by every role,
+        the role's `own` inputs (prefixed `p`), and its outputs (src, dst) renamed to p+dst."""
+        nodes, inits, inputs, outputs = part
+        nodes.extend(g.node)
+        inits.extend(g.initializer)
+        for name in shared:
+            inputs.setdefault(name, _renamed(_value_info(g, sub + name), name))
+            link(nodes, name, sub + name)
+        for name in own:
+            inputs[p + name] = _renamed(_value_info(g, sub + name), p + name)
+            link(nodes, p + name, sub + name)
+        for src, dst in outs:
+            link(nodes, sub + src, p + dst)
+            outputs.append(_renamed(_value_info(g, sub + src), p + dst))
+
     for role in roles:
         p = f"{role}."
         rnn = _graph(card, f"rnn_{role}", p + "rnn.")
@@ -117,29 +133,11 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
             link(nodes, src, dst)
             outputs.append(_renamed(_value_info(g, src), dst))
         # rnn: the RNN step alone (a second copy of its graph, prefixed apart)
-        rnn_only = _graph(card, f"rnn_{role}", p + "replay.")
-        nodes, inits, inputs, outputs = parts[RNN]
-        nodes.extend(rnn_only.node)
-        inits.extend(rnn_only.initializer)
-        for name in ("z_mel", "mask"):
-            inputs.setdefault(name, _renamed(_value_info(rnn_only, p + "replay." + name), name))
-            link(nodes, name, p + "replay." + name)
-        for name in ("z_prev", "h"):
-            inputs[p + name] = _renamed(_value_info(rnn_only, p + "replay." + name), p + name)
-            link(nodes, p + name, p + "replay." + name)
-        link(nodes, p + "replay.h_out", p + "h_out")
-        outputs.append(_renamed(_value_info(rnn_only, p + "replay.h_out"), p + "h_out"))
+        embed(parts[RNN], _graph(card, f"rnn_{role}", p + "replay."), p, p + "replay.",
+              shared=("z_mel", "mask"), own=("z_prev", "h"), outs=(("h_out", "h_out"),))
         # encode: the decided planes -> the role's next previous latent
-        nodes, inits, inputs, outputs = parts[ENCODE]
-        nodes.extend(enc.node)
-        inits.extend(enc.initializer)
-        for name in ("mask", "melody"):
-            inputs.setdefault(name, _renamed(_value_info(enc, p + "enc." + name), name))
-            link(nodes, name, p + "enc." + name)
-        inputs[p + "planes"] = _renamed(_value_info(enc, p + "enc.planes"), p + "planes")
-        link(nodes, p + "planes", p + "enc.planes")
-        link(nodes, p + "enc.mu", p + "played")
-        outputs.append(_renamed(_value_info(enc, p + "enc.mu"), p + "played"))
+        embed(parts[ENCODE], enc, p, p + "enc.", shared=("mask", "melody"), own=("planes",),
+              outs=(("mu", "played"),))
     models = {}
     for component, (nodes, inits, inputs, outputs) in parts.items():
         nodes = _topological(nodes, set(inputs) | {i.name for i in inits})
