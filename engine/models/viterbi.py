@@ -76,21 +76,29 @@ def _line_planes(emit, gain, allowed, held, out):  # pragma: no cover - runs com
 
 @functools.cache
 def kernel():
-    """The compiled `_line_planes`, or None where numba does not import (an odd platform)."""
+    """The compiled `_line_planes`, or None where numba does not import or cannot compile (an
+    odd platform: the numpy loop then decides, slower, and the log says so). Compiles on the
+    first call: about a second, or a few milliseconds from numba's on-disk cache (beside this
+    file, else in the user's cache directory, else none)."""
     try:
         import numba
     except ImportError:  # pragma: no cover - depends on the platform
-        log.info("numba not importable: the line decision runs in numpy (slower)")
+        log.warning("numba not importable: the line decision runs in numpy (slower)")
         return None
-    return numba.njit(cache=True, nogil=True)(_line_planes)
+    try:
+        try:
+            fn = numba.njit(cache=True, nogil=True)(_line_planes)
+        except RuntimeError:  # no writable cache directory: compile every start
+            fn = numba.njit(nogil=True)(_line_planes)
+        out = np.zeros((1, 2, 2, 2), np.bool_)
+        fn(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
+           np.array([-1], np.int64), out)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say why
+        log.warning("numba could not compile the line decision (%s): numpy decides", exc)
+        return None
+    return fn
 
 
 def warm_up() -> bool:
     """Compile (or load from the cache) now; False when only numpy is there."""
-    line_planes = kernel()
-    if line_planes is None:
-        return False
-    out = np.zeros((1, 2, 2, 2), np.bool_)
-    line_planes(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
-                np.array([-1], np.int64), out)
-    return True
+    return kernel() is not None
