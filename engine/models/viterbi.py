@@ -87,15 +87,17 @@ def kernel():
         return None
     try:
         try:
-            fn = numba.njit(cache=True, nogil=True)(_line_planes)
+            fn = numba.njit(cache=True)(_line_planes)
         except RuntimeError:  # no writable cache directory: compile every start
-            fn = numba.njit(nogil=True)(_line_planes)
+            fn = numba.njit()(_line_planes)
         out = np.zeros((1, 2, 2, 2), np.bool_)
         fn(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
            np.array([-1], np.int64), out)
     except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say why
         log.warning("numba could not compile the line decision (%s): numpy decides", exc)
         return None
+    # Not nogil: the kernel takes 13 us, and giving the GIL up would cost a hand-over back
+    # (up to the switch interval when the GUI thread is busy), as every ONNX Runtime call does.
     return fn
 
 
