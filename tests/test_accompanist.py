@@ -182,6 +182,16 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     for a_h, b_h in zip(sf._h, sp._h):
         assert np.allclose(a_h, b_h, atol=1e-5)
     assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
+    # two bars ahead (the second on a melody predicted from the first), then both observed
+    assert sf.accompany_next(1920, 480) == sp.accompany_next(1920, 480)
+    for s in (sf, sp):
+        s.observe(bar, 1920, 480)
+        s.observe([Note(0, 1920, 60)], 1920, 480)
+    for a_h, b_h in zip(sf._h, sp._h):
+        assert np.allclose(a_h, b_h, atol=1e-5)
+    assert np.allclose(sf._mel_h, sp._mel_h, atol=1e-5)
+    assert sf.accompany_next(1920, 480, melody_notes=bar) == \
+        sp.accompany_next(1920, 480, melody_notes=bar)
 
 
 def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path):

@@ -155,7 +155,9 @@ def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
     T = p.bars.shape[0]
     roles = model.roles
     melody = p.bars[:, 0].astype(np.float32)
-    feeds = {"mask": masks, "melody": melody}
+    # the re-encoder also steps the melody RNN (for the live path): fed, not used here
+    feeds = {"mask": masks, "melody": melody, "z_mel": mel,
+             "melody.h": np.zeros((1, T, model.rnn_hidden), np.float32)}
     true = [p.bars[:, r + 1].astype(np.float32) for r in range(len(roles))]
     for name, planes in zip(roles, true):
         feeds[f"{name}.planes"] = planes
@@ -170,7 +172,8 @@ def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
     h = {name: np.zeros((1, 1, model.rnn_hidden), np.float32) for name in roles}
     tot = 0.0
     for t in range(T):
-        feeds = {"z_mel": mel[t:t + 1], "mask": masks[t:t + 1], "melody": melody[t:t + 1]}
+        feeds = {"z_mel": mel[t:t + 1], "mask": masks[t:t + 1], "melody": melody[t:t + 1],
+                 "known": np.array([[False]])}
         for r, name in enumerate(roles):
             z_prev, prev_last = state[name]
             feeds[f"{name}.z_prev"] = z_prev[t:t + 1]

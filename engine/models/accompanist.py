@@ -215,8 +215,12 @@ class Accompanist:
         fused = all(c in card.files for c in ("roles_decode", "roles_encode"))
         self._fused = ((card.open("roles_decode", providers=providers),
                         card.open("roles_encode", providers=providers)) if fused else None)
+        if self._fused is not None and "known" not in self._fused[0].inputs:
+            log.info("accompanist %s: fused graphs of an older layout, running the per-role "
+                     "graphs (re-fuse: python -m engine.training.accompanist.fuse CARD)", self.name)
+            self._fused = None
         self._roles_rnn = (card.open("roles_rnn", providers=providers)
-                           if fused and "roles_rnn" in card.files else None)
+                           if self._fused is not None and "roles_rnn" in card.files else None)
         if self._fused is None:
             for r in self.roles:  # fail now, not on the first bar
                 for kind in ("enc", "dec", "rnn"):
@@ -346,6 +350,10 @@ class AccompanimentSession:
         self._heard: list[Note] = []
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._units_cache: tuple[tuple, list] | None = None
+        self._ahead: tuple | None = None  # see _roles_step
+        self._zero_latent = np.zeros((1, model.latent), np.float32)
+        self._zero_planes = np.zeros((1, 2, model.max_bar_steps, model._mel_spec.n_pitches),
+                                     np.float32)
         self._masks: dict[int, np.ndarray] = {}
         L, H = model.latent, model.rnn_hidden
         R = len(model.roles)
@@ -460,7 +468,9 @@ class AccompanimentSession:
                         pending_planes: np.ndarray | None = None) -> list[np.ndarray]:
         k = self.n_accompanied
         if mel_planes is not None:
-            z_mel, known = self._encode_mel(mel_planes, mask), True
+            # the fused graph encodes a known bar itself (z_mel None: filled in by _roles_step)
+            z_mel = self._encode_mel(mel_planes, mask) if self.m._fused is None else None
+            known = True
             cond = mel_planes[None].astype(np.float32)
         else:
             z_mel, known = self._predict_melody(k, pending_planes, mask), False
@@ -470,7 +480,7 @@ class AccompanimentSession:
             cond = cond.astype(np.float32)
         entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
                          z_mel, mask, known)
-        planes = self._roles_step(z_mel, mask, cond, entry)
+        planes = self._roles_step(z_mel, mask, cond, entry, ahead=known and k == self.n_observed)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
@@ -482,12 +492,18 @@ class AccompanimentSession:
         return (self.temperature * self.m._roles[i].resid_std
                 * self.rng.standard_normal(shape)).astype(np.float32)
 
-    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None) -> list[np.ndarray]:
-        """Every role's bar: RNN step, decode, decide, re-encode what was decided."""
+    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None, *,
+                    ahead: bool = False) -> list[np.ndarray]:
+        """Every role's bar: RNN step, decode, decide, re-encode what was decided. `z_mel` None:
+        the melody bar `cond` is known, the fused graph encodes it. `ahead`: it is the next
+        bar to be observed; the fused re-encoder also steps the melody RNN on it, kept for
+        `observe` (two graph calls a known bar in all)."""
         m = self.m
         R = len(m._roles)
         if m._fused is not None:
-            feeds = {"z_mel": z_mel, "mask": mask, "melody": cond}
+            known = z_mel is None
+            feeds = {"z_mel": self._zero_latent if known else z_mel, "mask": mask,
+                     "melody": cond, "known": np.array([[known]])}
             for i, r in enumerate(m._roles):
                 noise = self._noise(i, self._z_prev[i].shape)
                 feeds[f"{r.name}.z_prev"] = self._z_prev[i]
@@ -500,6 +516,9 @@ class AccompanimentSession:
             logits = [(res[f"{r.name}.onset_logits"][0], res[f"{r.name}.active_logits"][0])
                       for r in m._roles]
             hs = [res[f"{r.name}.h_out"] for r in m._roles]
+            z_mel = res["z_mel_out"]
+            if entry is not None:
+                entry.z_mel = z_mel
         else:
             logits, hs = [], []
             for i in range(R):
@@ -508,11 +527,14 @@ class AccompanimentSession:
                 hs.append(h)
         planes = self._decide(logits, mask)
         if m._fused is not None:
-            feeds = {"mask": mask, "melody": cond}
+            feeds = {"mask": mask, "melody": cond, "z_mel": z_mel, "melody.h": self._mel_h}
             for r, p in zip(m._roles, planes):
                 feeds[f"{r.name}.planes"] = p[None].astype(np.float32)
             res = m._fused[1].run(feeds)
             played = [res[f"{r.name}.played"] for r in m._roles]
+            if ahead:
+                self._ahead = (cond, mask, self._mel_h, z_mel, res["melody.z_next"],
+                               res["melody.h_out"])
         else:
             played = [m._enc[i].run({"planes": planes[i][None].astype(np.float32),
                                      "mask": mask, "melody": cond})["mu"] for i in range(R)]
@@ -566,37 +588,64 @@ class AccompanimentSession:
         return out
 
     def _observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
+        m = self.m
         j = self.n_observed
-        z_true = self._encode_mel(planes, mask)
-        self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
+        ahead, self._ahead = self._ahead, None
         entry = self._pending.pop(j, None)
+        replay = entry is not None and not entry.known
+        hs = None
+        if (ahead is not None and ahead[2] is self._mel_h and np.array_equal(ahead[1], mask)
+                and np.array_equal(ahead[0][0], planes)):
+            # accompanied with this very bar known: the fused graphs already encoded it and
+            # stepped the melody RNN on it
+            z_true, self._mel_pred, self._mel_h = ahead[3:]
+        elif replay and m._roles_rnn is not None:
+            # one call: encode the bar, step the melody RNN, replay the roles on it
+            res = m._roles_rnn.run(self._replay_feeds(entry, entry.pre_h, planes=planes))
+            z_true, self._mel_pred, self._mel_h = (res["z_mel_out"], res["melody.z_next"],
+                                                   res["melody.h_out"])
+            hs = [res[f"{r}.h_out"] for r in m.roles]
+        else:
+            z_true = self._encode_mel(planes, mask)
+            self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
         if entry is None and j >= self.n_accompanied:
             # Not accompanied (session start, a skipped bar): advance the roles on the truth.
             self._roles_step(z_true, mask, planes[None].astype(np.float32), None)
             self.n_accompanied = j + 1
-        elif entry is not None and not entry.known:
+        elif replay:
             # The accompaniment used a predicted melody: replay the role RNNs on the real one.
             entry.z_mel, entry.known = z_true, True
             later = [self._pending[i] for i in sorted(self._pending) if i > j]
-            self._replay([entry, *later])
+            if hs is None:
+                self._replay([entry, *later], entry.pre_h)
+            else:
+                self._replay(later, hs)
         self.n_observed = j + 1
 
-    def _replay(self, entries: list[_Pending]) -> None:
-        """Run the role RNNs again over `entries` (the first now on the real melody) from the
-        state before the first, so the next bar starts from what was actually played."""
+    def _replay_feeds(self, e: _Pending, hs: list[np.ndarray],
+                      planes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """roles_rnn's inputs for entry `e` from role states `hs`: on the melody `planes`
+        (encoded in the graph, the melody RNN stepped) or on e.z_mel (melody outputs unused)."""
+        known = planes is not None
+        feeds = {"z_mel": self._zero_latent if known else e.z_mel, "mask": e.mask,
+                 "known": np.array([[known]]), "melody.h": self._mel_h,
+                 "melody": (planes[None].astype(np.float32) if known else self._zero_planes)}
+        for i, r in enumerate(self.m.roles):
+            feeds[f"{r}.z_prev"] = e.z_prev_in[i]
+            feeds[f"{r}.h"] = hs[i]
+        return feeds
+
+    def _replay(self, entries: list[_Pending], hs: list[np.ndarray]) -> None:
+        """Run the role RNNs again over `entries` (on their melody latents) from role states
+        `hs`, so the next bar starts from what was actually played."""
         m = self.m
-        hs = list(entries[0].pre_h)
         for e in entries:
             e.pre_h = list(hs)
             if m._roles_rnn is not None:
-                feeds = {"z_mel": e.z_mel, "mask": e.mask}
-                for i, r in enumerate(m.roles):
-                    feeds[f"{r}.z_prev"] = e.z_prev_in[i]
-                    feeds[f"{r}.h"] = hs[i]
-                res = m._roles_rnn.run(feeds)
+                res = m._roles_rnn.run(self._replay_feeds(e, hs))
                 hs = [res[f"{r}.h_out"] for r in m.roles]
             else:
                 hs = [m._rnn[i].run({"z_mel": e.z_mel, "z_prev": e.z_prev_in[i],
                                      "mask": e.mask, "h": hs[i]})["h_out"]
                       for i in range(len(m.roles))]
-        self._h = hs
+        self._h = list(hs)

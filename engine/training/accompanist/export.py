@@ -11,9 +11,10 @@ Components (file `NAME.COMPONENT.onnx` beside `NAME.json`):
 - dec_MELODY  (z, mask) -> onset_logits, active_logits: the predicted melody bar, live play only
 - melody_rnn  (z_prev (B,L), mask_prev (B,S), h (1,B,H)) -> z_next (B,L), h_out   one step
 - rnn_ROLE    (z_mel, z_prev (B,L), mask (B,S), h (1,B,H)) -> z (B,L), h_out       one step
-- roles_decode, roles_encode  every role's rnn -> dec, and every enc, in one graph each (engine.training.
-  accompanist.fuse): what the runtime calls once per bar; the per-role graphs stay for the
-  evaluation and for replaying a bar
+- roles_decode, roles_encode, roles_rnn  every role's rnn -> dec, every enc, every rnn, with
+  the melody's graphs, in one graph each (engine.training.accompanist.fuse): what the runtime
+  and the evaluation call; the per-role graphs stay for the parity tests (`fuse --slim` drops
+  them from a model to ship)
 """
 
 from __future__ import annotations

@@ -1,29 +1,39 @@
-"""Fuse an exported accompanist's per-role graphs into two graphs for all roles at once.
+"""Fuse an exported accompanist's per-role graphs into three graphs for all roles at once.
 
-Why: one accompanied bar cost ten ONNX Runtime calls (per role: RNN step, decoder, re-encoder;
-plus the melody). Each call releases and re-takes the GIL, and with another Python thread busy
-(the studio's GUI) re-taking it can wait for the switch interval. Now a bar is: the melody
-encoder, `roles_decode`, the line decision in numpy (`engine.models.accompanist.decode_lines`,
-a Viterbi pass ONNX cannot express simply), `roles_encode`, the melody RNN.
+Why: one accompanied bar cost eleven ONNX Runtime calls (per role: RNN step, decoder,
+re-encoder; plus the melody). Each call releases and re-takes the GIL, and with another Python
+thread busy (the studio's GUI) re-taking it can wait for the switch interval; each also pays
+ONNX Runtime's fixed cost. Now a bar whose melody is known (offline, `accompany`) is two calls:
+`roles_decode` (melody encoder + every role's RNN step and decoder), the line decision in
+numpy/numba (`engine.models.accompanist.decode_lines`, a Viterbi pass ONNX cannot express
+simply), `roles_encode` (every re-encoder + the melody RNN step on the bar, so observing it
+costs no call). Live, where the melody is predicted, a bar is four: the melody decoder (the
+predicted bar the decoders hear), `roles_decode`, `roles_encode`, and once the bar has been
+played `roles_rnn` (melody encoder + melody RNN + every role's RNN step replayed on it).
 
 The graphs are composed from the already exported (and parity-checked) component graphs with
 the `onnx` package, so they need no torch checkpoint and can upgrade a shipped model:
 
     python -m engine.training.accompanist.fuse assets/models/accompanist-bach.json
 
+Shared inputs: mask (1,S), melody (1,2,S,Pm) (planes, or the melody decoder's probabilities),
+z_mel (1,L) and known (1,1) bool: known = the melody latent is the melody encoder's on `melody`
+(computed in the graph), else the given z_mel (predicted); output z_mel_out, the one used.
 roles_decode, inputs (each role's names prefixed by `ROLE.`):
-    z_mel (1,L), mask (1,S), melody (1,2,S,Pm)                     shared by every role
+    z_mel, known, mask, melody
     ROLE.z_prev (1,L), ROLE.h (1,1,H), ROLE.prev_last (1,P)      the role's state
     ROLE.noise (1,L)    added to the predicted latent (temperature; zeros for T = 0)
-  outputs: ROLE.onset_logits, ROLE.active_logits (1,S,P), ROLE.h_out
-roles_encode, inputs: mask, melody, ROLE.planes (1,2,S,P); outputs: ROLE.played (1,L), the
-  mean latent of what the role played (its next previous latent)
-roles_rnn, inputs: z_mel, mask, ROLE.z_prev, ROLE.h; outputs: ROLE.h_out: every role's RNN
-  step alone, to replay a live bar on the melody actually played (one call instead of one a role)
+  outputs: ROLE.onset_logits, ROLE.active_logits (1,S,P), ROLE.h_out, z_mel_out
+roles_encode, inputs: mask, melody, ROLE.planes (1,2,S,P), z_mel, melody.h (1,1,H); outputs:
+  ROLE.played (1,L), the mean latent of what the role played (its next previous latent), and
+  melody.z_next, melody.h_out: the melody RNN stepped on z_mel
+roles_rnn, inputs: z_mel, known, mask, melody, melody.h, ROLE.z_prev, ROLE.h; outputs:
+  ROLE.h_out (every role's RNN step alone: a live bar replayed on the melody actually played),
+  z_mel_out, melody.z_next, melody.h_out
 
 `--slim` then drops the per-role graphs (enc_/dec_/rnn_ROLE) from the card and the disk: the
 runtime and `eval accompanist` need only the melody graphs and the three fused ones. The bundled
-model ships slim (5.5 MB less); a freshly trained model keeps everything (the parity tests
+model ships slim; a freshly trained model keeps everything (the parity tests
 compare the fused graphs with the per-role ones).
 """
 
@@ -118,8 +128,10 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
         inputs[p + "z_prev"] = _renamed(_value_info(rnn, p + "rnn.z_prev"), p + "z_prev")
         inputs[p + "h"] = _renamed(_value_info(rnn, p + "rnn.h"), p + "h")
         inputs[p + "noise"] = _renamed(_value_info(rnn, p + "rnn.z_prev"), p + "noise")
-        for name in ("z_mel", "mask", "z_prev", "h"):
-            link(nodes, name if name in ("z_mel", "mask") else p + name, p + "rnn." + name)
+        link(nodes, "z_mel_used", p + "rnn.z_mel")
+        link(nodes, "mask", p + "rnn.mask")
+        for name in ("z_prev", "h"):
+            link(nodes, p + name, p + "rnn." + name)
         nodes.append(helper.make_node("Add", [p + "rnn.z", p + "noise"], [p + "dec.z"]))
         link(nodes, "mask", p + "dec.mask")
         link(nodes, "melody", p + "dec.melody")
@@ -134,10 +146,47 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
             outputs.append(_renamed(_value_info(g, src), dst))
         # rnn: the RNN step alone (a second copy of its graph, prefixed apart)
         embed(parts[RNN], _graph(card, f"rnn_{role}", p + "replay."), p, p + "replay.",
-              shared=("z_mel", "mask"), own=("z_prev", "h"), outs=(("h_out", "h_out"),))
+              shared=("mask",), own=("z_prev", "h"), outs=(("h_out", "h_out"),))
+        link(parts[RNN][0], "z_mel_used", p + "replay.z_mel")
         # encode: the decided planes -> the role's next previous latent
         embed(parts[ENCODE], enc, p, p + "enc.", shared=("mask", "melody"), own=("planes",),
               outs=(("mu", "played"),))
+    # the melody's own graphs, once: its encoder in front of the roles (a known bar), its RNN
+    # step beside the re-encoders (the bar is then observed with no call of its own)
+    melody = card.representation["tracks"][0]["name"]
+    mel_enc = _graph(card, f"enc_{melody}", "melody.enc.")
+    mel_rnn = _graph(card, "melody_rnn", "melody.rnn.")
+    z_info = _value_info(mel_rnn, "melody.rnn.z_prev")
+
+    def melody_encoder(part) -> None:
+        """z_mel_used = known ? the melody encoder on `melody` : the given `z_mel`."""
+        nodes, inits, inputs, outputs = part
+        embed(part, mel_enc, "", "melody.enc.", shared=("mask",))
+        link(nodes, "melody", "melody.enc.planes")
+        inputs.setdefault("melody", _renamed(_value_info(mel_enc, "melody.enc.planes"),
+                                             "melody"))
+        inputs["z_mel"] = _renamed(z_info, "z_mel")
+        inputs["known"] = helper.make_tensor_value_info("known", onnx.TensorProto.BOOL,
+                                                        ["batch", 1])
+        nodes.append(helper.make_node("Where", ["known", "melody.enc.mu", "z_mel"],
+                                      ["z_mel_used"]))
+        link(nodes, "z_mel_used", "z_mel_out")
+        outputs.append(_renamed(z_info, "z_mel_out"))
+
+    def melody_step(part, z: str) -> None:
+        """The melody RNN stepped on latent `z` (the bar's mask, state `melody.h`)."""
+        nodes = part[0]
+        embed(part, mel_rnn, "melody.", "melody.rnn.", own=("h",),
+              outs=(("z_next", "z_next"), ("h_out", "h_out")))
+        link(nodes, z, "melody.rnn.z_prev")
+        link(nodes, "mask", "melody.rnn.mask_prev")
+
+    melody_encoder(parts[DECODE])
+    part = parts[ENCODE]
+    part[2]["z_mel"] = _renamed(z_info, "z_mel")
+    melody_step(part, "z_mel")
+    melody_encoder(parts[RNN])
+    melody_step(parts[RNN], "z_mel_used")
     models = {}
     for component, (nodes, inits, inputs, outputs) in parts.items():
         nodes = _topological(nodes, set(inputs) | {i.name for i in inits})
