@@ -172,8 +172,10 @@ def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
     h = {name: np.zeros((1, 1, model.rnn_hidden), np.float32) for name in roles}
     tot = 0.0
     for t in range(T):
+        # known: the decoders hear the true melody bar (its latent is encoded in the graph,
+        # the same as `mel`)
         feeds = {"z_mel": mel[t:t + 1], "mask": masks[t:t + 1], "melody": melody[t:t + 1],
-                 "known": np.array([[False]])}
+                 "known": np.array([[True]])}
         for r, name in enumerate(roles):
             z_prev, prev_last = state[name]
             feeds[f"{name}.z_prev"] = z_prev[t:t + 1]

@@ -215,7 +215,7 @@ class Accompanist:
         fused = all(c in card.files for c in ("roles_decode", "roles_encode"))
         self._fused = ((card.open("roles_decode", providers=providers),
                         card.open("roles_encode", providers=providers)) if fused else None)
-        if self._fused is not None and "known" not in self._fused[0].inputs:
+        if self._fused is not None and "melody_out" not in self._fused[0].outputs:
             log.info("accompanist %s: fused graphs of an older layout, running the per-role "
                      "graphs (re-fuse: python -m engine.training.accompanist.fuse CARD)", self.name)
             self._fused = None
@@ -474,13 +474,18 @@ class AccompanimentSession:
             cond = mel_planes[None].astype(np.float32)
         else:
             z_mel, known = self._predict_melody(k, pending_planes, mask), False
-            # the accompaniment decoders hear the melody RNN's expected bar (probabilities)
-            dec = self.m._dec_mel.run({"z": z_mel, "mask": mask})
-            cond = sigmoid(np.stack([dec["onset_logits"], dec["active_logits"]], axis=1))
-            cond = cond.astype(np.float32)
+            # the accompaniment decoders hear the melody RNN's expected bar (probabilities;
+            # the fused graph decodes it itself)
+            if self.m._fused is None:
+                dec = self.m._dec_mel.run({"z": z_mel, "mask": mask})
+                cond = sigmoid(np.stack([dec["onset_logits"], dec["active_logits"]], axis=1))
+                cond = cond.astype(np.float32)
+            else:
+                cond = self._zero_planes
         entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
                          z_mel, mask, known)
-        planes = self._roles_step(z_mel, mask, cond, entry, ahead=known and k == self.n_observed)
+        planes = self._roles_step(z_mel, mask, cond, entry, known=known,
+                                  ahead=known and k == self.n_observed)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
@@ -492,17 +497,17 @@ class AccompanimentSession:
         return (self.temperature * self.m._roles[i].resid_std
                 * self.rng.standard_normal(shape)).astype(np.float32)
 
-    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None, *,
+    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None, *, known: bool,
                     ahead: bool = False) -> list[np.ndarray]:
-        """Every role's bar: RNN step, decode, decide, re-encode what was decided. `z_mel` None:
-        the melody bar `cond` is known, the fused graph encodes it. `ahead`: it is the next
-        bar to be observed; the fused re-encoder also steps the melody RNN on it, kept for
-        `observe` (two graph calls a known bar in all)."""
+        """Every role's bar: RNN step, decode, decide, re-encode what was decided. `known`: the
+        melody bar `cond` was played (the fused graph encodes it itself: `z_mel` may be None),
+        else it is predicted as `z_mel` (the fused graph decodes it itself: `cond` is unused).
+        `ahead`: it is the next bar to be observed; the fused re-encoder also steps the melody
+        RNN on it, kept for `observe` (two graph calls a known bar in all)."""
         m = self.m
         R = len(m._roles)
         if m._fused is not None:
-            known = z_mel is None
-            feeds = {"z_mel": self._zero_latent if known else z_mel, "mask": mask,
+            feeds = {"z_mel": self._zero_latent if z_mel is None else z_mel, "mask": mask,
                      "melody": cond, "known": np.array([[known]])}
             for i, r in enumerate(m._roles):
                 noise = self._noise(i, self._z_prev[i].shape)
@@ -516,7 +521,7 @@ class AccompanimentSession:
             logits = [(res[f"{r.name}.onset_logits"][0], res[f"{r.name}.active_logits"][0])
                       for r in m._roles]
             hs = [res[f"{r.name}.h_out"] for r in m._roles]
-            z_mel = res["z_mel_out"]
+            z_mel, cond = res["z_mel_out"], res["melody_out"]
             if entry is not None:
                 entry.z_mel = z_mel
         else:
@@ -610,7 +615,7 @@ class AccompanimentSession:
             self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
         if entry is None and j >= self.n_accompanied:
             # Not accompanied (session start, a skipped bar): advance the roles on the truth.
-            self._roles_step(z_true, mask, planes[None].astype(np.float32), None)
+            self._roles_step(z_true, mask, planes[None].astype(np.float32), None, known=True)
             self.n_accompanied = j + 1
         elif replay:
             # The accompaniment used a predicted melody: replay the role RNNs on the real one.

@@ -7,8 +7,8 @@ ONNX Runtime's fixed cost. Now a bar whose melody is known (offline, `accompany`
 `roles_decode` (melody encoder + every role's RNN step and decoder), the line decision in
 numpy/numba (`engine.models.accompanist.decode_lines`, a Viterbi pass ONNX cannot express
 simply), `roles_encode` (every re-encoder + the melody RNN step on the bar, so observing it
-costs no call). Live, where the melody is predicted, a bar is four: the melody decoder (the
-predicted bar the decoders hear), `roles_decode`, `roles_encode`, and once the bar has been
+costs no call). Live, where the melody is predicted, a bar is three: `roles_decode` (with the
+melody decoder: the predicted bar the decoders hear), `roles_encode`, and once the bar has been
 played `roles_rnn` (melody encoder + melody RNN + every role's RNN step replayed on it).
 
 The graphs are composed from the already exported (and parity-checked) component graphs with
@@ -16,14 +16,16 @@ the `onnx` package, so they need no torch checkpoint and can upgrade a shipped m
 
     python -m engine.training.accompanist.fuse assets/models/accompanist-bach.json
 
-Shared inputs: mask (1,S), melody (1,2,S,Pm) (planes, or the melody decoder's probabilities),
-z_mel (1,L) and known (1,1) bool: known = the melody latent is the melody encoder's on `melody`
-(computed in the graph), else the given z_mel (predicted); output z_mel_out, the one used.
+Shared inputs: mask (1,S), melody (1,2,S,Pm) (planes), z_mel (1,L) and known (1,1) bool:
+known = the melody latent is the melody encoder's on `melody` (computed in the graph), else the
+given z_mel (predicted); output z_mel_out, the one used. roles_decode also outputs melody_out,
+the bar its decoders heard: `melody` when known, else the melody decoder's probabilities for
+z_mel (what roles_encode is then given as `melody`).
 roles_decode, inputs (each role's names prefixed by `ROLE.`):
     z_mel, known, mask, melody
     ROLE.z_prev (1,L), ROLE.h (1,1,H), ROLE.prev_last (1,P)      the role's state
     ROLE.noise (1,L)    added to the predicted latent (temperature; zeros for T = 0)
-  outputs: ROLE.onset_logits, ROLE.active_logits (1,S,P), ROLE.h_out, z_mel_out
+  outputs: ROLE.onset_logits, ROLE.active_logits (1,S,P), ROLE.h_out, z_mel_out, melody_out
 roles_encode, inputs: mask, melody, ROLE.planes (1,2,S,P), z_mel, melody.h (1,1,H); outputs:
   ROLE.played (1,L), the mean latent of what the role played (its next previous latent), and
   melody.z_next, melody.h_out: the melody RNN stepped on z_mel
@@ -43,7 +45,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 from onnx import compose, helper
 
 from engine.models.card import ModelCard, sha256_file
@@ -134,7 +138,7 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
             link(nodes, p + name, p + "rnn." + name)
         nodes.append(helper.make_node("Add", [p + "rnn.z", p + "noise"], [p + "dec.z"]))
         link(nodes, "mask", p + "dec.mask")
-        link(nodes, "melody", p + "dec.melody")
+        link(nodes, "melody_used", p + "dec.melody")
         if any(v.name == p + "dec.prev_last" for v in dec.input):
             inputs[p + "prev_last"] = _renamed(_value_info(dec, p + "dec.prev_last"),
                                                p + "prev_last")
@@ -182,6 +186,28 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
         link(nodes, "mask", "melody.rnn.mask_prev")
 
     melody_encoder(parts[DECODE])
+    # the bar the decoders hear: the melody given (known), else the melody decoder's
+    # probabilities for the predicted latent, as (1,2,S,Pm) like the planes
+    nodes, inits, inputs, outputs = part = parts[DECODE]
+    mel_dec = _graph(card, f"dec_{melody}", "melody.dec.")
+    embed(part, mel_dec, "", "melody.dec.", shared=("mask",))
+    link(nodes, "z_mel", "melody.dec.z")
+    planes = _value_info(mel_enc, "melody.enc.planes")
+    dims = [d.dim_value for d in planes.type.tensor_type.shape.dim[1:]]
+    inits.append(onnx.numpy_helper.from_array(np.array([-1, *dims], np.int64), "melody.shape"))
+    inits.append(onnx.numpy_helper.from_array(np.array([-1, 1, 1, 1], np.int64),
+                                              "melody.known_shape"))
+    nodes.extend([
+        helper.make_node("Concat", ["melody.dec.onset_logits", "melody.dec.active_logits"],
+                         ["melody.logits"], axis=1),
+        helper.make_node("Reshape", ["melody.logits", "melody.shape"], ["melody.planes"]),
+        helper.make_node("Sigmoid", ["melody.planes"], ["melody.predicted"]),
+        helper.make_node("Reshape", ["known", "melody.known_shape"], ["melody.known"]),
+        helper.make_node("Where", ["melody.known", "melody", "melody.predicted"],
+                         ["melody_used"]),
+    ])
+    link(nodes, "melody_used", "melody_out")
+    outputs.append(_renamed(planes, "melody_out"))
     part = parts[ENCODE]
     part[2]["z_mel"] = _renamed(z_info, "z_mel")
     melody_step(part, "z_mel")
