@@ -472,6 +472,37 @@ def test_audio_events_of_a_score_and_of_one_part():
     assert len(one) == 48 and len(programs) == 1 and {ev[4] for ev in one} == {0}
 
 
+def test_audio_note_offs_follow_their_note_ons_late_in_a_render():
+    """Each note is shortened by 3% of its own length, not its off time scaled by 0.97 (that
+    put the note-off of a short note far into a render before its note-on: it rang on)."""
+    from engine.training.classify.audio_data import render_rng, score_events
+    from engine.training.classify.corpus import Piece
+
+    s, e, p, part = _chorale_like(400)
+    piece = Piece("a", "a:0", "x", s, e, p, part)
+    events, _ = score_events(piece, render_rng(0, piece, 0), 30.0, random_start=False)
+    on, off = np.array([ev[0] for ev in events]), np.array([ev[1] for ev in events])
+    assert on.max() > 60.0 and (off > on).all()
+    assert np.ptp(off - on) < 1e-9  # quarter notes all: one length wherever they are
+
+
+def test_audio_eval_renders_run_to_the_end_of_the_piece_up_to_eval_seconds():
+    pytest.importorskip("fluidsynth")
+    from engine.training.classify.audio_data import audio_sets
+
+    pieces = _toy_pieces()
+    common = dict(seconds=4.0, window_frames=43, hop_frames=21, train_renders=1,
+                  splits=("test",), cache_dir=None)
+    short = audio_sets(pieces, ("steps", "leaps"), **common)["test"]
+    whole = audio_sets(pieces, ("steps", "leaps"), eval_seconds=60.0, **common)["test"]
+    capped = audio_sets(pieces, ("steps", "leaps"), eval_seconds=8.0, **common)["test"]
+    assert all(len(w) == 3 for w in short.windows)  # 4 s: 3 windows of 2 s, hop 1 s
+    assert all(len(c) == 7 for c in capped.windows)  # 8 s
+    assert all(7 < len(w) < 59 for w in whole.windows)  # to the end of the music, not 60 s
+    for a, b in zip(short.windows, whole.windows):  # the same audio at the start
+        assert np.abs(a[:2].astype(int) - b[:2].astype(int)).mean() < 40
+
+
 def test_transformer_reads_the_one_track_plane_as_one_vector():
     """The constant plane must not go through the token embedding (its offset swamped the
     notes: every single-track window got one class); it adds one learned vector instead."""

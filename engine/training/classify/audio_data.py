@@ -146,15 +146,26 @@ def score_events(piece: corpus.Piece, rng: np.random.Generator, seconds: float,
         programs = [int(x) for x in rng.choice(PROGRAMS, size=n_parts)]
     pitches = np.clip(p.astype(int) + shift, 24, 108)
     vel = rng.integers(70, 111, size=len(pitches))
-    events = list(zip(on.tolist(), (off * 0.97).tolist(), pitches.tolist(), vel.tolist(),
+    # each note is shortened by 3% of its own length (a small gap between repeated notes);
+    # "score-v2" renders scaled the off *time* by 0.97, so a short note later than ~30 note
+    # lengths into a render got its note-off before its note-on and rang on to the end
+    off = on + (off - on) * 0.97
+    events = list(zip(on.tolist(), off.tolist(), pitches.tolist(), vel.tolist(),
                       parts.astype(int).tolist()))
     return events, programs
 
 
 def piece_windows(renderer: ScoreRenderer, piece: corpus.Piece, rng: np.random.Generator,
                   seconds: float, window_frames: int, hop_frames: int, random_start: bool,
-                  part: int | None = None) -> np.ndarray:
+                  part: int | None = None, max_seconds: float | None = None) -> np.ndarray:
+    """Windows of one render of `seconds` s; with `max_seconds` > `seconds` the render runs on
+    to the end of the music (last note off + 1 s of release) but stops at `max_seconds`, and is
+    never shorter than `seconds` (the first `seconds` are the same audio either way: the random
+    choices do not depend on the length)."""
     events, programs = score_events(piece, rng, seconds, random_start, part)
+    if max_seconds is not None and max_seconds > seconds and events:
+        end = max(off for _, off, _, _, _ in events) + 1.0
+        seconds = float(min(max(seconds, end), max_seconds))
     audio = renderer.render(events, programs, seconds)
     spec = af.log_semitone(audio, renderer.sample_rate)
     return af.spectrogram_windows(spec, window_frames, hop_frames)
@@ -165,13 +176,18 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                single_part: float = 0.0, eval_render: str = RENDER_SCORE, seed: int = 0,
                splits: Sequence[str] = ("train", "valid", "test"),
                renders_per_class: int = 0, max_renders: int = 12,
+               eval_seconds: float | None = None,
                cache_dir: Path | None = None) -> dict[str, PieceSet]:
     """Rendered log-spectrogram windows (uint8) per split, cached as npz under `cache_dir`.
     Training pieces get `train_renders` renders from random starting points (a `single_part`
     share of them of one random part alone), or, with `renders_per_class` > 0, as many as bring
     their class near that many renders (at most `max_renders` a piece): a small class is heard
     in more programs, tempi, keys and excerpts. Valid/test pieces get one render from the
-    start, of `eval_render` (the score, or the top part alone)."""
+    start, of `eval_render` (the score, or the top part alone): `seconds` long, or with
+    `eval_seconds` > `seconds` the whole piece up to `eval_seconds` (a recording is classified
+    from all of it: more windows to average)."""
+    if eval_seconds is not None and eval_seconds <= seconds:
+        eval_seconds = None
     # what the renders depend on (the training options only when training pieces are rendered,
     # so that `popmusicnet eval classifiers` finds the test renders the training made)
     train_opts: tuple = (train_renders, single_part) if "train" in splits else ()
@@ -180,7 +196,9 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
                             tuple(labels), seconds, window_frames, hop_frames, train_opts,
                             eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
-                            "semitone", af.LOW_MIDI, af.N_BANDS, "score-v2")).encode()
+                            "semitone", af.LOW_MIDI, af.N_BANDS, "score-v3")
+                           + ((("eval_seconds", eval_seconds),) if eval_seconds else ())
+                           ).encode()
                       ).hexdigest()[:12]
     cache = cache_dir / f"audio_{key}.npz" if cache_dir else None
     if cache and cache.exists():
@@ -207,7 +225,8 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                 if part is not None and len(piece.part_notes(part)[0]) < 8:
                     part = None
                 ws_piece.append(piece_windows(renderer, piece, rng, seconds, window_frames,
-                                              hop_frames, random_start=train, part=part))
+                                              hop_frames, random_start=train, part=part,
+                                              max_seconds=None if train else eval_seconds))
             ws, ys, ns = out[split]
             ws.append((np.concatenate(ws_piece) * 255).round().astype(np.uint8))
             ys.append(index[piece.label])

@@ -38,6 +38,12 @@ def _audio_seconds(training: dict) -> float:
         else 15.0
 
 
+def _eval_seconds(training: dict) -> float | None:
+    """How long the valid/test renders of an audio card run (None: seconds_per_render)."""
+    v = training.get("eval_seconds")
+    return float(v) if v else None
+
+
 def evaluate_card(card, pieces, what: str = INPUT_SCORE) -> dict[str, Any]:
     """Piece-level metrics of one installed classifier on the test pieces, shown `what` of
     each piece (the whole score, or its top part alone)."""
@@ -56,7 +62,8 @@ def evaluate_card(card, pieces, what: str = INPUT_SCORE) -> dict[str, Any]:
         sets = audio_sets(pieces, labels, seconds=_audio_seconds(card.training),
                           window_frames=int(rep["window_frames"]),
                           hop_frames=int(rep["window_hop_frames"]), train_renders=1,
-                          eval_render=what, seed=seed, splits=("test",), cache_dir=CACHE_DIR)
+                          eval_render=what, seed=seed, splits=("test",),
+                          eval_seconds=_eval_seconds(card.training), cache_dir=CACHE_DIR)
     t0 = time.perf_counter()
     result = evaluate(onnx_predictor(card.component_path("classifier")), sets["test"], labels)
     result["seconds"] = round(time.perf_counter() - t0, 2)
@@ -123,6 +130,12 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         f"{round(r['window_frames'] * r['hop'] / r['sample_rate'], 1):g} s (hop "
         f"{round(r['window_hop_frames'] * r['hop'] / r['sample_rate'], 1):g} s)"
         for r in audio})) or "5 s"
+    audio_lengths = "; ".join(sorted({
+        (f"each test piece rendered from its start to its end, at most "
+         f"{_eval_seconds(c.training):g} s (at least {_audio_seconds(c.training):g} s)"
+         if _eval_seconds(c.training) else
+         f"each test piece rendered for its first {_audio_seconds(c.training):g} s")
+        for c in cards if c.kind == KIND_AUDIO}))
     md = "\n".join([
         "## Style classifiers", "", provenance(), "",
         "Command: `popmusicnet eval classifiers`. Held-out **pieces** of the music21 corpus "
@@ -136,7 +149,8 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "part rendered alone). Notes are key- and octave-normalised and time is rescaled so "
         "the median inter-onset interval is one beat (half-note-pulse notation cannot give the "
         "label away). Piece prediction = mean of window probabilities (MIDI: 32-beat windows, "
-        f"hop 16; audio: {audio_windows} log-spectrogram windows on semitone bands). "
+        f"hop 16; audio: {audio_windows} log-spectrogram windows on semitone bands"
+        + (f", {audio_lengths}" if audio_lengths else "") + "). "
         "Chance balanced "
         f"accuracy: {1 / len(labels):.1%}.", "",
         "| model | kind | input | trained on | test pieces | balanced accuracy | accuracy | "

@@ -4,7 +4,7 @@
 
 Same corpus, labels and piece-level split as the MIDI classifiers; each piece's whole score is
 rendered through FluidSynth (engine.training.classify.audio_data) with random GM programs, tempo
-and key, cut into 5 s log-spectrogram windows on semitone bands, and the piece is classified by
+and key, cut into log-spectrogram windows on semitone bands, and the piece is classified by
 the mean of its windows' probabilities. The test pieces are also measured from their top part
 rendered alone (the secondary, single-instrument row).
 """
@@ -39,6 +39,7 @@ NAME = "classifier-audio-cnn"
 def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DEFAULT_CORPUS,
                 labels: Sequence[str] = corpus.LABELS,
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 20.0,
+                eval_seconds: float | None = None,
                 window_seconds: float = 5.0, train_renders: int = 1,
                 single_part: float = 0.2, time_pool: int = 1, epochs: int = 10,
                 renders_per_class: int = 0, max_renders: int = 12,
@@ -56,8 +57,10 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
         pieces = load_corpus(corpus_path, progress=progress)
     frames = int(round(window_seconds * af.SAMPLE_RATE / af.HOP))
     t0 = time.perf_counter()
+    if eval_seconds is not None and eval_seconds <= seconds:
+        eval_seconds = None
     common = dict(seconds=seconds, window_frames=frames, hop_frames=frames // 2, seed=seed,
-                  cache_dir=cache_dir)
+                  eval_seconds=eval_seconds, cache_dir=cache_dir)
     sets = audio_sets(pieces, labels, train_renders=train_renders, single_part=single_part,
                       renders_per_class=renders_per_class, max_renders=max_renders,
                       splits=("train", "valid"), **common)
@@ -93,6 +96,8 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                          f"{single_part:g} of the training renders one part alone; per-class "
                          "quota split by group"),
                 "splits": summary, "seconds_per_render": seconds,
+                # valid/test pieces: the whole piece up to this many seconds (None: seconds)
+                "eval_seconds": eval_seconds,
                 "train_renders_per_piece": (
                     train_renders_per_class(pieces, corpus.assign_splits(list(pieces)), labels,
                                             train_renders, renders_per_class, max_renders)
@@ -115,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("assets/models"))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--eval-seconds", type=float, default=None,
+                    help="render each valid/test piece whole, up to this many seconds (at "
+                         "least --seconds), as `classify FILE.wav` reads a whole recording "
+                         "(default: --seconds from the start)")
     ap.add_argument("--window-seconds", type=float, default=5.0,
                     help="length of one spectrogram window (default 5 s; hop: half of it)")
     ap.add_argument("--train-renders", type=int, default=1)
@@ -167,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--window-seconds must be between 1 and --seconds ({a.seconds:g}), "
                  f"got {a.window_seconds:g}")
     train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
+                eval_seconds=a.eval_seconds,
                 window_seconds=a.window_seconds,
                 train_renders=a.train_renders, single_part=a.single_part,
                 time_pool=a.time_pool, epochs=a.epochs,
