@@ -24,6 +24,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,9 +93,8 @@ def decode_lines(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: np.nda
     line_planes = viterbi.kernel() if compiled else None
     if line_planes is not None:
         out = np.zeros((B, 2, S, P), bool)
-        line_planes(emit, gain, np.asarray(allowed, bool),
-                            (np.full(B, -1, np.int64) if held is None
-                             else np.asarray(held, np.int64)), out)
+        held = np.full(B, -1, np.int64) if held is None else np.asarray(held, np.int64)
+        line_planes(emit, gain, np.asarray(allowed, bool), held, out)
         return out
     rows = np.arange(B)
     neg = -1e18
@@ -207,7 +207,6 @@ class Accompanist:
         self._providers = providers
         self._enc_mel = card.open(f"enc_{self.melody_name}", providers=providers)
         self._mel_rnn = card.open("melody_rnn", providers=providers)
-        self._dec_mel = card.open(f"dec_{self.melody_name}", providers=providers)
         # Every role's RNN step + decoder in one graph, every role's re-encoder in another
         # (two calls a bar instead of nine: each call re-takes the GIL), every role's RNN step
         # alone in a third (a live bar's replay); engine.training.accompanist.fuse. Cards
@@ -233,7 +232,12 @@ class Accompanist:
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
                  self.provider)
 
-    # the per-role graphs, opened when first needed (cards without fused graphs, the tests)
+    # the per-role graphs and the melody decoder, opened when first needed (cards without
+    # fused graphs, the tests): the fused graphs hold them
+    @functools.cached_property
+    def _dec_mel(self):
+        return self.card.open(f"dec_{self.melody_name}", providers=self._providers)
+
     @functools.cached_property
     def _enc(self) -> list:
         return [self.card.open(f"enc_{r}", providers=self._providers) for r in self.roles]
@@ -303,6 +307,18 @@ class Accompanist:
                                     key_prior=key_prior, onset_prior=onset_prior)
 
 
+class _Ahead(NamedTuple):
+    """A known bar accompanied just before it is observed: what the fused graphs already
+    computed for `observe` (see _roles_step)."""
+
+    melody: np.ndarray  # (1, 2, S, P) the bar's planes
+    mask: np.ndarray
+    mel_h_in: np.ndarray  # the melody RNN state it stepped from
+    z_mel: np.ndarray
+    mel_pred: np.ndarray
+    mel_h: np.ndarray
+
+
 @dataclass
 class _Pending:
     """An accompaniment step not yet confirmed by the observed melody: enough to replay it."""
@@ -350,7 +366,7 @@ class AccompanimentSession:
         self._heard: list[Note] = []
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._units_cache: tuple[tuple, list] | None = None
-        self._ahead: tuple | None = None  # see _roles_step
+        self._ahead: _Ahead | None = None
         self._zero_latent = np.zeros((1, model.latent), np.float32)
         self._zero_planes = np.zeros((1, 2, model.max_bar_steps, model._mel_spec.n_pitches),
                                      np.float32)
@@ -538,8 +554,8 @@ class AccompanimentSession:
             res = m._fused[1].run(feeds)
             played = [res[f"{r.name}.played"] for r in m._roles]
             if ahead:
-                self._ahead = (cond, mask, self._mel_h, z_mel, res["melody.z_next"],
-                               res["melody.h_out"])
+                self._ahead = _Ahead(cond, mask, self._mel_h, z_mel, res["melody.z_next"],
+                                     res["melody.h_out"])
         else:
             played = [m._enc[i].run({"planes": planes[i][None].astype(np.float32),
                                      "mask": mask, "melody": cond})["mu"] for i in range(R)]
@@ -599,11 +615,11 @@ class AccompanimentSession:
         entry = self._pending.pop(j, None)
         replay = entry is not None and not entry.known
         hs = None
-        if (ahead is not None and ahead[2] is self._mel_h and np.array_equal(ahead[1], mask)
-                and np.array_equal(ahead[0][0], planes)):
+        if (ahead is not None and ahead.mel_h_in is self._mel_h
+                and np.array_equal(ahead.mask, mask) and np.array_equal(ahead.melody[0], planes)):
             # accompanied with this very bar known: the fused graphs already encoded it and
             # stepped the melody RNN on it
-            z_true, self._mel_pred, self._mel_h = ahead[3:]
+            z_true, self._mel_pred, self._mel_h = ahead.z_mel, ahead.mel_pred, ahead.mel_h
         elif replay and m._roles_rnn is not None:
             # one call: encode the bar, step the melody RNN, replay the roles on it
             res = m._roles_rnn.run(self._replay_feeds(entry, entry.pre_h, planes=planes))

@@ -5,9 +5,9 @@ runtime does for it (engine.evaluation.accompanist.latency): offline (melody kno
 every role's RNN step and decoder, the decision, re-encoding, the melody RNN step) and live
 (melody predicted by the melody RNN, then replayed once the bar is observed). Each of `--runs`
 runs times `--bars` bars after a warm-up; the table shows every run and the median, with the
-machine's load average, since a shared machine's other jobs show up in the p99. The process is
-pinned to one CPU. `eval accompanist` measures the same on the test melodies, beside its
-quality figures; this is the quick way to re-measure speed alone.
+machine's load average, since a shared machine's other jobs show up in the p99. The `latency`
+harness pins the process to one CPU. `eval accompanist` measures the same on the test
+melodies, beside its quality figures; this is the quick way to re-measure speed alone.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ def demo_bars():
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
     import statistics
 
     from engine.errors import UserInputError
@@ -63,30 +62,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bars < 10 or args.runs < 1:
         raise UserInputError("--bars must be >= 10 and --runs >= 1")
-    saved = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    if saved:
-        os.sched_setaffinity(0, {max(saved)})  # not CPU 0, which takes most interrupts here
-    try:
-        model = Accompanist.load(args.model, providers="cpu")
-        bars = demo_bars()
-        if not bars:
-            raise UserInputError("no melody bars in assets/demo")
-        by_len: dict[int, list] = {}
-        for notes, ticks in bars:
-            by_len.setdefault(ticks, []).append(notes)
-        runs = []
-        for i in range(args.runs):
-            res = {}
-            for ticks, group in sorted(by_len.items(), reverse=True):
-                got = latency(model, group, args.bars, bar_ticks=ticks, tpb=480)
-                res[ticks] = got
-            runs.append(res)
-            print(json.dumps({"event": "run", "run": i, **{
-                f"{t // 480}/4": {k: round(v, 3) for k, v in r.items()} for t, r in res.items()}}),
-                flush=True)
-    finally:
-        if saved:
-            os.sched_setaffinity(0, saved)
+    model = Accompanist.load(args.model, providers="cpu")
+    bars = demo_bars()
+    if not bars:
+        raise UserInputError("no melody bars in assets/demo")
+    by_len: dict[int, list] = {}
+    for notes, ticks in bars:
+        by_len.setdefault(ticks, []).append(notes)
+    runs = []
+    for i in range(args.runs):
+        res = {}
+        for ticks, group in sorted(by_len.items(), reverse=True):
+            got = latency(model, group, args.bars, bar_ticks=ticks, tpb=480)
+            res[ticks] = got
+        runs.append(res)
+        print(json.dumps({"event": "run", "run": i, **{
+            f"{t // 480}/4": {k: round(v, 3) for k, v in r.items()} for t, r in res.items()}}),
+            flush=True)
     lines = _markdown(model.name, model.provider, runs, args)
     print("\n".join(lines))
     if not args.no_results:
