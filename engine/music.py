@@ -413,12 +413,36 @@ class Key:
         target = 0 if self.mode == "major" else 9
         return (target - self.tonic + 6) % 12 - 6
 
+    def tonic_shift(self) -> int:
+        """Semitones in -6..+5 that move this key's tonic to C (C major or C minor)."""
+        return (-self.tonic + 6) % 12 - 6
+
 
 def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     hist = np.zeros(12)
     for n in notes:
         hist[n.pitch % 12] += n.duration
     return hist
+
+
+# A melody's last note is its tonic far more often than its share of the duration says (a
+# cadence): counted again for this share of the melody's duration. Measured on the 333 train and
+# valid chorale sopranos against the key of the whole four-part score: the estimate's tonic was
+# right for 237 without it, 285 with 0.1, 282 with 0.2 and 0.3.
+FINAL_NOTE_WEIGHT = 0.1
+
+
+def melody_key(notes: Sequence[Note]) -> Key | None:
+    """The key of a whole melody: Krumhansl-Schmuckler (`estimate_key`) with the last note
+    counted again for FINAL_NOTE_WEIGHT of the melody's duration. Only for a melody heard to its
+    end; a melody still being played has no last note yet (use `estimate_key`)."""
+    notes = list(notes)
+    if not notes:
+        return None
+    last = max(notes, key=lambda n: (n.start, -n.pitch))
+    total = sum(n.duration for n in notes)
+    extra = Note(0, max(1, round(FINAL_NOTE_WEIGHT * total)), last.pitch)
+    return estimate_key([*notes, extra])
 
 
 def estimate_key(notes: Iterable[Note] | Song) -> Key | None:

@@ -1,9 +1,11 @@
 """Songs -> key-normalised bar tensors, per piece, for the three training stages.
 
-Key normalisation: each piece is transposed so that the key estimated *from its melody alone*
-(engine.music.estimate_key, Krumhansl-Schmuckler) becomes C major / A minor. The runtime only has
-the user's melody, so it estimates the key the same way: training and use agree even where the
-estimate differs from the key on the score. Augmentation then shifts pieces by up to
+Key normalisation: each piece is transposed so that the tonic of the key estimated *from its
+melody alone* (engine.music.melody_key: Krumhansl-Schmuckler, the last note counted again) becomes
+C: C major or C minor. The runtime only has the user's melody, so it estimates the key the same
+way: training and use agree even where the estimate differs from the key on the score. (Moving
+the relative keys together instead, C major / A minor, leaves the model to guess which of C and A
+is home: an accompaniment trained that way settled in neighbouring keys.) Augmentation then shifts pieces by up to
 `TrainConfig.transpose` semitones (on the fly for the VAEs, a fixed set of shifts for the RNNs)
 so the models also see melodies a little off the normalised key.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.music import ROLE_MELODY, Song, Track, estimate_key
+from engine.music import ROLE_MELODY, Song, Track, melody_key
 from engine.representation import ACTIVE, BarSpec, encode_song
 from engine.training.accompanist.config import ModelConfig, TrackInfo
 
@@ -69,8 +71,9 @@ def melody_and_roles(song: Song) -> tuple[Track, list[Track]]:
 
 
 def normalising_shift(melody: Track) -> int:
-    key = estimate_key(melody.notes)
-    return key.normalising_shift() if key is not None else 0
+    """Semitones that move the melody's tonic to C (see the module docstring)."""
+    key = melody_key(melody.notes)
+    return key.tonic_shift() if key is not None else 0
 
 
 def prepare(songs: Sequence[tuple[str, str, Song]], cfg: ModelConfig,

@@ -100,8 +100,7 @@ def export_model(trainer, decoding: dict, train_seconds: float,
                     "spec": {"steps_per_beat": cfg.steps_per_beat, "max_bar_steps": S,
                              "low_pitch": t.low_pitch, "n_pitches": cfg.n_pitches}}
                    for t in tracks],
-        "key_normalisation": "melody key (Krumhansl-Schmuckler, engine.music.estimate_key) "
-                             "-> C major / A minor; accompaniment transposed back",
+        "key_normalisation": "tonic",  # the melody's tonic -> C (engine.models.accompanist)
         "decoding": decoding,
         "default_temperature": 0.0,
     }
