@@ -319,7 +319,7 @@ def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
     model = Accompanist.load(str(card_path), providers="cpu")
     logits, mask = unlikely_bar(model)
     for r, (on, ac) in zip(model._roles, logits):
-        off = r.off_key.astype(bool)
+        off = r.off_key(frozenset((0, 2, 4, 5, 7, 9, 11))).astype(bool)
         black = int(np.flatnonzero(off)[len(np.flatnonzero(off)) // 2])
         on[0, black] = on[0, black + 1] = 4.0
         ac[:, black], ac[:, black + 1] = 3.0, 2.0  # a black key, a white key just under it
@@ -401,3 +401,88 @@ def test_compiled_line_decision_matches_the_numpy_loop():
         args = (on, ac, rng.uniform(0.2, 0.8, B), rng.uniform(0.2, 0.8, B),
                 np.arange(S) < rng.integers(6, S + 1), rng.integers(-1, P, B))
         assert np.array_equal(decode_lines(*args), decode_lines(*args, compiled=False))
+
+
+def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    assert model.tonic_normalised
+    assert model.normalising_shift(Key(9, "minor")) == 3  # A minor -> C minor, not A minor
+    assert model.normalising_shift(Key(7, "major")) == 5  # G -> C: up a fourth (in -6..+5)
+    sess = model.session(key=Key(9, "minor"), key_prior=2.0)
+    # C minor's scale (with its raised leading tone) is in key, E natural is not
+    low = model._roles[0].spec.low_pitch
+    off = sess._off_key[0]
+    assert off[(60 - low)] == 0 and off[(63 - low)] == 0 and off[(71 - low)] == 0
+    assert off[(64 - low)] == 1
+
+
+def test_melody_key_counts_the_last_note():
+    from engine.music import estimate_key, melody_key
+
+    # a tune that leans on G and D and then ends on C: the final note tips it to C major
+    tune = [Note(i * 480, (i + 1) * 480, p) for i, p in
+            enumerate([67, 67, 69, 72, 74, 62, 64, 72, 74, 64, 62, 60])]
+    assert estimate_key(tune).tonic == 7
+    assert melody_key(tune).tonic == 0
+    assert melody_key([]) is None
+
+
+def test_the_ceiling_keeps_every_voice_under_the_melody(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    logits, mask = unlikely_bar(model)
+    mel_low = model._mel_spec.low_pitch
+    for r, (on, ac) in zip(model._roles, logits):
+        high = 70 - r.spec.low_pitch  # every voice wants to sing G#4/A4, above a melody on E4
+        on[0, high] = 4.0
+        ac[:, high] = 3.0
+        on[0, high - 10] = 1.0
+        ac[:, high - 10] = 1.0
+    sess = model.session(key=Key(0, "major"), key_prior=0.0)
+    melody = np.zeros((2, model.max_bar_steps, model._mel_spec.n_pitches), bool)
+    melody[:, :, 64 - mel_low] = True  # E4 held through the bar
+    free = sess._decide(logits, mask)
+    under = sess._decide(logits, mask, sess._ceiling(melody, mask))
+    for r, f, u in zip(model._roles, free, under):
+        assert r.spec.low_pitch + np.flatnonzero(f[1].any(axis=0)).max() == 70
+        assert r.spec.low_pitch + np.flatnonzero(u[1].any(axis=0)).max() <= 64
+
+
+def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    logits, mask = unlikely_bar(model)
+    for r, (on, ac) in zip(model._roles, logits):
+        d = 55 + 12 * ((r.spec.low_pitch - 55) // 12 + 1) - r.spec.low_pitch  # a G in range
+        on[0, d] = 4.0
+        ac[:, d] = 3.0  # every voice holds G, the dominant, through the bar
+        c = d + 5  # and C, the tonic, is weaker
+        on[0, c] = on[8, c] = 2.0
+        ac[:, c] = 1.0
+    sess = model.session(key=Key(0, "major"), key_prior=0.0)
+    plain = sess._decide(logits, mask)
+    final = sess._decide(logits, mask, cadence=8)  # the melody's last note from step 8
+    bass = [i for i, r in enumerate(model._roles) if r is sess._lowest][0]
+    low = model._roles[bass].spec.low_pitch
+    assert (low + np.flatnonzero(plain[bass][1, 15])[0]) % 12 == 7
+    assert (low + np.flatnonzero(final[bass][1, 15])[0]) % 12 == 0
+    assert (low + np.flatnonzero(final[bass][1, 0])[0]) % 12 == 7  # before the cadence: as it was
+
+
+def test_live_replay_accompanies_a_pickup_tune_bar_by_bar_on_a_virtual_clock(trained):
+    from engine.evaluation.accompanist import live_accompany
+
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    song = melody_34_with_pickup()
+    mel = song.tracks[0].notes
+    parts = live_accompany(model, song, mel, temperature=0.0)
+    assert len(parts) == len(model.roles)
+    notes = [n for p in parts for n in p]
+    assert notes, "a live session accompanies"
+    assert all(0 <= n.start < n.end <= mel[-1].end for n in notes)
+    # planned one bar at a time on the tune's 3/4 bars (the pickup's bar is a bar of rest
+    # before the first downbeat at tick 480): no note crosses a bar line
+    for n in notes:
+        assert (n.start - 480) // 1440 == (n.end - 1 - 480) // 1440

@@ -7,10 +7,16 @@ line under the thresholds chosen on the validation split, stored in the card; se
 `decode_lines`), then notes. The decoded bar is encoded again and
 fed back as the role's previous latent, so the RNN conditions on what was actually played.
 
-Keys: the model was trained on melodies normalised to C major / A minor by the key estimated from
-the melody alone; `accompany` estimates the key of the whole melody the same way, and a live
-session estimates it from what it has observed (re-estimated over the first bars, then fixed)
-unless given one. The accompaniment is transposed back.
+Keys: the model was trained on melodies whose tonic, estimated from the melody alone, was moved
+to C (C major, C minor; cards of the older layout: C major / A minor); `accompany` estimates the
+key of the whole melody the same way (its last note counted again, engine.music.melody_key), and
+a live session estimates it from what it has observed (re-estimated over the first bars, then
+fixed) unless given one. The accompaniment is transposed back.
+
+Priors (nats added to or taken off the decoders' log-odds when a voice's line is decided, so the
+model's strong choices still pass): the key prior keeps voices in the melody's scale, the onset
+prior asks each new note to be surer, the ceiling keeps the voices under the melody, and offline
+the cadence prior settles the final chord on the tonic (see AccompanimentSession).
 
 Temperature: 0 decodes the predicted latent mean (deterministic). T > 0 adds Gaussian noise of
 T x the RNN's residual standard deviation (measured on the validation split, in the card) to the
@@ -32,7 +38,8 @@ from engine.errors import ModelError, UserInputError
 from engine.models import viterbi
 from engine.models.card import ModelCard
 from engine.models.runtime import load_card
-from engine.music import ROLE_ACCOMPANIMENT, Key, Note, Song, Track, estimate_key
+from engine.music import (MAJOR_SCALE, MINOR_SCALE, ROLE_ACCOMPANIMENT, Key, Note, Song, Track,
+                          estimate_key, melody_key)
 from engine.representation import (ACTIVE, ONSET, BarSpec, bar_grid, bar_units, decode_bar,
                                    decode_notes, encode_bar, encode_notes, step_mask)
 
@@ -41,8 +48,13 @@ log = logging.getLogger(__name__)
 KIND = "accompanist"
 DEFAULT_MODEL = "accompanist-bach"
 KEY_BARS = 8  # a live session re-estimates the key over this many observed bars, then keeps it
-# pitch classes of C major and A minor (natural), the keys melodies are normalised to
-SCALE_OF_NORMALISED_KEYS = np.array([0, 2, 4, 5, 7, 9, 11])
+# Nats taken off the log-odds of an accompaniment pitch above the melody note sounding at that
+# step (the voices sing under the tune; measured on the test chorales: Bach's voices go above
+# the soprano 0.3% of the time).
+CEILING_PRIOR = 8.0
+# Nats taken off the log-odds of a pitch outside the tonic triad (the bass: outside the tonic)
+# under the melody's final note, when the end of the melody is known (offline).
+CADENCE_PRIOR = 6.0
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -163,11 +175,14 @@ class _RoleInfo:
     resid_std: np.ndarray
 
     @functools.cached_property
-    def off_key(self) -> np.ndarray:
-        """(P,) 1.0 where the window's pitch is outside C major / A minor (natural), the keys
-        every melody is normalised to: the black keys. Drums: none."""
-        pitches = self.spec.low_pitch + np.arange(self.spec.n_pitches)
-        off = ~np.isin(pitches % 12, SCALE_OF_NORMALISED_KEYS)
+    def pitch_classes(self) -> np.ndarray:
+        """(P,) the pitch class of each pitch of the window."""
+        return (self.spec.low_pitch + np.arange(self.spec.n_pitches)) % 12
+
+    def off_key(self, scale: frozenset[int]) -> np.ndarray:
+        """(P,) 1.0 where the window's pitch is outside `scale` (normalised pitch classes).
+        Drums: none."""
+        off = ~np.isin(self.pitch_classes, sorted(scale))
         return (off & (not self.is_drum)).astype(np.float32)
 
 
@@ -200,6 +215,8 @@ class Accompanist:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {card.name!r}: card representation is incomplete ({exc})") \
                 from None
+        # "tonic": melodies were normalised to C major / C minor; else C major / A minor
+        self.tonic_normalised = rep.get("key_normalisation") == "tonic"
         self.melody_name = melody["name"]
         self.roles = tuple(r.name for r in self._roles)
         self.programs = tuple(r.program for r in self._roles)
@@ -250,6 +267,14 @@ class Accompanist:
     def _rnn(self) -> list:
         return [self.card.open(f"rnn_{r}", providers=self._providers) for r in self.roles]
 
+    def normalising_shift(self, key: Key) -> int:
+        """Semitones that move `key` to the key the model was trained in."""
+        return key.tonic_shift() if self.tonic_normalised else key.normalising_shift()
+
+    def melody_key(self, notes: Sequence[Note]) -> Key | None:
+        """The key of a whole melody, estimated the way the model's training estimated it."""
+        return melody_key(notes) if self.tonic_normalised else estimate_key(notes)
+
     @classmethod
     def load(cls, name: str | None = None, *, providers: str = "auto") -> Accompanist:
         """A model by name or card path; None = the bundled default (else the first installed)."""
@@ -277,7 +302,7 @@ class Accompanist:
             melody = out.melody_track()
         if melody is None or not melody.notes:
             raise UserInputError("the song has no melody notes to accompany")
-        key = estimate_key(melody.notes)
+        key = self.melody_key(melody.notes)
         sess = self.session(temperature=temperature, seed=seed, key=key, key_prior=key_prior,
                             onset_prior=onset_prior)
         grid = bar_grid(out, self._mel_spec, end=melody.end)
@@ -286,7 +311,8 @@ class Accompanist:
         per_role = [np.zeros((len(grid), 2, self.max_bar_steps, r.spec.n_pitches), bool)
                     for r in self._roles]
         for i in range(len(grid)):
-            planes = sess._accompany_unit(masks[i][None], mel_planes=mel_bars[i])
+            final = i == len(grid) - 1
+            planes = sess._accompany_unit(masks[i][None], mel_planes=mel_bars[i], final=final)
             sess._observe_unit(mel_bars[i], masks[i][None])
             for k, p in enumerate(planes):
                 per_role[k][i] = p
@@ -361,8 +387,17 @@ class AccompanimentSession:
             raise UserInputError(f"onset prior must be >= 0, got {self.onset_prior:g}")
         self.rng = np.random.default_rng(seed)
         self._fixed_key = key is not None
-        self._key_known = key is not None
-        self.shift = key.normalising_shift() if key is not None else 0
+        self._key_known = False
+        self.shift = 0
+        self._off_key: list[np.ndarray] = []
+        self._tonic_pc = 0  # the key's tonic, normalised (C)
+        self._triad = frozenset({0, 4, 7})  # the tonic triad, normalised
+        if key is not None:
+            self._set_key(key)
+        # the melody's last sounding pitch (normalised) and the lowest pitch of the last
+        # observed bar: the ceiling of the voices where the melody is not known yet
+        self._mel_last: int | None = None
+        self._mel_floor: int | None = None
         self._heard: list[Note] = []
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._units_cache: tuple[tuple, list] | None = None
@@ -465,8 +500,20 @@ class AccompanimentSession:
         self._heard.extend(notes)
         key = estimate_key(self._heard)
         if key is not None and len({n.pitch % 12 for n in self._heard}) >= 4:
-            self.shift = key.normalising_shift()
-            self._key_known = True
+            self._set_key(key)
+
+    def _set_key(self, key: Key) -> None:
+        m = self.m
+        self.shift = m.normalising_shift(key)
+        self._key_known = True
+        self._tonic_pc = (key.tonic + self.shift) % 12
+        # the older cards' key prior keeps C major / A minor's white keys whatever the mode
+        scale = MINOR_SCALE if key.mode == "minor" and m.tonic_normalised else MAJOR_SCALE
+        self._off_key = [r.off_key(frozenset((self._tonic_pc + d) % 12 for d in scale))
+                         if m.tonic_normalised else r.off_key(frozenset(MAJOR_SCALE))
+                         for r in m._roles]
+        third = 3 if key.mode == "minor" else 4
+        self._triad = frozenset((self._tonic_pc + d) % 12 for d in (0, third, 7))
 
     def _predict_melody(self, k: int, pending_planes: np.ndarray | None,
                         mask: np.ndarray) -> np.ndarray:
@@ -481,7 +528,10 @@ class AccompanimentSession:
         return pred
 
     def _accompany_unit(self, mask: np.ndarray, *, mel_planes: np.ndarray | None = None,
-                        pending_planes: np.ndarray | None = None) -> list[np.ndarray]:
+                        pending_planes: np.ndarray | None = None,
+                        final: bool = False) -> list[np.ndarray]:
+        """The planes of every role for the next unit. `final`: the melody ends in it (known
+        offline): its last note gets a cadence (CADENCE_PRIOR)."""
         k = self.n_accompanied
         if mel_planes is not None:
             # the fused graph encodes a known bar itself (z_mel None: filled in by _roles_step)
@@ -500,12 +550,33 @@ class AccompanimentSession:
                 cond = self._zero_planes
         entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
                          z_mel, mask, known)
+        ceiling = self._ceiling(mel_planes, mask)
+        cadence = None
+        if final and mel_planes is not None:
+            struck = np.flatnonzero(mel_planes[ONSET].any(axis=1))
+            cadence = int(struck[-1]) if struck.size else 0
         planes = self._roles_step(z_mel, mask, cond, entry, known=known,
-                                  ahead=known and k == self.n_observed)
+                                  ahead=known and k == self.n_observed, ceiling=ceiling,
+                                  cadence=cadence)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
         return planes
+
+    def _ceiling(self, mel_planes: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+        """(S,) per step the highest pitch (normalised) the voices may take: the melody note
+        sounding then (through rests, the one before); a melody not played yet: the lowest
+        note of the last bar observed; nothing heard yet: no limit."""
+        S = mask.shape[1]
+        if mel_planes is None:
+            return np.full(S, 127 if self._mel_floor is None else self._mel_floor)
+        act = mel_planes[ACTIVE]
+        sounding = act.any(axis=1)
+        top = self.m._mel_spec.low_pitch + act.shape[1] - 1 - np.argmax(act[:, ::-1], axis=1)
+        # carry the last sounding pitch through rests: index of the latest sounding step
+        idx = np.maximum.accumulate(np.where(sounding, np.arange(S), -1))
+        before = 127 if self._mel_last is None else self._mel_last
+        return np.where(idx >= 0, top[np.maximum(idx, 0)], before)
 
     def _noise(self, i: int, shape) -> np.ndarray | None:
         if self.temperature <= 0:
@@ -514,12 +585,14 @@ class AccompanimentSession:
                 * self.rng.standard_normal(shape)).astype(np.float32)
 
     def _roles_step(self, z_mel, mask, cond, entry: _Pending | None, *, known: bool,
-                    ahead: bool = False) -> list[np.ndarray]:
+                    ahead: bool = False, ceiling: np.ndarray | None = None,
+                    cadence: int | None = None) -> list[np.ndarray]:
         """Every role's bar: RNN step, decode, decide, re-encode what was decided. `known`: the
         melody bar `cond` was played (the fused graph encodes it itself: `z_mel` may be None),
         else it is predicted as `z_mel` (the fused graph decodes it itself: `cond` is unused).
         `ahead`: it is the next bar to be observed; the fused re-encoder also steps the melody
-        RNN on it, kept for `observe` (two graph calls a known bar in all)."""
+        RNN on it, kept for `observe` (two graph calls a known bar in all). `ceiling`, `cadence`:
+        see `_decide`."""
         m = self.m
         R = len(m._roles)
         if m._fused is not None:
@@ -546,7 +619,7 @@ class AccompanimentSession:
                 on, ac, h = self._role_logits(i, z_mel, mask, cond)
                 logits.append((on, ac))
                 hs.append(h)
-        planes = self._decide(logits, mask)
+        planes = self._decide(logits, mask, ceiling, cadence)
         if m._fused is not None:
             feeds = {"mask": mask, "melody": cond, "z_mel": z_mel, "melody.h": self._mel_h}
             for r, p in zip(m._roles, planes):
@@ -581,15 +654,23 @@ class AccompanimentSession:
         dec = m._dec[i].run(feeds)
         return dec["onset_logits"][0], dec["active_logits"][0], res["h_out"]
 
-    def _decide(self, logits, mask) -> list[np.ndarray]:
+    def _decide(self, logits, mask, ceiling: np.ndarray | None = None,
+                cadence: int | None = None) -> list[np.ndarray]:
         """Planes per role from its logits: single-line roles by `decode_lines` (all at once),
-        others by `decode_planes`."""
+        others by `decode_planes`. The priors first: key and onset (see __init__); `ceiling`
+        (S,): the highest pitch (normalised) each step may take without CEILING_PRIOR off;
+        `cadence`: from this step on the melody holds its final note, under which the lowest
+        role takes the tonic and the others the tonic triad (CADENCE_PRIOR off the rest)."""
         roles = self.m._roles
         inside = mask[0] > 0
         if self.key_prior > 0 and self._key_known:
-            logits = [(on, ac - self.key_prior * r.off_key) for r, (on, ac) in zip(roles, logits)]
+            logits = [(on, ac - self.key_prior * off)
+                      for off, (on, ac) in zip(self._off_key, logits)]
         if self.onset_prior > 0:
             logits = [(on - self.onset_prior, ac) for on, ac in logits]
+        if ceiling is not None or cadence is not None:
+            logits = [self._shape(r, on, ac, ceiling, cadence, r is self._lowest)
+                      for r, (on, ac) in zip(roles, logits)]
         out: list[np.ndarray | None] = [None] * len(roles)
         lines = [i for i, r in enumerate(roles) if r.max_voices == 1]
         if lines:
@@ -608,9 +689,35 @@ class AccompanimentSession:
                 out[i] = p & inside[None, :, None]
         return out
 
+    def _shape(self, r: _RoleInfo, on: np.ndarray, ac: np.ndarray, ceiling: np.ndarray | None,
+               cadence: int | None, lowest: bool) -> tuple[np.ndarray, np.ndarray]:
+        """One role's logits with the ceiling and the cadence taken off (see `_decide`)."""
+        if r.is_drum:
+            return on, ac
+        pen = np.zeros(ac.shape, np.float32)
+        if ceiling is not None:
+            pitches = r.spec.low_pitch + np.arange(r.spec.n_pitches)
+            pen += CEILING_PRIOR * (pitches[None, :] > ceiling[:, None])
+        if cadence is not None:
+            wanted = {self._tonic_pc} if lowest else self._triad
+            pen[cadence:] += CADENCE_PRIOR * ~np.isin(r.pitch_classes, sorted(wanted))
+        return on - pen, ac - pen
+
+    @functools.cached_property
+    def _lowest(self) -> _RoleInfo:
+        """The bass: the pitched role with the lowest window."""
+        pitched = [r for r in self.m._roles if not r.is_drum] or list(self.m._roles)
+        return min(pitched, key=lambda r: r.spec.low_pitch)
+
     def _observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
         m = self.m
         j = self.n_observed
+        act = planes[ACTIVE]
+        if act.any():
+            pitches = self.m._mel_spec.low_pitch + np.flatnonzero(act.any(axis=0))
+            self._mel_floor = int(pitches.min())
+            last_step = act[np.flatnonzero(act.any(axis=1))[-1]]
+            self._mel_last = int(self.m._mel_spec.low_pitch + np.flatnonzero(last_step)[-1])
         ahead, self._ahead = self._ahead, None
         entry = self._pending.pop(j, None)
         replay = entry is not None and not entry.known
