@@ -61,3 +61,32 @@ def test_closeness_gap_counts_the_checks_and_how_busy_the_voices_are():
     assert closeness_gap({"bach": bach, "model": model}) == pytest.approx(0.03)
     busy = {**model, "notes_per_bar": 15.0}  # 25% more notes outweighs a 3-point gap
     assert closeness_gap({"bach": bach, "model": busy}) == pytest.approx(0.25)
+
+
+def test_closeness_gap_counts_harmony_that_falls_short_of_bach_and_voices_above_the_tune():
+    from engine.evaluation.accompanist import closeness_gap
+
+    bach = {"in_scale": 0.92, "consonance": 0.90, "bars_covered": 1.0, "downbeats": 0.98,
+            "notes_per_bar": 12.0, "same_tonic": 0.65, "same_signature": 0.8, "bass_tonic": 0.7,
+            "above_melody": 0.001}
+    model = {**bach, "in_scale": 0.93}
+    assert closeness_gap({"bach": bach, "model": model}) == pytest.approx(0.01)
+    better = {**model, "same_tonic": 0.9}  # more often in the tune's key than Bach: no cost
+    assert closeness_gap({"bach": bach, "model": better}) == pytest.approx(0.01)
+    off_key = {**model, "same_tonic": 0.35}
+    assert closeness_gap({"bach": bach, "model": off_key}) == pytest.approx(0.30)
+    crossing = {**model, "above_melody": 0.10}
+    assert closeness_gap({"bach": bach, "model": crossing}) == pytest.approx(0.08)
+
+
+def test_chord_notes_and_root_agreement_per_half_bar():
+    from engine.evaluation.accompanist import _roots_agree, chord_notes
+
+    song = Song([Track("m", notes=C_MAJOR_TUNE)], Q)  # 4 bars of 4/4
+    chords = [(0, 0, "maj"), (4 * Q, 7, "dom7"), (8 * Q, 0, "maj")]
+    notes = chord_notes(chords, 16 * Q)
+    assert sorted({n.pitch for n in notes if n.start == 4 * Q}) == [50, 53, 55, 59]  # G7
+    # our "accompaniment" plays the human chords exactly: every half bar agrees
+    assert _roots_agree(song, notes, chords, 16 * Q) == (8, 8)
+    # a bass that stays on C agrees where the human chord is C (6 of 8 half bars)
+    assert _roots_agree(song, [Note(0, 16 * Q, 48)], chords, 16 * Q) == (6, 8)
