@@ -425,6 +425,31 @@ def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
     return hist
 
 
+_LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def parse_key(text: str) -> Key:
+    """'D major', 'F# minor', 'Bb', 'Am', 'c minor' -> Key (major unless it says minor or ends in
+    'm'). ValueError names what was not understood."""
+    words = text.strip().replace("-", " ").split()
+    if not words or words[0][0].upper() not in _LETTERS:
+        raise ValueError(f"not a key: {text!r} (e.g. 'D major', 'F# minor', 'Bb', 'Am')")
+    name, rest = words[0], [w.lower() for w in words[1:]]
+    tonic = _LETTERS[name[0].upper()]
+    i = 1
+    while i < len(name) and name[i] in "#b":
+        tonic += 1 if name[i] == "#" else -1
+        i += 1
+    tail = name[i:].lower()
+    mode = "major"
+    if tail in ("m", "min", "minor") or rest[:1] in (["minor"], ["min"], ["m"]):
+        mode = "minor"
+    elif tail not in ("", "maj", "major") or rest[:1] not in ([], ["major"], ["maj"]) \
+            or len(rest) > 1:
+        raise ValueError(f"not a key: {text!r} (e.g. 'D major', 'F# minor', 'Bb', 'Am')")
+    return Key(tonic % 12, mode, 1.0)
+
+
 # A melody's last note is its tonic far more often than its share of the duration says (a
 # cadence): counted again for this share of the melody's duration. Measured on the 333 train and
 # valid chorale sopranos against the key of the whole four-part score: the estimate's tonic was

@@ -69,3 +69,21 @@ def test_normalising_shift():
     assert (7 + Key(7, "major").normalising_shift()) % 12 == 0
     assert (2 + Key(2, "minor").normalising_shift()) % 12 == 9
     assert all(-6 <= Key(t, m).normalising_shift() <= 5 for t in range(12) for m in ("major", "minor"))
+
+
+@pytest.mark.parametrize("text, tonic, mode", [
+    ("D major", 2, "major"), ("F# minor", 6, "minor"), ("Bb", 10, "major"), ("Am", 9, "minor"),
+    ("c minor", 0, "minor"), ("Eb maj", 3, "major"), ("Cb", 11, "major")])
+def test_parse_key(text, tonic, mode):
+    from engine.music import parse_key
+
+    k = parse_key(text)
+    assert (k.tonic, k.mode) == (tonic, mode)
+
+
+@pytest.mark.parametrize("text", ["H major", "D dorian", "", "C major minor"])
+def test_parse_key_refuses_what_is_not_a_key(text):
+    from engine.music import parse_key
+
+    with pytest.raises(ValueError, match="not a key"):
+        parse_key(text)

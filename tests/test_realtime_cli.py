@@ -57,3 +57,9 @@ def test_missing_soundfont_and_bad_programs_exit_2(tmp_path, capsys):
     assert "none.sf2" in capsys.readouterr().err
     assert main(["live", "--backend", "null", "--programs", "1,x"]) == 2
     assert "--programs" in capsys.readouterr().err
+
+
+def test_a_key_that_is_not_one_is_exit_2(capsys):
+    assert main(["live", "--key", "D dorian", "--backend", "null"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--key" in err[0]

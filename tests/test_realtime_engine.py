@@ -505,3 +505,35 @@ def test_bundled_accompanist_in_the_engine():
     on_frames = sorted(eng.stats.scheduled_frames)
     assert on_frames == sorted(eng.tempo.frame_at(t) for t in acc_notes)
     eng.stop()
+
+
+def test_the_key_a_player_names_reaches_the_accompaniment_session():
+    from engine.music import Key
+
+    class Recording(FakeAccompanist):
+        def session(self, **kwargs):
+            self.kwargs = kwargs
+            return super().session(temperature=kwargs.get("temperature"),
+                                   seed=kwargs.get("seed"))
+
+    clock = VirtualClock()
+    acc = Recording(clock)
+    synth = FluidSynthBackend(None, sample_rate=SR, period=PERIOD, reverb=False, soundfont=SF)
+    cfg = LiveConfig(key="F# minor", use_midi_in=False, thru="python", metronome=False,
+                     sample_rate=SR, period=PERIOD)
+    eng = LiveEngine(cfg, synth=synth, clock=clock, accompanist=acc)
+    eng.start(threaded=False)
+    try:
+        assert acc.kwargs["key"] == Key(6, "minor", 1.0)
+    finally:
+        eng.stop()
+    acc2 = Recording(clock)
+    eng = LiveEngine(LiveConfig(use_midi_in=False, thru="python", metronome=False,
+                                sample_rate=SR, period=PERIOD),
+                     synth=FluidSynthBackend(None, sample_rate=SR, period=PERIOD, reverb=False,
+                                             soundfont=SF), clock=clock, accompanist=acc2)
+    eng.start(threaded=False)
+    try:
+        assert "key" not in acc2.kwargs  # no key named: the session estimates it
+    finally:
+        eng.stop()

@@ -559,10 +559,10 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
                       float(chosen_onset), live, auc, folk)
 
 
-TEMPERATURES = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+TEMPERATURES = (0.0, 0.25, 0.5, 0.75)
 # nats off the log-odds of off-key pitches / of every onset (engine.models.accompanist)
 KEY_PRIORS = (1.0, 2.0, 4.0)
-ONSET_PRIORS = (0.0, 1.0, 2.0)
+ONSET_PRIORS = (0.0, 1.0)
 
 
 def closeness_gap(m: dict) -> float:

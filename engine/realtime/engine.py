@@ -59,6 +59,7 @@ class LiveConfig:
     accompany: bool = True
     providers: str = "cpu"  # ONNX Runtime: "cpu", "cuda" or "auto" (reported in status)
     temperature: float | None = None
+    key: str | None = None  # "D major", "A minor"...; None: the session estimates it
     seed: int | None = None
     backend: str = "auto"  # "auto" | "jack" | "null" | "offline" | a FluidSynth driver name
     sample_rate: int = 48000
@@ -352,7 +353,12 @@ class LiveEngine:
         if acc is None:
             return
         try:
-            self._session = acc.session(temperature=self.config.temperature, seed=self.config.seed)
+            kwargs = {"temperature": self.config.temperature, "seed": self.config.seed}
+            if self.config.key:
+                from engine.music import parse_key
+
+                kwargs["key"] = parse_key(self.config.key)
+            self._session = acc.session(**kwargs)
         except Exception as exc:
             log.exception("accompanist session failed")
             self._pause(f"model error: {type(exc).__name__}: {exc}")

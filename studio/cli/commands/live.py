@@ -37,6 +37,8 @@ def register(p: argparse.ArgumentParser) -> None:
                         "small, and no GPU here; the one used is reported)")
     p.add_argument("--no-accompaniment", action="store_true", help="melody and metronome only")
     p.add_argument("--temperature", type=float, help="sampling temperature of the accompanist")
+    p.add_argument("--key", help="the key you will play in ('D major', 'F# minor', 'Am'); "
+                                 "default: estimated from the first bars you play")
     p.add_argument("--record", metavar="OUT.mid", help="save the performance as a MIDI file")
     p.add_argument("--backend", default="auto",
                    help="audio: auto (JACK when running, else the platform's), jack, null "
@@ -89,6 +91,13 @@ def _check(args) -> tuple[int, int]:
         raise UserInputError(f"--lookahead must be in (0, 4] beats, got {args.lookahead:g}")
     if not 0 <= args.program <= 127:
         raise UserInputError(f"--program must be in range 0..127, got {args.program}")
+    if args.key is not None:
+        from engine.music import parse_key
+
+        try:
+            parse_key(args.key)
+        except ValueError as exc:
+            raise UserInputError(f"--key: {exc}") from None
     if args.programs:
         try:
             progs = tuple(int(x) for x in args.programs.split(","))
@@ -139,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = LiveConfig(bpm=args.bpm, meter=meter, lookahead_beats=args.lookahead,
                      count_in_bars=args.count_in, metronome=not args.no_metronome,
                      model=args.model, accompany=not args.no_accompaniment,
-                     providers=args.providers, temperature=args.temperature,
+                     providers=args.providers, temperature=args.temperature, key=args.key,
                      backend=args.backend, sample_rate=args.rate, period=args.buffer,
                      soundfont=args.soundfont, reverb=not args.no_reverb,
                      melody_soundfont=args.melody_soundfont,
