@@ -90,3 +90,29 @@ def test_chord_notes_and_root_agreement_per_half_bar():
     assert _roots_agree(song, notes, chords, 16 * Q) == (8, 8)
     # a bass that stays on C agrees where the human chord is C (6 of 8 half bars)
     assert _roots_agree(song, [Note(0, 16 * Q, 48)], chords, 16 * Q) == (6, 8)
+
+
+def test_the_report_shows_key_cadence_voicing_live_and_folk():
+    from engine.evaluation.accompanist import EvalResult, report_markdown
+
+    fig = {"in_scale": 0.9, "consonance": 0.9, "bars_covered": 1.0, "downbeats": 1.0,
+           "notes_per_bar": 12.0, "note_beats": 1.0, "same_tonic": 0.7, "same_signature": 0.8,
+           "bass_tonic": 0.7, "final_tonic_triad": 0.5, "above_melody": 0.0,
+           "parallel_fifths": 0.1, "parallel_octaves": 0.0, "voice0_low": 57.0,
+           "voice0_high": 70.0}
+    res = EvalResult({"vae_rnn": 8.0, "frequency": 10.0, "lstm": 8.5},
+                     {"bach": fig, "model": {**fig, "pc_jaccard": 0.5, "bass_agreement": 0.4}},
+                     {"offline_p50_ms": 1.0, "offline_p99_ms": 1.5, "live_p50_ms": 1.2,
+                      "live_p99_ms": 1.8}, 72, 15000, "CPUExecutionProvider", 100.0,
+                     live={**fig, "same_tonic": 0.5}, discriminator_auc=0.81,
+                     folk={"model": {"same_tonic": 0.85, "tunes": 122.0,
+                                     "tunes_with_chords": 2.0, "root_agreement": 0.4},
+                           "model_live": {"same_tonic": 0.8}, "naive": {"root_agreement": 0.7},
+                           "human": {"same_tonic": 1.0}})
+    text = report_markdown(res, "acc", "popmusicnet eval accompanist")
+    assert "| key of the accompaniment alone: the melody's tonic | 70.0% | 70.0% | 50.0% |" in text
+    assert "AUC **0.810**" in text
+    assert "| voice 1 from the top (under the melody): lowest-highest note, mean per piece | " \
+           "A3-A#4" in text or "A3-Bb4" in text
+    assert "| chord root = the human chord's, per half bar | 40.0% | - | 70.0% | - |" in text
+    assert res.metrics()["folk"]["model"]["same_tonic"] == 0.85

@@ -34,7 +34,7 @@ import numpy as np
 
 from engine.evaluation import metrics
 from engine.evaluation.metrics import consonance_share, coverage, in_scale_share
-from engine.music import Note, Song
+from engine.music import Note, Song, pitch_name
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ def harmony_checks(song: Song, melody: Sequence[Note], parts: Sequence[Sequence[
                                                                 acc),
            "above_melody": metrics.above_melody(melody, acc, tpb // 4),
            **metrics.parallels([melody, *parts], tpb // 2, start, end)}
+    for i, part in enumerate(parts):  # voice ranges: the lowest and highest note of each voice
+        if part:
+            out[f"voice{i}_low"] = float(min(n.pitch for n in part))
+            out[f"voice{i}_high"] = float(max(n.pitch for n in part))
     if reference is not None:
         out.update(metrics.harmony_agreement(acc, [n for p in reference for n in p], start, end,
                                              tpb))
@@ -651,6 +655,17 @@ def harmony_markdown(res: EvalResult) -> list[str]:
            "|---|---|---|---|"]
     for k, label, f in rows:
         out.append(f"| {label} | {f(bach, k)} | {f(model, k)} | {f(live, k)} |")
+    for i in range(3):
+        if f"voice{i}_low" not in bach:
+            continue
+
+        def rng(d, i=i):
+            lo, hi = d.get(f"voice{i}_low"), d.get(f"voice{i}_high")
+            return "-" if lo is None or hi is None else f"{pitch_name(round(lo))}-" \
+                f"{pitch_name(round(hi))}"
+
+        out.append(f"| voice {i + 1} from the top (under the melody): lowest-highest note, mean "
+                   f"per piece | {rng(bach)} | {rng(model)} | {rng(live)} |")
     out += ["", f"A small classifier (L2 logistic regression on 2-bar windows of the lower "
             f"voices: pitch classes from the tonic, melodic steps, intervals to the melody, "
             f"density; cross-validated by piece) tells Bach's voices from the model's with ROC "
