@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
         undo = stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        redo.setShortcuts(keys + [QKeySequence("Ctrl+Y")] * (QKeySequence("Ctrl+Y") not in keys))
         edit.addAction(undo)
         edit.addAction(redo)
         edit.addSeparator()
@@ -133,11 +134,15 @@ class MainWindow(QMainWindow):
 
         view = mb.addMenu("&View")
         v = self.editor.view
-        self._add(view, "Zoom &In", QKeySequence.StandardKey.ZoomIn, lambda: v.zoom_x(1.5))
-        self._add(view, "Zoom &Out", QKeySequence.StandardKey.ZoomOut, lambda: v.zoom_x(1 / 1.5))
+        # Ctrl++ is Ctrl+Shift+= on most layouts: the pitch zoom keeps clear of both (Alt).
+        self.act_zoom_in = self._add(view, "Zoom &In", [QKeySequence("Ctrl++"),
+                                                        QKeySequence("Ctrl+=")],
+                                     lambda: v.zoom_x(1.5))
+        self.act_zoom_out = self._add(view, "Zoom &Out", [QKeySequence("Ctrl+-")],
+                                      lambda: v.zoom_x(1 / 1.5))
         self._add(view, "Zoom to &Fit", QKeySequence("Ctrl+0"), self.editor.zoom_to_fit)
-        self._add(view, "Taller Keys", QKeySequence("Ctrl+Shift+="), lambda: v.zoom_y(1.2))
-        self._add(view, "Shorter Keys", QKeySequence("Ctrl+Shift+-"), lambda: v.zoom_y(1 / 1.2))
+        self._add(view, "Taller Keys", QKeySequence("Ctrl+Alt+="), lambda: v.zoom_y(1.2))
+        self._add(view, "Shorter Keys", QKeySequence("Ctrl+Alt+-"), lambda: v.zoom_y(1 / 1.2))
         follow = self._add(view, "Follow &Playhead", None, self._toggle_follow)
         follow.setCheckable(True)
         follow.setChecked(True)
@@ -158,7 +163,9 @@ class MainWindow(QMainWindow):
 
     def _add(self, menu: QMenu, text: str, shortcut, slot) -> QAction:
         a = QAction(text, self)
-        if shortcut is not None:
+        if isinstance(shortcut, list):
+            a.setShortcuts(shortcut)
+        elif shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
         a.triggered.connect(slot)
         menu.addAction(a)
@@ -176,12 +183,15 @@ class MainWindow(QMainWindow):
         self.project.titleChanged.connect(self._update_title)
         self.project.recentChanged.connect(self._fill_recent)
         self.project.message.connect(self.say)
+        self.project.wavOpened.connect(self.events.wavDropped)
         self.events.message.connect(self.say)
         self.editor.message.connect(self.say)
         self.transport.message.connect(self.say)
         self.transport.deviceChanged.connect(self.audio_label.setText)
         self.transport.positionChanged.connect(self.editor.set_playhead)
         self.transport.heldChanged.connect(self.editor.keyboard.set_held)
+        self.transport.takeChanged.connect(
+            lambda notes: self.editor.canvas.set_overlay("recording", notes))
         self.editor.auditionOn.connect(lambda p: self.transport.note_on(p, 100))
         self.editor.auditionOff.connect(self.transport.note_off)
         self.editor.seekRequested.connect(self._seek)
@@ -319,6 +329,8 @@ Select mode (Ctrl+2): drag selects; drag a note to move it, its right edge to re
 Ctrl-drag a note: copy it    Right-click a note: delete it
 Delete: delete    Ctrl+D: duplicate    Ctrl+C / X / V: copy / cut / paste at the cursor
 Up / Down: transpose (Shift: octave)    Left / Right: nudge by the grid
+Q: quantize the selected notes to the grid    Ctrl++ / Ctrl+-: zoom time    Ctrl+0: fit
+Ctrl+Alt+= / Ctrl+Alt+-: taller / shorter keys
 Wheel: scroll pitch; Shift+wheel: scroll time; Ctrl+wheel: zoom time; Alt+wheel: zoom pitch
 Computer keys (Transport menu): A S D F G H J K L = white keys, W E T Y U O P = black keys,
 Z / X = octave down / up, C / V = softer / louder
