@@ -252,3 +252,32 @@ def test_recovered_work_keeps_its_file_name(qtbot, tmp_path):
     assert w2.project.offer_recovery(ask=lambda text: True)
     assert w2.project.path == project
     assert "grace" in w2.windowTitle() and w2.doc.modified
+
+
+def test_live_shows_one_clock_and_takes_the_computer_keys(qtbot, window):
+    pytest.importorskip("engine.realtime")
+    if not services.capability("live"):
+        pytest.skip(services.capability("live").reason)
+    window.settings.audio_backend = "null"  # no sound card needed: the engine's silent synth
+    song = tune()
+    song.tempos[0] = song.tempos[0].__class__(0, 300.0)
+    window.doc.set_song(song)
+    acc = panel(window, "Accompany")
+    window.transport_bar.act_keys.trigger()
+    qtbot.mouseClick(acc.live_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: acc.live.running, timeout=30_000)
+    bar = window.transport_bar
+    qtbot.waitUntil(lambda: (window.editor.canvas.playhead or 0) > 480, timeout=10_000)
+    window.keys.handle_key(Qt.Key.Key_A, True)  # C4 through the engine's input
+    qtbot.waitUntil(lambda: any(n.pitch == 60 for n in acc.live.engine.snapshot().melody),
+                    timeout=5000)
+    window.keys.handle_key(Qt.Key.Key_A, False)
+    # The transport and the Live panel read the same clock in the same words.
+    qtbot.waitUntil(lambda: bar.position.text() != "1.1.1"
+                    and bar.position.text() in acc.live_status.text(), timeout=5000)
+    qtbot.mouseClick(acc.live_button, Qt.MouseButton.LeftButton)
+    assert not acc.live.running
+    names = [t.name for t in window.doc.song.tracks]
+    assert "Live Melody" in names
+    take = window.doc.song.tracks[names.index("Live Melody")]
+    assert [n.pitch for n in take.notes] == [60]

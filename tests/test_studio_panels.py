@@ -107,7 +107,7 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
         qtbot.wait(120)
         window.transport.note_off(64)
         planned.extend(window.editor.canvas.overlays.get("planned", []))
-        return "bar 2" in acc.live_status.text()
+        return "Live: 2." in acc.live_status.text()  # bar 2, in the transport's own words
 
     qtbot.waitUntil(play_and_watch, timeout=20_000)
     assert planned, "no planned accompaniment was drawn before it sounded"

@@ -15,6 +15,7 @@ from engine.music import ROLE_ACCOMPANIMENT, ROLE_MELODY
 from studio.app.commands import InsertTracks, SetTrackNotes
 from studio.app.generate import bar_start_at_or_before
 from studio.app.panel import Panel
+from studio.app.transport.toolbar import position_text
 from studio.app.workers import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,14 @@ class AccompanyPanel(Panel):
         self.live_status = QLabel("", body)
         self.live_status.setWordWrap(True)
         layout.addWidget(self.live_status)
-        self.live = LiveController(self)
+        self.live = LiveController(self, describe=lambda t: position_text(self.ctx.doc, t))
         self.live.status.connect(self.live_status.setText)
         self.live.started.connect(self._live_started)
         self.live.failed.connect(self._live_failed)
         self.live.planned.connect(lambda notes: self.ctx.editor.canvas.set_overlay("planned",
                                                                                   notes))
-        self.live.position.connect(self.ctx.editor.set_playhead)
+        # One clock: the live position drives the transport's display and the playhead alike.
+        self.live.position.connect(self.ctx.transport.positionChanged)
         self._busy = False
         self._accompaniments: dict[int, list] = {}  # id(melody track) -> the voices written
         self._melodies: dict[int, object] = {}
