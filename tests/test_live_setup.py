@@ -93,3 +93,23 @@ synth.close()
                          env=private_jackd, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["jack", "48000", "True", "True"]
+
+
+def test_the_studio_reports_the_probe_in_one_status_line(qtbot, tmp_path, capfd):
+    pytest.importorskip("pytestqt")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from studio_fixtures import make_window
+
+    from engine.synth.live import PLATFORM_DRIVERS
+
+    window = make_window(qtbot, tmp_path)
+    window.transport.open_player("auto")
+    qtbot.waitUntil(lambda: window.transport.can_play or window.transport.player_error
+                    not in ("", "opening audio..."), timeout=20_000)
+    text = window.audio_label.text()
+    assert "\n" not in text
+    if window.transport.player is not None and window.transport.player.backend_name == "null":
+        tried = [d for d in PLATFORM_DRIVERS.get(sys.platform, ()) if d != "jack"]
+        assert text.startswith("No audio device (tried ") and all(d in text for d in tried)
+    err = capfd.readouterr().err
+    assert not [ln for ln in err.splitlines() if ln.startswith(("fluidsynth:", "ALSA lib"))]

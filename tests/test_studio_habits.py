@@ -111,7 +111,15 @@ def test_a_short_first_bar_is_bar_zero_and_the_pickup_can_be_set(qtbot, window, 
     window.project.open(write_mid(amazing_grace(True), tmp_path / "a.mid"), prompt=False)
     bar = window.transport_bar
     assert bar.meter.currentText() == "3/4" and bar.pickup.value() == 1
+    assert bar.pickup.text() == "pickup 1 beat"
+    view = window.editor.view
+    view.px_per_tick = 0.1
+    view.set_scroll(x=0)
     assert [t for k, _, t in window.editor.ruler.label_layout() if k == "bar"][:2] == ["0", "1"]
+    view.px_per_tick = 0.02  # zoomed out, the one-beat bar 0 has no room: bar 1 is named
+    view.set_scroll(x=0)
+    assert [t for k, _, t in window.editor.ruler.label_layout() if k == "bar"][0] == "1"
+    view.px_per_tick = 0.1
     window.doc.set_cursor(480)
     assert bar.position.text() == "1.1.1"
     window.doc.set_cursor(0)
@@ -127,6 +135,8 @@ def test_a_short_first_bar_is_bar_zero_and_the_pickup_can_be_set(qtbot, window, 
     assert [(m.tick, str(m)) for m in song.meters] == [(0, "1/4"), (480, "3/4")]
     assert [n.start for n in song.tracks[0].notes][:2] == [0, 480]  # notes did not move
     assert bar.position.text() == "1.1.1"
+    view.px_per_tick = 0.1
+    view.set_scroll(x=0)
     assert [t for k, _, t in window.editor.ruler.label_layout() if k == "bar"][:2] == ["0", "1"]
     # Changing the meter keeps the pickup; undo takes both back, one step each.
     bar.meter.setCurrentText("4/4")

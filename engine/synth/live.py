@@ -168,6 +168,7 @@ class NullBackend(SynthBackend):
     """No audio. The clock runs on wall time at `sample_rate`; requests are logged (bounded)."""
 
     name = "null"
+    reason = ""  # why a real device was not opened, when this stands in for one
 
     def __init__(self, sample_rate: int = 48000, period: int = 128, log_size: int = 100_000,
                  clock=None) -> None:
@@ -501,7 +502,9 @@ def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int
     except DeviceError as exc:
         if fallback_null:
             log.warning("%s: playing silently", exc)
-            return NullBackend(sample_rate, period)
+            silent = NullBackend(sample_rate, period)
+            silent.reason = str(exc)  # what was tried, for the one line a front-end shows
+            return silent
         if backend != "auto":
             raise
         raise DeviceError("no audio device: tried " + (", ".join(drivers) or "nothing")

@@ -112,6 +112,14 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &Recent")
         self._fill_recent()
         self._add(file, "&Import MIDI as Tracks…", None, self._import_dialog)
+        export = file.addMenu("&Export")
+        self._add(export, "&MIDI File…", QKeySequence("Ctrl+Shift+M"),
+                  lambda: self._panel_do("Export", lambda p: p.ask("mid")))
+        self._add(export, "&WAV Audio…", QKeySequence("Ctrl+Shift+E"),
+                  lambda: self._panel_do("Export", lambda p: p.ask("wav")))
+        self._add(export, "&Stems…", None,
+                  lambda: self._panel_do("Export", lambda p: p.ask("stems")))
+        export.setEnabled(bool(self.panels))
         file.addSeparator()
         self._add(file, "&Save", QKeySequence.StandardKey.Save, self.project.save)
         self._add(file, "Save &As…", QKeySequence.StandardKey.SaveAs, self.project.save_as)
@@ -131,6 +139,20 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         for a in self.editor.edit_actions():
             edit.addSeparator() if a is None else edit.addAction(a)
+
+        song = mb.addMenu("&Song")
+        self._add(song, "&Accompany Track", QKeySequence("Ctrl+Shift+A"),
+                  lambda: self._panel_do("Accompany",
+                                         lambda p: p.accompany(selection_only=False)))
+        self._add(song, "Accompany &Selection", None,
+                  lambda: self._panel_do("Accompany",
+                                         lambda p: p.accompany(selection_only=True)))
+        song.addSeparator()
+        self._add(song, "&Generate Bars at Cursor", None,
+                  lambda: self._panel_do("Generate", lambda p: p.generate()))
+        self._add(song, "&Continue at Cursor", None,
+                  lambda: self._panel_do("Generate", lambda p: p.continue_()))
+        song.setEnabled(bool(self.panels))
 
         view = mb.addMenu("&View")
         v = self.editor.view
@@ -234,6 +256,18 @@ class MainWindow(QMainWindow):
             self.transport.stop()
             self.apply_devices()
 
+    def _panel_do(self, title: str, act) -> None:
+        """A menu command that a panel carries out: show the panel, then act if it can."""
+        panel = next((p for p in self.panels if getattr(p, "TITLE", "") == title), None)
+        if panel is None:
+            return
+        panel.show()
+        panel.raise_()
+        if panel.ensure_checked():
+            act(panel)
+        else:
+            self.say(panel.notice.text())
+
     # -- small slots --------------------------------------------------------------------------
     def say(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -323,6 +357,8 @@ def _droppable(path: str) -> bool:
 
 
 SHORTCUTS = """Space: play / stop    R: record    Home: go to start
+Ctrl+O: open a project, MIDI or WAV file    Ctrl+Shift+A: accompany the track
+Ctrl+Shift+E / Ctrl+Shift+M: export WAV / MIDI
 Ctrl+Z / Ctrl+Shift+Z: undo / redo
 Draw mode (Ctrl+1): click-drag on empty space draws a note; Shift-drag selects
 Select mode (Ctrl+2): drag selects; drag a note to move it, its right edge to resize

@@ -46,12 +46,12 @@ class ExportPanel(Panel):
 
     def build(self, body: QWidget) -> None:
         self.midi_button = QPushButton("Export MIDI…", body)
-        self.midi_button.clicked.connect(lambda: self._ask("mid"))
+        self.midi_button.clicked.connect(lambda: self.ask("mid"))
         self.wav_button = QPushButton("Export WAV…", body)
-        self.wav_button.clicked.connect(lambda: self._ask("wav"))
+        self.wav_button.clicked.connect(lambda: self.ask("wav"))
         self.stems_button = QPushButton("Export stems…", body)
         self.stems_button.setToolTip("One WAV per track into a folder")
-        self.stems_button.clicked.connect(lambda: self._ask("stems"))
+        self.stems_button.clicked.connect(lambda: self.ask("stems"))
         form = QFormLayout()
         self.rate = QComboBox(body)
         self.rate.addItems([f"{r} Hz" for r in RATES])
@@ -89,7 +89,8 @@ class ExportPanel(Panel):
     def subtype(self) -> str:
         return DEPTHS[self.depth.currentText()]
 
-    def _ask(self, what: str) -> None:
+    def ask(self, what: str) -> None:
+        """Ask where, then export: "mid", "wav" or "stems"."""
         doc, settings = self.ctx.doc, self.ctx.settings
         source = doc.source_path
         folder = Path(settings.folder_for("export") or (source.parent if source else Path.home()))

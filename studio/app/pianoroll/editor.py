@@ -133,11 +133,10 @@ class PianoRollEditor(QWidget):
 
     # -- view ---------------------------------------------------------------------------------
     def show_song(self) -> None:
-        """After open/new: fit time, centre the current track's pitch range."""
+        """After open/new: the whole song in view (time and every track's pitches)."""
         self.zoom_to_fit()
-        cur = self.doc.current_track
-        rng = self.doc.track(cur).pitch_range() if cur >= 0 else None
-        self.view.show_pitch_range(*(rng or (55, 79)))
+        if not any(t.notes for t in self.doc.song.tracks if not t.is_drum):
+            self.view.show_pitch_range(55, 79)
         self._show_track_name()
 
     def zoom_to_fit(self) -> None:

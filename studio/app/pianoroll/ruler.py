@@ -51,7 +51,8 @@ class Ruler(QWidget):
         number_metrics = QFontMetrics(self._font(11))
         meter_metrics = QFontMetrics(self._font(10))
         out: list[tuple[str, QRect, str]] = []
-        right = {"meter": -10**9, "bar": -10**9}
+        meters: list[tuple[str, QRect, str]] = []
+        right = {"bar": -10**9}
         prev_meter = None
         for number, start, end, meter in bars.numbered_bars(song, int(t1) + 1):
             changed = prev_meter is None or str(meter) != str(prev_meter)
@@ -62,15 +63,19 @@ class Ruler(QWidget):
             if changed:
                 text = str(meter)
                 w = meter_metrics.horizontalAdvance(text) + 2
-                if x > right["meter"] + 4:
-                    out.append(("meter", QRect(x, self.METER_ROW[0], w, self.METER_ROW[1]), text))
-                    right["meter"] = x + w
+                # Too close to the meter before (a pickup's own): the later one is in force.
+                while meters and x <= meters[-1][1].right() + 4:
+                    meters.pop()
+                meters.append(("meter", QRect(x, self.METER_ROW[0], w, self.METER_ROW[1]), text))
             text = str(number)
             w = number_metrics.horizontalAdvance(text) + 2
+            if x <= right["bar"] + 6 and number == 1 and out and out[-1][2] == "0":
+                out.pop()  # a narrow pickup: bar 1 is the one to name
+                right["bar"] = -10**9
             if x > right["bar"] + 6:
                 out.append(("bar", QRect(x, self.NUMBER_ROW[0], w, self.NUMBER_ROW[1]), text))
                 right["bar"] = x + w
-        return out
+        return meters + out
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         v, song = self.view, self.doc.song

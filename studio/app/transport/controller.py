@@ -83,7 +83,11 @@ class TransportController(QObject):
         self._programs.clear()
         name = getattr(player, "backend_name", "?")
         if name == "null":
-            self.deviceChanged.emit("No audio device: playback runs silently (null backend)")
+            why = getattr(getattr(player, "synth", None), "reason", "")
+            tried = why.split("(tried ", 1)[1].split(")")[0] if "(tried " in why else ""
+            self.deviceChanged.emit(f"No audio device (tried {tried}): playback runs silently"
+                                    if tried else "Audio off (null backend): playback runs "
+                                    "silently")
         else:
             self.deviceChanged.emit(f"Audio: {name}")
         self.stateChanged.emit()

@@ -77,6 +77,7 @@ class TransportBar(QToolBar):
         self.pickup.setRange(0, 3)
         self.pickup.setPrefix("pickup ")
         self.pickup.setSuffix(" beats")
+        self.pickup.valueChanged.connect(self._pickup_suffix)
         self.pickup.setSpecialValueText("no pickup")
         self.pickup.setToolTip("Anacrusis: beats before the first full bar (shown as bar 0). "
                                "Notes stay where they are; the bar lines move")
@@ -127,6 +128,7 @@ class TransportBar(QToolBar):
         self.pickup.setMaximum(max(main.numerator - 1, 0))
         self.pickup.setValue(bars.pickup_beats(song))
         self.pickup.blockSignals(False)
+        self._pickup_suffix(self.pickup.value())
         self._show_position(None)
 
     def _show_position(self, tick: float | None) -> None:
@@ -173,3 +175,6 @@ class TransportBar(QToolBar):
     def _pickup_edited(self, beats: int) -> None:
         if beats != bars.pickup_beats(self.doc.song):
             self.doc.undo_stack.push(SetPickup(self.doc, beats))
+
+    def _pickup_suffix(self, beats: int) -> None:
+        self.pickup.setSuffix(" beat" if beats == 1 else " beats")
