@@ -63,6 +63,22 @@ def test_accompany_twice_replaces_the_voices_in_one_step(qtbot, window, monkeypa
     song = window.doc.song
     assert [t.name for t in song.tracks] == ["Melody", "Alto", "Bass"]
     assert song.tracks[1].notes != first[1] and len(song.tracks[1].notes) == len(first[1])
+    second = [list(t.notes) for t in song.tracks]
+    # Again on a selection (bar 2): only that bar of each voice changes.
+    window.doc.set_current_track(0)
+    window.doc.set_selection([n for n in window.doc.track(0).notes if 1920 <= n.start < 3840])
+    acc.seed.setValue(2)
+    qtbot.waitUntil(acc.run_selection.isEnabled, timeout=5000)
+    qtbot.mouseClick(acc.run_selection, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.doc.undo_stack.count() == 3, timeout=5000)
+    song = window.doc.song
+    assert [t.name for t in song.tracks] == ["Melody", "Alto", "Bass"]
+    for now, before in zip(song.tracks[1:], second[1:]):
+        assert [n for n in now.notes if not 1920 <= n.start < 3840] == [
+            n for n in before if not 1920 <= n.start < 3840]
+        assert [n for n in now.notes if 1920 <= n.start < 3840] != [
+            n for n in before if 1920 <= n.start < 3840]
+    window.doc.undo_stack.undo()
     window.doc.undo_stack.undo()  # one step back: the first accompaniment
     assert [list(t.notes) for t in window.doc.song.tracks] == first
     window.doc.undo_stack.undo()

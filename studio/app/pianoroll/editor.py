@@ -222,7 +222,8 @@ class PianoRollEditor(QWidget):
 
     def edit_actions(self) -> list[QAction]:
         return [self.act_delete, self.act_duplicate, self.act_copy, self.act_cut, self.act_paste,
-                self.act_select_all, None, self.act_quantize, self.act_up, self.act_down, self.act_oct_up,
+                self.act_select_all, None, self.act_quantize, self.act_up, self.act_down,
+                self.act_oct_up,
                 self.act_oct_down, self.act_left, self.act_right]
 
     def _set_mode(self, mode: str) -> None:
