@@ -365,8 +365,8 @@ class LiveEngine:
                 import sys
 
                 sys.setswitchinterval(self._old_switch)
+            self._publish()  # the thread is gone: the last snapshot, while the clock still runs
             self._close_devices()
-            self._publish()  # the thread is gone: the last snapshot is built here
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the engine stops by itself (e.g. JACK went away); True if it did."""
@@ -839,7 +839,7 @@ class LiveEngine:
         from the latest snapshot, so any thread may call it (tests stepping the engine by
         hand, with no thread, get one built now)."""
         t = self._thread
-        if t is None or t is threading.current_thread():
+        if self._started and (t is None or t is threading.current_thread()):
             self._publish()
         snap = self._snapshot
         tracks = [Track("Melody", self.config.melody_program, role=ROLE_MELODY,

@@ -79,8 +79,8 @@ class LiveController(QObject):
         self.position.emit(None)
         if engine is None:
             return None
-        song = engine.recorded_song()
         engine.stop("stopped in the studio")
+        song = engine.recorded_song()  # the engine's last snapshot, built as it stopped
         self.stopped.emit(song)
         return song
 
