@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Take docs/screenshot.png: the studio under Xvfb (a real X server, the xcb platform) with a real
-song: the demo melody (assets/demo/melody.mid), accompanied by the bundled accompanist when one
-is installed.
+song: the 3/4 demo tune with its one-beat pickup (assets/demo/waltz.mid, shown as bar 0),
+accompanied by the bundled accompanist when one is installed.
 
     .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--song FILE]
 
@@ -90,9 +90,10 @@ def shoot(out: Path, song_path: Path, width: int, height: int) -> None:
     doc.set_current_track(mel)
     lo, hi = bars[min(4, len(bars) - 1)][0], bars[min(7, len(bars) - 1)][1]
     doc.set_selection([n for n in song.tracks[mel].notes if lo <= n.start < hi])
-    window.editor.zoom_to_fit()
-    pitches = [n.pitch for t in song.tracks if not t.is_drum for n in t.notes]
-    window.editor.view.show_pitch_range(min(pitches), max(pitches))
+    window.editor.zoom_to_fit()  # every voice, top to bottom
+    view = window.editor.view  # the first ten bars across: the pickup reads as bar 0
+    view.px_per_tick = (view.width - 20) / bars[min(9, len(bars) - 1)][1]
+    view.set_scroll(x=0)
     window.editor.set_playhead(bars[min(2, len(bars) - 1)][0] + 240.0)
     window.say(f"Opened {song_path.name}: {len(song.tracks)} tracks, {song.n_notes} notes")
     doc.undo_stack.setClean()
@@ -120,7 +121,7 @@ def shoot(out: Path, song_path: Path, width: int, height: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    p.add_argument("--song", type=Path, default=ROOT / "assets" / "demo" / "melody.mid")
+    p.add_argument("--song", type=Path, default=ROOT / "assets" / "demo" / "waltz.mid")
     p.add_argument("--size", default="1440x880", help="window size WxH")
     args = p.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))

@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 target=${1:-run}
 
 # Runtime: FluidSynth (library + CLI), GM soundfonts, PortAudio, JACK; Qt's xcb platform needs the
-# xcb libs and fonts. Tests also use Xvfb (screenshots) and ImageMagick (import/convert).
+# xcb libs and fonts. Tests also use Xvfb, a window manager (openbox: focus and dialogs), xdotool
+# (the studio driven from outside) and ImageMagick (import/convert).
 pkgs=(libfluidsynth3 fluidsynth timgm6mb-soundfont fluid-soundfont-gm libportaudio2 libsndfile1
       jackd2 libjack-jackd2-0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0
       libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1
       libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core python3-venv)
-[ "$target" = test ] && pkgs+=(xvfb xdotool imagemagick)
+[ "$target" = test ] && pkgs+=(xvfb xdotool imagemagick openbox)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,7 +12,9 @@ Threads (ARCHITECTURE.md "Threads and processes", ENVIRONMENT.md measurements):
   bar and stamps its notes at exact sample frames into FluidSynth's sequencer, which plays them in
   C. If inference ends after the bar's deadline the bar is skipped and counted: never played late.
   After each bar line it observes the finished bar. Commands arrive through a bounded queue and
-  take effect between bars; status leaves as an immutable snapshot the GUI polls.
+  take effect between bars; status, the notes so far and the planned next bar leave as one
+  immutable `LiveSnapshot` the engine builds on its own thread and the GUI polls. Loaded models
+  come back from their loader thread through a queue.
 
 Tests drive `step()` themselves with a virtual clock and an offline synth (no thread, no device).
 """
@@ -119,6 +121,29 @@ class LiveStatus:
                 + (f"  [{self.message}]" if self.message else ""))
 
 
+@dataclass(frozen=True, slots=True)
+class LiveSnapshot:
+    """Everything a reader (the studio, the CLI) may see of a performance, built on the engine's
+    thread and swapped in whole: readers never touch the engine's own lists, its tempo map or
+    the synth. Ticks count from bar 0 (negative in the count-in)."""
+
+    status: LiveStatus = LiveStatus()
+    tick: float = 0.0  # musical time when it was built
+    wall: float = 0.0  # time.monotonic() when it was built
+    ticks_per_second: float = 0.0  # to move `tick` on between snapshots
+    melody: tuple[Note, ...] = ()  # as played; held notes end at `tick`
+    parts: tuple[tuple[Note, ...], ...] = ()  # the accompaniment as scheduled, per voice
+    planned: tuple[Note, ...] = ()  # accompaniment scheduled but not started yet (the next bar)
+    names: tuple[str, ...] = ()  # the voices' names
+    programs: tuple[int, ...] = ()
+    drums: tuple[bool, ...] = ()
+    segments: tuple = ()  # the tempo map's segments (engine.realtime.clock.Segment, frozen)
+
+    def tick_at(self, wall: float) -> float:
+        """Musical time at `wall` (time.monotonic()), moved on from the snapshot's."""
+        return self.tick + max(0.0, wall - self.wall) * self.ticks_per_second
+
+
 @dataclass
 class _Bar:
     index: int
@@ -187,6 +212,7 @@ class LiveEngine:
         self._events: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self.stats = _Stats()
         self._status = LiveStatus()
+        self._snapshot = LiveSnapshot()
         self._thread: threading.Thread | None = None
         self._stop_flag = threading.Event()
         self.stopped_reason = ""
@@ -196,7 +222,8 @@ class LiveEngine:
         self.thru = "off"
         self._session = None
         self._paused_reason = ""
-        self._pending_model = None  # (accompanist | None, error | None) from the loader thread
+        # (accompanist | None, error | None) from a loader thread, adopted by the engine thread
+        self._loaded: queue.Queue = queue.Queue(maxsize=4)
         self._pending_changes: dict = {}
         self._metronome = self.config.metronome
         self.tempo: TempoMap | None = None
@@ -231,7 +258,7 @@ class LiveEngine:
 
             self._old_switch = sys.getswitchinterval()
             sys.setswitchinterval(cfg.switch_interval_s)
-        self._status = self._make_status()
+        self._publish()
         if threaded:
             self._thread = threading.Thread(target=self._run, name="LiveEngine", daemon=True)
             self._thread.start()
@@ -281,9 +308,17 @@ class LiveEngine:
         millisecond of clock granularity."""
         return 2 * self.synth.period + 2 * BLOCK + self.synth.sample_rate // 1000
 
-    def feed(self, ev: MidiEvent) -> None:
-        """A MIDI event from the input (rtmidi's thread) or a test. Never blocks."""
-        if self.thru == "python" and ev.kind in (NOTE_ON, NOTE_OFF):
+    def play_note(self, on: bool, pitch: int, velocity: int = 100, channel: int = 0) -> None:
+        """A note from another input (the studio's computer keyboard): stamped now, sounded at
+        once, then handled as a played note. Never blocks."""
+        ev = MidiEvent(self._clock(), NOTE_ON if on else NOTE_OFF, channel, pitch,
+                       velocity if on else 0)
+        self.feed(ev, sound=True)
+
+    def feed(self, ev: MidiEvent, sound: bool = False) -> None:
+        """A MIDI event from the input (rtmidi's thread) or a test. Never blocks. `sound`: play
+        it even when the keyboard's notes reach the synth by themselves (JACK thru)."""
+        if (self.thru == "python" or sound) and ev.kind in (NOTE_ON, NOTE_OFF):
             if ev.kind == NOTE_ON:
                 self.synth.noteon(ev.channel, ev.data1, ev.data2)
             else:
@@ -308,6 +343,11 @@ class LiveEngine:
     def status(self) -> LiveStatus:
         return self._status
 
+    def snapshot(self) -> LiveSnapshot:
+        """The latest published snapshot (the engine thread replaces it every 50 ms and at
+        every bar it plans or hears)."""
+        return self._snapshot
+
     @property
     def running(self) -> bool:
         return self._started and not self._stop_flag.is_set()
@@ -326,8 +366,8 @@ class LiveEngine:
                 import sys
 
                 sys.setswitchinterval(self._old_switch)
+            self._publish()  # the thread is gone: the last snapshot, while the clock still runs
             self._close_devices()
-            self._status = dataclasses.replace(self._make_status(), running=False)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the engine stops by itself (e.g. JACK went away); True if it did."""
@@ -442,8 +482,8 @@ class LiveEngine:
         if self.monitor is not None and self.monitor.shutdown.is_set():
             self.stopped_reason = self.stopped_reason or "JACK server stopped"
             self._message = self.stopped_reason
-            self._status = self._make_status()
             self._stop_flag.set()
+            self._publish()
             return False
         now = self._clock()
         self._drain_commands()
@@ -467,7 +507,7 @@ class LiveEngine:
             now = self._clock()
             self._last_status = 0.0
         if time.monotonic() - self._last_status > 0.05:
-            self._status = self._make_status()
+            self._publish()
             self._last_status = time.monotonic()
         return True
 
@@ -506,16 +546,20 @@ class LiveEngine:
         """Load a model on a worker thread; the engine adopts it at the next bar it prepares."""
         def work():
             try:
-                self._pending_model = (load_accompanist(name, self.config.providers), None)
+                loaded = (load_accompanist(name, self.config.providers), None)
             except Exception as exc:
-                self._pending_model = (None, f"model {name!r} not loaded: {exc}")
+                loaded = (None, f"model {name!r} not loaded: {exc}")
+            try:
+                self._loaded.put_nowait(loaded)
+            except queue.Full:
+                self.stats.errors.append(f"model {name!r} dropped: too many loads at once")
         threading.Thread(target=work, name="ModelLoader", daemon=True).start()
 
     def _adopt_loaded_model(self) -> None:
-        pending, self._pending_model = self._pending_model, None
-        if pending is None:
+        try:
+            acc, err = self._loaded.get_nowait()
+        except queue.Empty:
             return
-        acc, err = pending
         if err:
             self.stats.errors.append(err)
             self._message = err
@@ -765,26 +809,52 @@ class LiveEngine:
             inference_ms=inf[-1] if inf else 0.0, errors=tuple(self.stats.errors),
             message=self._message)
 
-    def recorded_song(self, title: str = "Live performance") -> Song:
-        """The performance so far: the melody as played, the accompaniment as scheduled."""
+    def _publish(self) -> None:
+        """Build the status and the snapshot from the engine's own state and swap them in.
+        Called by the engine thread (or by start/stop when that thread is not running)."""
+        status = self._make_status()
+        if not self.running:
+            status = dataclasses.replace(status, running=False)
         tempo = self.tempo
+        tick = tps = 0.0
         melody = list(self._melody)
         if tempo is not None:
-            now_tick = int(tempo.tick_at(self._clock())) if self._started else None
-            if now_tick is not None:
-                for (ch, p), (s, v) in self._open_notes.items():
-                    if now_tick > max(s, 0):
-                        melody.append(Note(max(s, 0), now_tick, p, max(v, 1)))
+            now = self._clock()
+            tick = tempo.tick_at(now)
+            tps = tempo.bpm_at(max(tick, 0)) * self.config.ticks_per_beat / 60.0
+            for (ch, p), (s, v) in self._open_notes.items():
+                if int(tick) > max(s, 0):
+                    melody.append(Note(max(s, 0), int(tick), p, max(v, 1)))
+        parts = tuple(tuple(notes) for notes in self._accomp)
+        planned = tuple(sorted(n for notes in parts for n in notes if n.start >= tick))
+        n = len(parts)
+        roles = list(getattr(self, "_roles", []))
+        names = tuple(str(roles[i]) if i < len(roles) else f"part {i + 1}" for i in range(n))
+        programs = list(getattr(self, "_programs", []))
+        drums = list(getattr(self, "_drums", []))
+        self._status = status
+        self._snapshot = LiveSnapshot(
+            status=status, tick=tick, wall=time.monotonic(), ticks_per_second=tps,
+            melody=tuple(sorted(melody)), parts=parts, planned=planned, names=names,
+            programs=tuple(programs[i] if i < len(programs) else 0 for i in range(n)),
+            drums=tuple(bool(drums[i]) if i < len(drums) else False for i in range(n)),
+            segments=tuple(tempo.segments) if tempo is not None else ())
+
+    def recorded_song(self, title: str = "Live performance") -> Song:
+        """The performance so far: the melody as played, the accompaniment as scheduled. Read
+        from the latest snapshot, so any thread may call it (tests stepping the engine by
+        hand, with no thread, get one built now)."""
+        t = self._thread
+        if self._started and (t is None or t is threading.current_thread()):
+            self._publish()
+        snap = self._snapshot
         tracks = [Track("Melody", self.config.melody_program, role=ROLE_MELODY,
-                        notes=sorted(melody))]
-        for i, notes in enumerate(self._accomp):
-            role = self._roles[i] if i < len(getattr(self, "_roles", [])) else f"part {i + 1}"
-            prog = self._programs[i] if i < len(getattr(self, "_programs", [])) else 0
-            drum = bool(getattr(self, "_drums", [False] * (i + 1))[i]) if i < len(
-                getattr(self, "_drums", [])) else False
-            tracks.append(Track(str(role).capitalize(), prog, is_drum=drum,
-                                role=ROLE_ACCOMPANIMENT, notes=sorted(notes)))
-        segs = tempo.segments if tempo is not None else []
+                        notes=list(snap.melody))]
+        for i, notes in enumerate(snap.parts):
+            tracks.append(Track(snap.names[i].capitalize(), snap.programs[i],
+                                is_drum=snap.drums[i], role=ROLE_ACCOMPANIMENT,
+                                notes=sorted(notes)))
+        segs = snap.segments
         song = Song(tracks=tracks, ticks_per_beat=self.config.ticks_per_beat,
                     tempos=[TempoChange(s.tick, s.bpm) for s in segs] or [TempoChange(0, 120.0)],
                     meters=[MeterChange(s.tick, *s.meter) for s in segs] or [MeterChange(0)],

@@ -168,6 +168,7 @@ class NullBackend(SynthBackend):
     """No audio. The clock runs on wall time at `sample_rate`; requests are logged (bounded)."""
 
     name = "null"
+    reason = ""  # why a real device was not opened, when this stands in for one
 
     def __init__(self, sample_rate: int = 48000, period: int = 128, log_size: int = 100_000,
                  clock=None) -> None:
@@ -275,9 +276,17 @@ class FluidSynthBackend(SynthBackend):
             # Several candidates share one synth (the soundfont is loaded once).
             candidates = [driver] if isinstance(driver, str) else list(driver)
             self.driver = None
+            self.probe_errors: dict[str, str] = {}
             for drv in candidates:
-                if self._start_driver(drv, midi_driver if drv == "jack" else None):
+                # FluidSynth and ALSA write a dozen lines to fd 2 for every driver that fails:
+                # kept (debug log, the error below), not printed.
+                with _captured_stderr() as said:
+                    started = self._start_driver(drv, midi_driver if drv == "jack" else None)
+                if said.text:
+                    log.debug("FluidSynth %s driver said:\n%s", drv, said.text.rstrip())
+                if started:
                     break
+                self.probe_errors[drv] = _last_error(said.text)
             else:
                 self.seq.delete()
                 self.synth.delete()
@@ -407,19 +416,44 @@ def sequencer_stamp(frame: int, sample_rate: int) -> int:
 
 
 def jack_server_running() -> bool:
-    """True when a JACK server answers (never starts one)."""
+    """True when a JACK server answers (never starts one). Asks libjack itself (ctypes), so the
+    runtime needs no JACK Python module."""
+    from engine.synth.jacklib import server_running
+
+    return server_running()
+
+
+class _Said:
+    text = ""
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """What C libraries write to file descriptor 2 meanwhile, kept instead of printed."""
+    said = _Said()
     try:
-        import jack
-    except (ImportError, OSError):
-        return False
-    os.environ.setdefault("JACK_NO_START_SERVER", "1")
-    with _quiet_stderr():  # libjack prints several lines to fd 2 when no server answers
+        saved = os.dup(2)
+    except OSError:
+        yield said
+        return
+    import tempfile
+
+    with tempfile.TemporaryFile() as tmp:
         try:
-            c = jack.Client("popmusicnet-probe", no_start_server=True)
-        except jack.JackError:
-            return False
-        c.close()
-    return True
+            sys.stderr.flush()
+            os.dup2(tmp.fileno(), 2)
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            said.text = tmp.read().decode("utf-8", "replace")
+
+
+def _last_error(text: str) -> str:
+    """The last line a failed driver wrote, for the one-line error (or "")."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1].removeprefix("fluidsynth: ").removeprefix("error: ") if lines else ""
 
 
 @contextlib.contextmanager
@@ -468,7 +502,9 @@ def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int
     except DeviceError as exc:
         if fallback_null:
             log.warning("%s: playing silently", exc)
-            return NullBackend(sample_rate, period)
+            silent = NullBackend(sample_rate, period)
+            silent.reason = str(exc)  # what was tried, for the one line a front-end shows
+            return silent
         if backend != "auto":
             raise
         raise DeviceError("no audio device: tried " + (", ".join(drivers) or "nothing")

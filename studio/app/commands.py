@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.music import Note, Track
+from engine.music import MeterChange, Note, Track
+from studio.app import bars
 from studio.app.document import MixerState, SongDocument
 
 
@@ -108,17 +109,49 @@ class SetTempo(QUndoCommand):
         self._doc.set_first_tempo(self._old)
 
 
-class SetMeter(QUndoCommand):
-    """The first time signature of the song."""
+class SetMeters(QUndoCommand):
+    """The whole meter map at once (the song's meter, a pickup): notes stay where they are."""
 
-    def __init__(self, doc: SongDocument, numerator: int, denominator: int) -> None:
-        super().__init__(f"Change meter to {numerator}/{denominator}")
-        first = doc.song.meters[0]
-        self._doc = doc
-        self._new, self._old = (numerator, denominator), (first.numerator, first.denominator)
+    def __init__(self, doc: SongDocument, meters: Sequence[MeterChange], text: str) -> None:
+        super().__init__(text)
+        self._doc, self._new, self._old = doc, list(meters), list(doc.song.meters)
 
     def redo(self) -> None:
-        self._doc.set_first_meter(*self._new)
+        self._doc.set_meters(self._new)
 
     def undo(self) -> None:
-        self._doc.set_first_meter(*self._old)
+        self._doc.set_meters(self._old)
+
+
+class SetMeter(SetMeters):
+    """The song's time signature (a pickup, if there is one, is kept when it fits)."""
+
+    def __init__(self, doc: SongDocument, numerator: int, denominator: int) -> None:
+        super().__init__(doc, bars.meters_with_main(doc.song, numerator, denominator),
+                         f"Change meter to {numerator}/{denominator}")
+
+
+class SetPickup(SetMeters):
+    """A pickup (anacrusis) of `beats` beats before the first full bar; 0 removes it."""
+
+    def __init__(self, doc: SongDocument, beats: int) -> None:
+        super().__init__(doc, bars.meters_with_pickup(doc.song, beats),
+                         f"Pickup of {beats} beats" if beats else "No pickup")
+
+
+class SetTrackNotes(QUndoCommand):
+    """Replace every note of one track (an accompaniment played again), leaving the current
+    track and the selection alone."""
+
+    def __init__(self, doc: SongDocument, track: int, notes: Sequence[Note], text: str) -> None:
+        super().__init__(text)
+        self._doc, self._track = doc, track
+        self._new, self._old = tuple(notes), tuple(doc.track(track).notes)
+
+    def redo(self) -> None:
+        self._doc.remove_notes(self._track, self._old)
+        self._doc.add_notes(self._track, self._new)
+
+    def undo(self) -> None:
+        self._doc.remove_notes(self._track, self._new)
+        self._doc.add_notes(self._track, self._old)

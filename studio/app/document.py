@@ -84,6 +84,7 @@ class SongDocument(QObject):
         self._current = -1
         self._selection: set[Note] = set()
         self._loop: tuple[int, int] | None = None
+        self.source_path = None  # the file the song was opened from (pathlib.Path) or None
         self.set_song(song if song is not None else self.empty_song())
 
     @staticmethod
@@ -223,6 +224,11 @@ class SongDocument(QObject):
 
     def set_first_meter(self, numerator: int, denominator: int) -> None:
         self._song.meters[0] = MeterChange(0, numerator, denominator)
+        self.mapsChanged.emit()
+
+    def set_meters(self, meters: list[MeterChange]) -> None:
+        self._song.meters = list(meters)
+        self._song.normalise_maps()
         self.mapsChanged.emit()
 
     # -- editing state ------------------------------------------------------------------------

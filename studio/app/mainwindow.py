@@ -112,6 +112,14 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &Recent")
         self._fill_recent()
         self._add(file, "&Import MIDI as Tracks…", None, self._import_dialog)
+        export = file.addMenu("&Export")
+        self._add(export, "&MIDI File…", QKeySequence("Ctrl+Shift+M"),
+                  lambda: self._panel_do("Export", lambda p: p.ask("mid")))
+        self._add(export, "&WAV Audio…", QKeySequence("Ctrl+Shift+E"),
+                  lambda: self._panel_do("Export", lambda p: p.ask("wav")))
+        self._add(export, "&Stems…", None,
+                  lambda: self._panel_do("Export", lambda p: p.ask("stems")))
+        export.setEnabled(bool(self.panels))
         file.addSeparator()
         self._add(file, "&Save", QKeySequence.StandardKey.Save, self.project.save)
         self._add(file, "Save &As…", QKeySequence.StandardKey.SaveAs, self.project.save_as)
@@ -124,20 +132,39 @@ class MainWindow(QMainWindow):
         undo = stack.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
+        keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        redo.setShortcuts(keys + [QKeySequence("Ctrl+Y")] * (QKeySequence("Ctrl+Y") not in keys))
         edit.addAction(undo)
         edit.addAction(redo)
         edit.addSeparator()
         for a in self.editor.edit_actions():
             edit.addSeparator() if a is None else edit.addAction(a)
 
+        song = mb.addMenu("&Song")
+        self._add(song, "&Accompany Track", QKeySequence("Ctrl+Shift+A"),
+                  lambda: self._panel_do("Accompany",
+                                         lambda p: p.accompany(selection_only=False)))
+        self._add(song, "Accompany &Selection", None,
+                  lambda: self._panel_do("Accompany",
+                                         lambda p: p.accompany(selection_only=True)))
+        song.addSeparator()
+        self._add(song, "&Generate Bars at Cursor", None,
+                  lambda: self._panel_do("Generate", lambda p: p.generate()))
+        self._add(song, "&Continue at Cursor", None,
+                  lambda: self._panel_do("Generate", lambda p: p.continue_()))
+        song.setEnabled(bool(self.panels))
+
         view = mb.addMenu("&View")
         v = self.editor.view
-        self._add(view, "Zoom &In", QKeySequence.StandardKey.ZoomIn, lambda: v.zoom_x(1.5))
-        self._add(view, "Zoom &Out", QKeySequence.StandardKey.ZoomOut, lambda: v.zoom_x(1 / 1.5))
+        # Ctrl++ is Ctrl+Shift+= on most layouts: the pitch zoom keeps clear of both (Alt).
+        self.act_zoom_in = self._add(view, "Zoom &In", [QKeySequence("Ctrl++"),
+                                                        QKeySequence("Ctrl+=")],
+                                     lambda: v.zoom_x(1.5))
+        self.act_zoom_out = self._add(view, "Zoom &Out", [QKeySequence("Ctrl+-")],
+                                      lambda: v.zoom_x(1 / 1.5))
         self._add(view, "Zoom to &Fit", QKeySequence("Ctrl+0"), self.editor.zoom_to_fit)
-        self._add(view, "Taller Keys", QKeySequence("Ctrl+Shift+="), lambda: v.zoom_y(1.2))
-        self._add(view, "Shorter Keys", QKeySequence("Ctrl+Shift+-"), lambda: v.zoom_y(1 / 1.2))
+        self._add(view, "Taller Keys", QKeySequence("Ctrl+Alt+="), lambda: v.zoom_y(1.2))
+        self._add(view, "Shorter Keys", QKeySequence("Ctrl+Alt+-"), lambda: v.zoom_y(1 / 1.2))
         follow = self._add(view, "Follow &Playhead", None, self._toggle_follow)
         follow.setCheckable(True)
         follow.setChecked(True)
@@ -158,7 +185,9 @@ class MainWindow(QMainWindow):
 
     def _add(self, menu: QMenu, text: str, shortcut, slot) -> QAction:
         a = QAction(text, self)
-        if shortcut is not None:
+        if isinstance(shortcut, list):
+            a.setShortcuts(shortcut)
+        elif shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
         a.triggered.connect(slot)
         menu.addAction(a)
@@ -176,12 +205,15 @@ class MainWindow(QMainWindow):
         self.project.titleChanged.connect(self._update_title)
         self.project.recentChanged.connect(self._fill_recent)
         self.project.message.connect(self.say)
+        self.project.wavOpened.connect(self.events.wavDropped)
         self.events.message.connect(self.say)
         self.editor.message.connect(self.say)
         self.transport.message.connect(self.say)
         self.transport.deviceChanged.connect(self.audio_label.setText)
         self.transport.positionChanged.connect(self.editor.set_playhead)
         self.transport.heldChanged.connect(self.editor.keyboard.set_held)
+        self.transport.takeChanged.connect(
+            lambda notes: self.editor.canvas.set_overlay("recording", notes))
         self.editor.auditionOn.connect(lambda p: self.transport.note_on(p, 100))
         self.editor.auditionOff.connect(self.transport.note_off)
         self.editor.seekRequested.connect(self._seek)
@@ -223,6 +255,18 @@ class MainWindow(QMainWindow):
         if PreferencesDialog(self.settings, self).exec():
             self.transport.stop()
             self.apply_devices()
+
+    def _panel_do(self, title: str, act) -> None:
+        """A menu command that a panel carries out: show the panel, then act if it can."""
+        panel = next((p for p in self.panels if getattr(p, "TITLE", "") == title), None)
+        if panel is None:
+            return
+        panel.show()
+        panel.raise_()
+        if panel.ensure_checked():
+            act(panel)
+        else:
+            self.say(panel.notice.text())
 
     # -- small slots --------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -313,12 +357,16 @@ def _droppable(path: str) -> bool:
 
 
 SHORTCUTS = """Space: play / stop    R: record    Home: go to start
+Ctrl+O: open a project, MIDI or WAV file    Ctrl+Shift+A: accompany the track
+Ctrl+Shift+E / Ctrl+Shift+M: export WAV / MIDI
 Ctrl+Z / Ctrl+Shift+Z: undo / redo
 Draw mode (Ctrl+1): click-drag on empty space draws a note; Shift-drag selects
 Select mode (Ctrl+2): drag selects; drag a note to move it, its right edge to resize
 Ctrl-drag a note: copy it    Right-click a note: delete it
 Delete: delete    Ctrl+D: duplicate    Ctrl+C / X / V: copy / cut / paste at the cursor
 Up / Down: transpose (Shift: octave)    Left / Right: nudge by the grid
+Q: quantize the selected notes to the grid    Ctrl++ / Ctrl+-: zoom time    Ctrl+0: fit
+Ctrl+Alt+= / Ctrl+Alt+-: taller / shorter keys
 Wheel: scroll pitch; Shift+wheel: scroll time; Ctrl+wheel: zoom time; Alt+wheel: zoom pitch
 Computer keys (Transport menu): A S D F G H J K L = white keys, W E T Y U O P = black keys,
 Z / X = octave down / up, C / V = softer / louder

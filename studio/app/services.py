@@ -138,15 +138,19 @@ def accompany(song: Song, *, model: str | None, melody_track: int, temperature: 
 
 # -- export -----------------------------------------------------------------------------------
 def write_wav(song: Song, path: str | Path, *, soundfont: str | None = None,
-              progress: Callable[[float], None] | None = None) -> Any:
+              progress: Callable[[float], None] | None = None, sample_rate: int = 48000,
+              subtype: str = "16") -> Any:
     return _import("export.audio").write_wav(song, path, soundfont=soundfont or None,
-                                             progress=progress)
+                                             progress=progress, sample_rate=sample_rate,
+                                             subtype=subtype)
 
 
 def write_stems(song: Song, folder: str | Path, *, soundfont: str | None = None,
-                progress: Callable[[float], None] | None = None) -> Any:
+                progress: Callable[[float], None] | None = None, sample_rate: int = 48000,
+                subtype: str = "16") -> Any:
     return _import("export.stems").write_stems(song, folder, soundfont=soundfont or None,
-                                               progress=progress)
+                                               progress=progress, sample_rate=sample_rate,
+                                               subtype=subtype)
 
 
 # -- morph / generate / continue / classify ---------------------------------------------------

@@ -74,5 +74,30 @@ class Settings:
         self.q.setValue("files/recent", files[:MAX_RECENT])
 
     @property
+    def last_folder(self) -> str:
+        """The folder of the last file opened or exported ("" before the first)."""
+        return self._get("files/last_folder", "", str)
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self.q.setValue("files/last_folder", value)
+
+    @property
+    def last_filter(self) -> str:
+        """The file-type filter last chosen in the Open dialog."""
+        return self._get("files/last_filter", "", str)
+
+    @last_filter.setter
+    def last_filter(self, value: str) -> None:
+        self.q.setValue("files/last_filter", value)
+
+    def folder_for(self, kind: str) -> str:
+        """The last folder used for `kind` ("export", ...), else the last folder opened."""
+        return self._get(f"files/folder_{kind}", "", str) or self.last_folder
+
+    def set_folder_for(self, kind: str, folder: str) -> None:
+        self.q.setValue(f"files/folder_{kind}", folder)
+
+    @property
     def autosave_seconds(self) -> int:
         return self._get("files/autosave_seconds", 60, int)

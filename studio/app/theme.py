@@ -21,7 +21,8 @@ LOOP = QColor(90, 160, 255, 40)
 LOOP_EDGE = QColor(90, 160, 255)
 PLANNED = QColor(120, 255, 170)
 PREVIEW = QColor(230, 130, 255)
-OVERLAYS = {"planned": PLANNED, "preview": PREVIEW}
+RECORDING = QColor(255, 110, 100)
+OVERLAYS = {"planned": PLANNED, "preview": PREVIEW, "recording": RECORDING}
 BAND = QColor(120, 200, 255, 60)
 
 # One colour per track, cycling (Tableau-like hues that read well on a dark background).

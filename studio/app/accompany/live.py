@@ -3,13 +3,16 @@ play; the roll shows its count-in, the playhead, and the next bar's planned acco
 (notes already scheduled but not yet sounding) before it sounds.
 
 The engine runs its own threads; this controller only starts it in a worker (opening audio and
-loading the model may take a while), feeds it the computer keyboard's notes (`feed` never
-blocks), and polls its immutable status snapshot and scheduled notes on a GUI timer.
+loading the model may take a while), hands it the computer keyboard's notes through its input
+(`play_note` never blocks), and polls the immutable `LiveSnapshot` the engine builds on its own
+thread (status, the notes so far, the planned next bar) on a GUI timer. It never touches the
+synth, the engine's tempo map or its lists.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -31,9 +34,11 @@ class LiveController(QObject):
     planned = Signal(object)  # list[Note] in song ticks (offset applied)
     position = Signal(object)  # song tick or None
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, describe=None) -> None:
         super().__init__(parent)
         self.engine: Any = None
+        # song tick -> "bar.beat.sixteenth", the transport's own clock text
+        self.describe = describe or (lambda tick: f"tick {int(tick)}")
         self.offset = 0  # song tick of the live session's bar 0
         self._starting = False
         self._timer = QTimer(self)
@@ -74,8 +79,8 @@ class LiveController(QObject):
         self.position.emit(None)
         if engine is None:
             return None
-        song = engine.recorded_song()
         engine.stop("stopped in the studio")
+        song = engine.recorded_song()  # the engine's last snapshot, built as it stopped
         self.stopped.emit(song)
         return song
 
@@ -87,14 +92,8 @@ class LiveController(QObject):
 
     def _feed(self, on: bool, pitch: int, velocity: int) -> None:
         engine = self.engine
-        if engine is None:
-            return
-        from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent
-
-        frame = engine.synth.frames()
-        engine.feed(MidiEvent(frame, NOTE_ON if on else NOTE_OFF, 0, pitch, velocity))
-        if engine.thru != "python":  # the engine sounds only its MIDI port's notes itself
-            engine.synth.noteon(0, pitch, velocity) if on else engine.synth.noteoff(0, pitch)
+        if engine is not None:
+            engine.play_note(on, pitch, velocity)
 
     def send(self, command: str, value: object) -> None:
         if self.engine is not None:
@@ -104,18 +103,18 @@ class LiveController(QObject):
         engine = self.engine
         if engine is None:
             return
-        st = engine.status()
+        snap = engine.snapshot()
+        st = snap.status
         if not engine.running:
             self.status.emit(f"Live engine stopped: {engine.stopped_reason or st.message}")
             self.stop()
             return
-        now = engine.tempo.tick_at(engine.synth.frames()) if engine.tempo is not None else 0.0
-        song = engine.recorded_song()
-        upcoming = [n.shifted(self.offset) for t in song.tracks[1:] for n in t.notes
-                    if n.start >= now and n.start + self.offset >= 0]
-        self.planned.emit(upcoming)
-        self.position.emit(now + self.offset if now + self.offset >= 0 else None)
-        where = "count-in" if st.bar < 0 else f"bar {st.bar + 1}, beat {int(st.beat) + 1}"
+        now = snap.tick_at(time.monotonic())
+        self.planned.emit([n.shifted(self.offset) for n in snap.planned
+                           if n.start >= now and n.start + self.offset >= 0])
+        song_tick = now + self.offset
+        self.position.emit(song_tick if now >= 0 else None)
+        where = (f"count-in, bar {st.bar}" if now < 0 else self.describe(song_tick))
         self.status.emit(f"Live: {where} · accompaniment {st.accompaniment} · late {st.late} · "
                          f"skipped {st.skipped} · {st.provider or 'cpu'}"
                          + (f" · {st.errors[-1]}" if st.errors else ""))

@@ -11,9 +11,11 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
 from studio.app import services
 from studio.app.accompany import melody_excerpt, new_tracks
 from studio.app.accompany.live import LiveController
-from studio.app.commands import InsertTracks
+from engine.music import ROLE_ACCOMPANIMENT, ROLE_MELODY
+from studio.app.commands import InsertTracks, SetTrackNotes
 from studio.app.generate import bar_start_at_or_before
 from studio.app.panel import Panel
+from studio.app.transport.toolbar import position_text
 from studio.app.workers import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -65,14 +67,17 @@ class AccompanyPanel(Panel):
         self.live_status = QLabel("", body)
         self.live_status.setWordWrap(True)
         layout.addWidget(self.live_status)
-        self.live = LiveController(self)
+        self.live = LiveController(self, describe=lambda t: position_text(self.ctx.doc, t))
         self.live.status.connect(self.live_status.setText)
         self.live.started.connect(self._live_started)
         self.live.failed.connect(self._live_failed)
         self.live.planned.connect(lambda notes: self.ctx.editor.canvas.set_overlay("planned",
                                                                                   notes))
-        self.live.position.connect(self.ctx.editor.set_playhead)
+        # One clock: the live position drives the transport's display and the playhead alike.
+        self.live.position.connect(self.ctx.transport.positionChanged)
         self._busy = False
+        self._accompaniments: dict[int, list] = {}  # id(melody track) -> the voices written
+        self._melodies: dict[int, object] = {}
         self.ctx.doc.selectionChanged.connect(self._update_buttons)
 
     def refresh_models(self) -> None:
@@ -111,21 +116,58 @@ class AccompanyPanel(Panel):
         self._update_buttons()
         self.status.setText("Accompanying…")
         temperature = self.chosen_temperature()
+        source = doc.track(doc.current_track)
         run_in_thread(services.accompany, song, model=self.model.currentText() or None,
                       melody_track=melody, temperature=temperature, seed=self.seed.value(),
-                      on_done=lambda out: self._done(out, n_before, keep),
+                      on_done=lambda out: self._done(out, n_before, keep, source),
                       on_error=self._error)
 
-    def _done(self, accompanied, n_before: int, keep) -> None:
+    def previous_accompaniment(self, melody) -> list:
+        """The tracks an earlier Accompany of this melody track wrote, still in the song."""
+        song = self.ctx.doc.song
+        kept = [t for t in self._accompaniments.get(id(melody), ())
+                if any(t is u for u in song.tracks)]
+        if kept or id(melody) in self._accompaniments:
+            return kept
+        # Not accompanied in this session (a saved project): its accompaniment tracks, when
+        # this is the song's only melody.
+        melodies = [t for t in song.tracks if t.role == ROLE_MELODY]
+        if melodies and not (len(melodies) == 1 and melodies[0] is melody):
+            return []
+        return [t for t in song.tracks if t.role == ROLE_ACCOMPANIMENT]
+
+    def _done(self, accompanied, n_before: int, keep, melody) -> None:
+        """New voices replace the ones an earlier Accompany of this melody wrote (a voice's
+        notes, in the bars accompanied), else become new tracks; one undo step either way."""
         self._busy = False
         self._update_buttons()
         tracks = new_tracks(accompanied, n_before, keep)
         doc = self.ctx.doc
-        doc.undo_stack.push(InsertTracks(doc, len(doc.song.tracks), tracks,
-                                         f"Accompany ({len(tracks)} tracks)"))
+        by_name = {t.name: t for t in self.previous_accompaniment(melody)}
+        index = {id(t): i for i, t in enumerate(doc.song.tracks)}
+        replaced, added, result = [], [], []
+        for t in tracks:
+            old = by_name.pop(t.name, None)
+            if old is None:
+                added.append(t)
+                result.append(t)
+                continue
+            outside = [n for n in old.notes if keep is not None
+                       and not keep[0] <= n.start < keep[1]]
+            replaced.append((index[id(old)], outside + list(t.notes)))
+            result.append(old)
         n = sum(len(t.notes) for t in tracks)
-        self.status.setText(f"Added {len(tracks)} tracks, {n} notes")
-        self.ctx.say(f"Accompaniment added: {', '.join(t.name for t in tracks)}")
+        doc.undo_stack.beginMacro(f"Accompany ({len(tracks)} voices)")
+        for i, notes in replaced:
+            doc.undo_stack.push(SetTrackNotes(doc, i, notes, "Accompany again"))
+        if added:
+            doc.undo_stack.push(InsertTracks(doc, len(doc.song.tracks), added, "Accompany"))
+        doc.undo_stack.endMacro()
+        self._accompaniments[id(melody)] = result
+        self._melodies[id(melody)] = melody  # keeps the id valid while it is remembered
+        verb = "Replaced" if replaced else "Added"
+        self.status.setText(f"{verb} {len(tracks)} voices, {n} notes")
+        self.ctx.say(f"Accompaniment {verb.lower()}: {', '.join(t.name for t in tracks)}")
 
     def _error(self, exc: BaseException) -> None:
         self._busy = False

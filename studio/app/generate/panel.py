@@ -1,13 +1,17 @@
-"""The Generate / Continue dock: one button each, results into the selected track (one undo
-step), computed in a worker."""
+"""The Generate / Continue dock: one button each, computed in a worker; the result becomes a new
+track below the one it was made from (never written into the melody), one undo step, and the
+view scrolls to it."""
 
 from __future__ import annotations
+
+import inspect
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from engine.music import ROLE_OTHER, Track
 from studio.app import services
-from studio.app.commands import EditNotes
+from studio.app.commands import InsertTracks
 from studio.app.generate import bar_start_at_or_before, context_before, placed, rescaled
 from studio.app.panel import Panel
 from studio.app.transport.toolbar import position_text
@@ -15,11 +19,21 @@ from studio.app.workers import run_in_thread
 
 
 def generate_bars(model: str | None, n_bars: int, seed: int, temperature: float,
-                  style: str | None, bpm: float, program: int, ticks_per_beat: int):
+                  style: str | None, bpm: float, program: int, ticks_per_beat: int,
+                  meter: tuple[int, int] | None = None):
     gen = services.bar_generator(model)
-    song = gen.generate(n_bars, seed=seed, temperature=temperature, style=style, bpm=bpm,
-                        program=program)
+    options = dict(seed=seed, temperature=temperature, style=style, bpm=bpm, program=program)
+    if meter is not None and accepts(gen.generate, "meter"):
+        options["meter"] = meter  # the song's meter, where the model can write in it
+    song = gen.generate(n_bars, **options)
     return rescaled(song.tracks[0].notes, song.ticks_per_beat, ticks_per_beat)
+
+
+def accepts(function, name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def continue_track(model: str | None, context, n_bars: int, seed: int,
@@ -60,11 +74,11 @@ class GeneratePanel(Panel):
         self.seed.setRange(0, 999999)
         form.addRow("Seed", self.seed)
         self.generate_button = QPushButton("Generate bars at cursor", body)
-        self.generate_button.setToolTip("GAN bars into the selected track, from the cursor's bar")
+        self.generate_button.setToolTip("GAN bars into a new track, from the cursor's bar")
         self.generate_button.clicked.connect(self.generate)
         self.continue_button = QPushButton("Continue at cursor", body)
         self.continue_button.setToolTip("LSTM continuation of the selected track's notes before "
-                                        "the cursor, after its last bar")
+                                        "the cursor, after its last bar, into a new track")
         self.continue_button.clicked.connect(self.continue_)
         self.status = QLabel("", body)
         self.status.setWordWrap(True)
@@ -113,11 +127,13 @@ class GeneratePanel(Panel):
         doc = self.ctx.doc
         at = bar_start_at_or_before(doc.song, doc.cursor)
         style = self.style.currentText() if self.style.isEnabled() else None
+        meter = doc.song.meter_at(at)
         self._busy("Generating…")
         run_in_thread(generate_bars, self.gan_model.currentText() or None, self.bars.value(),
                       self.seed.value(), self.temperature.value(),
                       None if style in (None, "", "(any)") else style,
                       doc.song.tempo_at(at), doc.track(track).program, doc.song.ticks_per_beat,
+                      (meter.numerator, meter.denominator),
                       on_done=lambda notes: self._insert(track, placed(notes, at), "Generate"),
                       on_error=lambda exc: self._failed("Generate", exc))
 
@@ -150,10 +166,16 @@ class GeneratePanel(Panel):
         doc = self.ctx.doc
         if track >= len(doc.song.tracks):
             return
-        doc.undo_stack.push(EditNotes(doc, track, [], notes, f"{what} {len(notes)} notes"))
+        source = doc.track(track)
+        name = {"Generate": "Generated", "Continue": "Continuation"}.get(what, what)
+        new = Track(f"{name} ({source.name})" if source.name else name, source.program,
+                    source.is_drum, ROLE_OTHER, list(notes))
+        doc.undo_stack.push(InsertTracks(doc, track + 1, [new], f"{what} {len(notes)} notes"))
+        doc.set_current_track(track + 1)
+        self.ctx.editor.reveal(notes)
         where = f"from {position_text(doc, min(n.start for n in notes))}" if notes else ""
         self.status.setText(f"{what}: {len(notes)} notes {where}")
-        self.ctx.say(f"{what}: {len(notes)} notes added to {doc.track(track).name or 'the track'}")
+        self.ctx.say(f"{what}: {len(notes)} notes in the new track {new.name}")
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.refresh_models()

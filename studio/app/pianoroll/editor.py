@@ -59,11 +59,14 @@ class PianoRollEditor(QWidget):
     def _layout(self) -> None:
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
+        self.tool_buttons: list[QToolButton] = []
         for act in (self.act_draw, self.act_select):
             b = QToolButton(self)
             b.setDefaultAction(act)
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.setStyleSheet(TOOL_STYLE)
             bar.addWidget(b)
+            self.tool_buttons.append(b)
         bar.addSpacing(12)
         bar.addWidget(QLabel("Grid", self))
         self.grid_box = QComboBox(self)
@@ -75,12 +78,15 @@ class PianoRollEditor(QWidget):
         bar.addSpacing(12)
         for text, tip, slot in (("−", "Zoom out (Ctrl+wheel)", lambda: self.view.zoom_x(1 / 1.5)),
                                 ("+", "Zoom in (Ctrl+wheel)", lambda: self.view.zoom_x(1.5)),
-                                ("Fit", "Show the whole song", self.zoom_to_fit)):
+                                ("Fit", "Show the whole song, every track's notes (Ctrl+0)",
+                                 self.zoom_to_fit)):
             b = QToolButton(self)
             b.setText(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
             bar.addWidget(b)
+            if text == "Fit":
+                self.fit_button = b
         bar.addStretch(1)
         self.track_label = QLabel(self)
         bar.addWidget(self.track_label)
@@ -127,18 +133,38 @@ class PianoRollEditor(QWidget):
 
     # -- view ---------------------------------------------------------------------------------
     def show_song(self) -> None:
-        """After open/new: fit time, centre the current track's pitch range."""
+        """After open/new: the whole song in view (time and every track's pitches)."""
         self.zoom_to_fit()
-        cur = self.doc.current_track
-        rng = self.doc.track(cur).pitch_range() if cur >= 0 else None
-        self.view.show_pitch_range(*(rng or (55, 79)))
+        if not any(t.notes for t in self.doc.song.tracks if not t.is_drum):
+            self.view.show_pitch_range(55, 79)
         self._show_track_name()
 
     def zoom_to_fit(self) -> None:
+        """The whole song in view: its length across, every pitched track's range down."""
         length = max(self.doc.length_ticks(), 1)
         self.view.px_per_tick = min(max((self.view.width - 20) / length, ViewState.MIN_PPT),
                                     ViewState.MAX_PPT)
         self.view.set_scroll(x=0)
+        ranges = [t.pitch_range() for t in self.doc.song.tracks if t.notes and not t.is_drum]
+        if ranges:
+            low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            rows = high - low + 3  # a key of room above and below
+            self.view.key_height = min(max(self.view.height / rows, ViewState.MIN_KEY),
+                                       ViewState.MAX_KEY)
+            self.view.show_pitch_range(low, high)
+
+    def reveal(self, notes: Sequence[Note]) -> None:
+        """Scroll (not zoom) so that `notes` are in view: what a panel has just written."""
+        if not notes:
+            return
+        v = self.view
+        start, end = min(n.start for n in notes), max(n.end for n in notes)
+        if v.tick_to_x(start) < 0 or v.tick_to_x(end) > v.width:
+            v.set_scroll(x=max(0.0, start * v.px_per_tick - 40))
+        low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+        p0, p1 = v.visible_pitches()
+        if low < p0 or high > p1:
+            v.show_pitch_range(low, high)
 
     def set_playhead(self, tick: float | None) -> None:
         if tick is not None and self.follow_playhead:
@@ -189,12 +215,15 @@ class PianoRollEditor(QWidget):
         self.act_down = act("Transpose Down", K("Down"), lambda: self.transpose(-1))
         self.act_oct_up = act("Octave Up", K("Shift+Up"), lambda: self.transpose(12))
         self.act_oct_down = act("Octave Down", K("Shift+Down"), lambda: self.transpose(-12))
+        self.act_quantize = act("Quantize", K("Q"), self.quantize_selection,
+                                "Move the selected notes' starts to the grid (Q)")
         self.act_left = act("Nudge Left", K("Left"), lambda: self.nudge(-1))
         self.act_right = act("Nudge Right", K("Right"), lambda: self.nudge(1))
 
     def edit_actions(self) -> list[QAction]:
         return [self.act_delete, self.act_duplicate, self.act_copy, self.act_cut, self.act_paste,
-                self.act_select_all, None, self.act_up, self.act_down, self.act_oct_up,
+                self.act_select_all, None, self.act_quantize, self.act_up, self.act_down,
+                self.act_oct_up,
                 self.act_oct_down, self.act_left, self.act_right]
 
     def _set_mode(self, mode: str) -> None:
@@ -253,3 +282,22 @@ class PianoRollEditor(QWidget):
         moved = ops.nudged(sel, steps * g) if sel else None
         if moved:
             self._push(sel, moved, "Nudge notes")
+
+    def quantize_selection(self) -> None:
+        sel = self._selected()
+        if not sel:
+            self.message.emit("Select notes to quantize")
+            return
+        g = grid_ticks(self.view.grid, self.doc.song.ticks_per_beat)
+        if g <= 1:
+            self.message.emit("Choose a grid to quantize to")
+            return
+        moved = ops.quantized(sel, g)
+        if moved:
+            self._push(sel, moved, f"Quantize {len(sel)} notes to {self.view.grid}")
+
+
+# The active tool must read at a glance: the checked button is filled with the accent colour.
+TOOL_STYLE = ("QToolButton { padding: 2px 10px; border: 1px solid #555a62; border-radius: 3px; }"
+              "QToolButton:checked { background: #3d8fe0; color: white; font-weight: bold;"
+              " border-color: #8cc4ff; }")

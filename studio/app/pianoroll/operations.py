@@ -42,3 +42,12 @@ def nudged(notes: Sequence[Note], ticks: int) -> list[Note] | None:
     if any(n.start + ticks < 0 for n in notes):
         return None
     return [n.shifted(ticks) for n in notes]
+
+
+def quantized(notes: Sequence[Note], grid: int) -> list[Note] | None:
+    """Starts moved to the nearest grid line, lengths kept (None when nothing moves)."""
+    out = []
+    for n in notes:
+        start = max(0, int(round(n.start / grid)) * grid)
+        out.append(Note(start, start + (n.end - n.start), n.pitch, n.velocity))
+    return None if out == list(notes) else out

@@ -46,8 +46,12 @@ class PreferencesDialog(QDialog):
         self.buffer.addItems([str(b) for b in BUFFERS])
         self.buffer.setCurrentText(str(settings.buffer_frames))
         form.addRow("Buffer (frames)", self.buffer)
+        self.setMinimumWidth(560)  # a SoundFont path reads whole
         self.soundfont = QLineEdit(settings.soundfont, self)
         self.soundfont.setPlaceholderText("default: the system's GM soundfont")
+        self.soundfont.setMinimumWidth(380)
+        self.soundfont.setToolTip(settings.soundfont)
+        self.soundfont.textChanged.connect(self.soundfont.setToolTip)
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -55,8 +59,14 @@ class PreferencesDialog(QDialog):
         row.addWidget(browse)
         form.addRow("SoundFont", row)
         self.midi_in = self._port_box("in", settings.midi_input)
-        form.addRow("MIDI input", self.midi_in)
         self.midi_out = self._port_box("out", settings.midi_output)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setToolTip("List the MIDI ports again (a keyboard plugged in since)")
+        self.refresh_button.clicked.connect(self.refresh_ports)
+        row = QHBoxLayout()
+        row.addWidget(self.midi_in, 1)
+        row.addWidget(self.refresh_button)
+        form.addRow("MIDI input", row)
         form.addRow("MIDI output", self.midi_out)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel, parent=self)
@@ -66,14 +76,23 @@ class PreferencesDialog(QDialog):
 
     def _port_box(self, kind: str, current: str) -> QComboBox:
         box = QComboBox(self)
-        ports, note = midi_ports(kind)
-        box.addItems([NONE] + ports)
-        if current and current not in ports:
-            box.addItem(current)
-        box.setCurrentText(current or NONE)
-        if note:
-            box.setToolTip(note)
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._fill_ports(box, kind, current)
         return box
+
+    def _fill_ports(self, box: QComboBox, kind: str, current: str) -> None:
+        ports, note = midi_ports(kind)
+        box.clear()
+        box.addItems([NONE] + ports)
+        if current and current != NONE and current not in ports:
+            box.addItem(current)  # chosen before and gone now: kept, so OK does not drop it
+        box.setCurrentText(current or NONE)
+        box.setToolTip(note)
+
+    def refresh_ports(self) -> None:
+        """List the ports again, keeping what is chosen."""
+        self._fill_ports(self.midi_in, "in", self.midi_in.currentText())
+        self._fill_ports(self.midi_out, "out", self.midi_out.currentText())
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "SoundFont", "/usr/share/sounds/sf2",

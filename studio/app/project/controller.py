@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from engine.errors import UserInputError
-from engine.music import Song
+from engine.music import ROLE_MELODY, Song
 from studio.app import services
 from studio.app.commands import InsertTracks
 from studio.app.document import SongDocument
@@ -27,7 +27,14 @@ from studio.app.settings import Settings
 log = logging.getLogger(__name__)
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-FILTER = f"PopMusicNet projects (*{fileformat.SUFFIX});;MIDI files (*.mid *.midi);;All files (*)"
+# The Open dialog's filters, the one that shows every file the studio opens first.
+OPEN_FILTERS = (f"All supported (*{fileformat.SUFFIX} *.mid *.midi *.wav)",
+                f"PopMusicNet projects (*{fileformat.SUFFIX})",
+                "MIDI files (*.mid *.midi)",
+                "Audio to classify (*.wav)",
+                "All files (*)")
+FILTER = ";;".join(OPEN_FILTERS)
+PROJECT_FILTER = OPEN_FILTERS[1]
 
 
 def default_autosave_dir() -> Path:
@@ -39,6 +46,7 @@ class ProjectController(QObject):
     titleChanged = Signal(str)  # the project's name for the window title
     message = Signal(str)
     recentChanged = Signal()
+    wavOpened = Signal(str)  # a WAV chosen in the Open dialog: the classifier takes it
 
     def __init__(self, doc: SongDocument, settings: Settings, window: QWidget,
                  autosave_dir: Path | None = None) -> None:
@@ -73,13 +81,32 @@ class ProjectController(QObject):
         if self.maybe_save():
             self.doc.set_song(SongDocument.empty_song())
             self.path = None
+            self.doc.source_path = None
             self.titleChanged.emit(self.name)
 
     def open_dialog(self) -> None:
         if not self.maybe_save():
             return
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project or MIDI file", "", FILTER)
-        if path:
+        dialog = QFileDialog(self.window, "Open project, MIDI or WAV file")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setNameFilters(list(OPEN_FILTERS))
+        last = self.settings.last_filter
+        dialog.selectNameFilter(last if last in OPEN_FILTERS else OPEN_FILTERS[0])
+        folder = self.settings.last_folder
+        if folder and Path(folder).is_dir():
+            dialog.setDirectory(folder)
+        if not dialog.exec():
+            return
+        self.settings.last_filter = dialog.selectedNameFilter()
+        files = dialog.selectedFiles()
+        if not files:
+            return
+        path = files[0]
+        self.settings.last_folder = str(Path(path).parent)
+        if Path(path).suffix.lower() == ".wav":
+            self.wavOpened.emit(path)
+        else:
             self.open(path, prompt=False)
 
     def open(self, path: str | Path, *, prompt: bool = True) -> bool:
@@ -91,6 +118,7 @@ class ProjectController(QObject):
             if path.suffix.lower() in MIDI_SUFFIXES:
                 song = services.read_midi(path)
                 song.title = song.title or path.stem
+                mark_melody(song)
                 project, self.path = Project(song), None
             else:
                 project, self.path = fileformat.load(path), path
@@ -98,6 +126,8 @@ class ProjectController(QObject):
             self._error("Cannot open", str(exc))
             return False
         self._install(project)
+        self.doc.source_path = path
+        self.settings.last_folder = str(path.parent)
         self.settings.add_recent(str(path))
         self.recentChanged.emit()
         self.message.emit(f"Opened {path.name}: {len(project.song.tracks)} tracks, "
@@ -132,9 +162,9 @@ class ProjectController(QObject):
         return self._save_to(self.path)
 
     def save_as(self) -> bool:
-        start = str(self.path or Path.home() / (self.doc.song.title or "untitled"))
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start,
-                                              FILTER.split(";;")[0])
+        folder = Path(self.settings.last_folder or Path.home())
+        start = str(self.path or folder / (self.doc.song.title or "untitled"))
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start, PROJECT_FILTER)
         if not path:
             return False
         if not path.endswith(fileformat.SUFFIX):
@@ -147,7 +177,7 @@ class ProjectController(QObject):
         except (UserInputError, OSError) as exc:
             self._error("Cannot save", str(exc))
             return False
-        self.path = path
+        self.path = self.doc.source_path = path
         self.doc.undo_stack.setClean()
         self.settings.add_recent(str(path))
         self.recentChanged.emit()
@@ -182,12 +212,19 @@ class ProjectController(QObject):
         try:
             self.autosave_dir.mkdir(parents=True, exist_ok=True)
             fileformat.save(self._project(), self.autosave_path)
+            # The project's own file, so that recovered work keeps its name and its place.
+            self.origin_path.write_text(str(self.path) if self.path else "", encoding="utf-8")
             log.info("autosaved to %s", self.autosave_path)
         except (UserInputError, OSError) as exc:  # rate: once per interval at most
             log.warning("autosave failed: %s", exc)
 
+    @property
+    def origin_path(self) -> Path:
+        return self.autosave_dir / "autosave.origin"
+
     def discard_autosave(self) -> None:
         self.autosave_path.unlink(missing_ok=True)
+        self.origin_path.unlink(missing_ok=True)
 
     def offer_recovery(self, ask: Callable[[str], bool] | None = None) -> bool:
         """If an autosave is left from a crashed session, offer to restore it."""
@@ -207,8 +244,13 @@ class ProjectController(QObject):
         except UserInputError as exc:
             self._error("Cannot recover", str(exc))
             return False
+        try:
+            origin = self.origin_path.read_text(encoding="utf-8").strip()
+        except OSError:
+            origin = ""
         self._install(project)
-        self.path = None
+        self.path = Path(origin) if origin else None
+        self.doc.source_path = self.path
         # Recovered work is unsaved work: mark it so the user is asked before it is lost.
         self.doc.undo_stack.resetClean()
         self.titleChanged.emit(self.name)
@@ -226,6 +268,17 @@ class ProjectController(QObject):
     def show_error(self, title: str, text: str) -> None:
         """A seam like `ask_save`: tests record errors instead of opening a dialog."""
         QMessageBox.warning(self.window, title, text)
+
+
+def mark_melody(song: Song) -> None:
+    """A MIDI file that marks no melody: its only pitched track, or the one named "Melody", is
+    the melody (the role the accompanist and the track list then show)."""
+    if any(t.role == ROLE_MELODY for t in song.tracks):
+        return
+    pitched = [t for t in song.tracks if not t.is_drum and t.notes]
+    named = [t for t in pitched if t.name.strip().lower() == "melody"]
+    if len(pitched) == 1 or len(named) == 1:
+        (named or pitched)[0].role = ROLE_MELODY
 
 
 def song_is_empty(song: Song) -> bool:

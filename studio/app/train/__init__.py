@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 KINDS = ("accompanist", "continuation", "gan", "morph", "classifier")
+# The stages a kind's training goes through, in order (its JSON lines name them): the progress
+# bar shows the whole run, not one stage at a time.
+STAGES = {"accompanist": ("vae", "melody_rnn", "acc_rnn")}
 DATASETS = ("corpus:bach", "folder:", "lpd5:")
 
 
@@ -45,6 +48,17 @@ class ProgressState:
     seconds: float = 0.0
     n_epochs_seen: int = 0
     last_event: str = ""
+    stages: tuple[str, ...] = ()  # the kind's stages, when known (STAGES)
+    seen_stages: list[str] = field(default_factory=list)
+
+    def overall(self) -> float | None:
+        """Fraction of the whole run done (0..1), or None before the first epoch ends."""
+        if not self.epochs or not self.stage:
+            return None
+        order = list(self.stages) + [s for s in self.seen_stages if s not in self.stages]
+        n = max(len(order), 1)
+        index = order.index(self.stage) if self.stage in order else 0
+        return min(1.0, (index + (self.epoch + 1) / self.epochs) / n)
 
     def feed(self, line: str) -> bool:
         """Parse one stdout line; False if it is not a JSON progress object."""
@@ -59,8 +73,10 @@ class ProgressState:
             return False
         self.last_event = str(rec.get("event", ""))
         self.seconds = float(rec.get("seconds") or self.seconds)
-        if "stage" in rec:
+        if "stage" in rec and rec["stage"]:
             self.stage = str(rec["stage"])
+            if "epoch" in rec and self.stage not in self.seen_stages:
+                self.seen_stages.append(self.stage)
         if rec.get("eta_seconds") is not None:
             self.eta_seconds = float(rec["eta_seconds"])
         if "epoch" in rec and "losses" in rec:
@@ -76,7 +92,9 @@ class ProgressState:
     def describe(self) -> str:
         parts = []
         if self.stage:
-            parts.append(self.stage)
+            order = list(self.stages) or self.seen_stages
+            parts.append(f"stage {order.index(self.stage) + 1}/{len(order)} {self.stage}"
+                         if self.stage in order and len(order) > 1 else self.stage)
         if self.epochs:
             parts.append(f"epoch {self.epoch + 1}/{self.epochs}")
         if self.eta_seconds is not None:

@@ -13,10 +13,13 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from studio.app import services
 from studio.app.panel import Panel
-from studio.app.train import DATASETS, KINDS, ProgressState, python, train_command
+from studio.app.train import DATASETS, KINDS, STAGES, ProgressState, python, train_command
 from studio.app.widgets.charts import LineChart
 
 log = logging.getLogger(__name__)
+
+STARTING = ("Starting: loading PyTorch and the data set. The first run on a corpus parses it "
+            "into a cache once, which takes a few minutes; the log below shows each step.")
 
 
 class TrainPanel(Panel):
@@ -79,6 +82,7 @@ class TrainPanel(Panel):
         layout.addWidget(self.chart, 1)
         layout.addWidget(self.log)
         self.process: QProcess | None = None
+        self._stopping = False
         self.state = ProgressState()
         self._buffer = b""
         self._kind_changed(self.kind.currentText())
@@ -114,9 +118,11 @@ class TrainPanel(Panel):
         args = self.command()
         models = services.user_models_dir()
         models.mkdir(parents=True, exist_ok=True)
-        self.state = ProgressState()
+        self.state = ProgressState(stages=STAGES.get(self.kind.currentText(), ()))
+        self._stopping = False
         self.chart.clear()
         self.log.clear()
+        self.progress.setRange(0, 0)  # busy until the first epoch says how far it is
         self.progress.setValue(0)
         self._buffer = b""
         proc = QProcess(self)
@@ -132,10 +138,11 @@ class TrainPanel(Panel):
         proc.start(python(), args)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.state_label.setText("Starting…")
+        self.state_label.setText(STARTING)
 
     def stop(self) -> None:
         if self.process is not None:
+            self._stopping = True
             self.state_label.setText("Stopping…")
             self.process.terminate()
             if not self.process.waitForFinished(3000):
@@ -151,8 +158,10 @@ class TrainPanel(Panel):
             if self.state.feed(line):
                 for series, x, y in self.state.points[before:]:
                     self.chart.add_point(series, x, y)
-                if self.state.epochs:
-                    self.progress.setValue(int(100 * (self.state.epoch + 1) / self.state.epochs))
+                done = self.state.overall()
+                if done is not None:
+                    self.progress.setRange(0, 100)
+                    self.progress.setValue(int(100 * done))
                 self.state_label.setText(self.state.describe())
             elif line.strip():
                 self.log.appendPlainText(line)
@@ -179,8 +188,15 @@ class TrainPanel(Panel):
             self.state_label.setText(f"Done: {name} is trained and selectable now "
                                      f"({self.state.describe()})")
             self.ctx.say(f"Model {name} trained")
+        elif self._stopping:
+            done = self.state.describe() if self.state.epochs else "before the first epoch ended"
+            self.state_label.setText(f"Stopped ({done}); {name} was not installed")
         else:
-            self.state_label.setText(f"Training stopped (exit code {code}); see the log below")
+            said = self.log.blockCount() > 1  # more than the command line
+            self.state_label.setText(f"Training failed (exit code {code})"
+                                     + ("; the log below says why" if said else
+                                        ", without a word of output"))
+        self.progress.setRange(0, 100)
         self._reset()
 
     def _reset(self) -> None:

@@ -17,6 +17,7 @@ from engine.music import Note
 from studio.app import services
 from studio.app.commands import EditNotes
 from studio.app.document import SongDocument
+from studio.app.generate import bar_start_at_or_before
 from studio.app.transport.playback import Playback, build_playback
 from studio.app.workers import run_in_thread
 
@@ -30,6 +31,8 @@ class TransportController(QObject):
     stateChanged = Signal()
     deviceChanged = Signal(str)  # a one-line description for the status bar
     heldChanged = Signal(object)  # set of pitches held on the inputs
+    countInChanged = Signal(object)  # beats left before the start (int), None when not counting
+    takeChanged = Signal(object)  # the notes recorded so far (list[Note]); [] when not recording
     message = Signal(str)
 
     def __init__(self, doc: SongDocument, parent: QObject | None = None) -> None:
@@ -43,6 +46,8 @@ class TransportController(QObject):
         self.recording = False
         self.live_sink: Any = None  # the live engine while Live is on: notes go to it instead
         self._playback: Playback | None = None
+        self._start = 0  # the editor tick playback starts from (after any count-in)
+        self._counting = False
         self._held: dict[int, tuple[float, int]] = {}  # pitch -> (editor tick, velocity)
         self._recorded: list[Note] = []
         self._programs: dict[int, tuple[int, bool]] = {}
@@ -78,7 +83,11 @@ class TransportController(QObject):
         self._programs.clear()
         name = getattr(player, "backend_name", "?")
         if name == "null":
-            self.deviceChanged.emit("No audio device: playback runs silently (null backend)")
+            why = getattr(getattr(player, "synth", None), "reason", "")
+            tried = why.split("(tried ", 1)[1].split(")")[0] if "(tried " in why else ""
+            self.deviceChanged.emit(f"No audio device (tried {tried}): playback runs silently"
+                                    if tried else "Audio off (null backend): playback runs "
+                                    "silently")
         else:
             self.deviceChanged.emit(f"Audio: {name}")
         self.stateChanged.emit()
@@ -116,21 +125,29 @@ class TransportController(QObject):
             start = loop[0]
         self._playback = build_playback(
             self.doc.song, self.doc.audible_tracks(), start_tick=start, loop=loop,
-            metronome=self.metronome,
-            count_in_bars=self.count_in_bars if (self.recording or self.metronome) else 0,
+            metronome=self.metronome, count_in_bars=self.count_in_bars,
             open_end=self.recording)
         pb = self._playback
+        # With a count-in the player starts on the bar line before the cursor, a bar early.
+        self._start = start if pb.loop is not None or not self.count_in_bars else \
+            bar_start_at_or_before(self.doc.song, start)
+        self._counting = False
         self.player.play(pb.song, start_tick=pb.start_tick, loop=pb.loop)
         self._timer.start()
         self.stateChanged.emit()
+        self._poll()
 
     def stop(self) -> None:
         if self.player is not None and self._playback is not None:
             self.player.stop()
         self._timer.stop()
         self._playback = None
+        if self._counting:
+            self._counting = False
+            self.countInChanged.emit(None)
         if self.recording:
             self._finish_recording()
+        self.takeChanged.emit([])
         self.positionChanged.emit(None)
         self.stateChanged.emit()
 
@@ -162,7 +179,31 @@ class TransportController(QObject):
         if not self.player.is_playing:
             self.stop()
             return
-        self.positionChanged.emit(self.position())
+        pos = self.position()
+        if pos is None:
+            return
+        if pos < self._start:  # the count-in: the playhead waits, the position counts down
+            meter = self.doc.song.meter_at(self._start)
+            beat = self.doc.song.ticks_per_beat * 4 // meter.denominator
+            self._counting = True
+            self.countInChanged.emit(max(1, -int(-(self._start - pos) // beat)))
+            return
+        if self._counting:
+            self._counting = False
+            self.countInChanged.emit(None)
+        self.positionChanged.emit(pos)
+        if self.recording:
+            self.takeChanged.emit(self.take_so_far(pos))
+
+    @property
+    def counting_in(self) -> bool:
+        return self._counting
+
+    def take_so_far(self, now: float) -> list[Note]:
+        """What recording has caught up to `now`: finished notes, and held ones up to now."""
+        held = [Note(max(0, int(s)), max(int(now), int(s) + 1), p, max(1, min(v, 127)))
+                for p, (s, v) in self._held.items() if s >= 0]
+        return self._recorded + held
 
     # -- notes from the inputs ----------------------------------------------------------------
     def note_on(self, pitch: int, velocity: int = 100) -> None:

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar, QWidget
 
-from studio.app.commands import SetMeter, SetTempo
+from studio.app import bars
+from studio.app.commands import SetMeter, SetPickup, SetTempo
 from studio.app.document import SongDocument
 from studio.app.transport.controller import TransportController
 from studio.app.transport.inputs import ComputerKeyboard
 
+POSITION_STYLE = "font-family: monospace; font-size: 14px; padding: 0 8px;"
+COUNT_IN_STYLE = " background: #c0392b; color: white; font-weight: bold;"
 METERS = ("2/4", "3/4", "4/4", "5/4", "6/8", "7/8", "9/8", "12/8")
 
 
 def position_text(doc: SongDocument, tick: float) -> str:
-    """'bar.beat.sixteenth' as DAWs show it, following the meter map."""
-    tick = max(0, int(tick))
-    tpb = doc.song.ticks_per_beat
-    for number, (start, end, meter) in enumerate(doc.bars(tick + 1), start=1):
-        if start <= tick < end:
-            beat = tpb * 4 // meter.denominator
-            into = tick - start
-            return f"{number}.{into // beat + 1}.{(into % beat) * 4 // beat + 1}"
-    return "1.1.1"
+    """'bar.beat.sixteenth' as DAWs show it, following the meter map (a pickup is bar 0)."""
+    return bars.position_text(doc.song, tick)
 
 
 class TransportBar(QToolBar):
@@ -46,7 +42,9 @@ class TransportBar(QToolBar):
             return a
 
         self.act_home = act("|◀", "Home", self._to_start, "Go to the start")
-        self.act_play = act("▶ Play", "Space", transport.toggle_play, "Play / stop")
+        # Play stays Play (lit while playing); Stop is its own button. Every glyph here is in
+        # the fonts the studio ships with (DejaVu), so none draws as a missing-glyph box.
+        self.act_play = act("▶ Play", "Space", transport.toggle_play, "Play / stop", True)
         self.act_stop = act("■ Stop", None, transport.stop, "Stop")
         self.act_record = act("● Rec", "R", transport.toggle_record,
                               "Record from the keyboards into the selected track", True)
@@ -56,7 +54,8 @@ class TransportBar(QToolBar):
         self.act_metronome = act("Click", None, self._metronome_toggled, "Metronome", True)
         self.count_in = QComboBox(self)
         self.count_in.addItems(["No count-in", "Count-in 1 bar", "Count-in 2 bars"])
-        self.count_in.setToolTip("Clicks before recording (or playing with the metronome) starts")
+        self.count_in.setToolTip("Clicks before playing or recording starts, from the bar "
+                                 "line before the cursor; the position counts the beats down")
         self.count_in.currentIndexChanged.connect(self._count_in_changed)
         self.addWidget(self.count_in)
         self.addSeparator()
@@ -74,11 +73,22 @@ class TransportBar(QToolBar):
         self.meter.setToolTip("Time signature at the start of the song")
         self.meter.activated.connect(self._meter_chosen)
         self.addWidget(self.meter)
+        self.pickup = QSpinBox(self)
+        self.pickup.setRange(0, 3)
+        self.pickup.setPrefix("pickup ")
+        self.pickup.setSuffix(" beats")
+        self.pickup.valueChanged.connect(self._pickup_suffix)
+        self.pickup.setSpecialValueText("no pickup")
+        self.pickup.setToolTip("Anacrusis: beats before the first full bar (shown as bar 0). "
+                               "Notes stay where they are; the bar lines move")
+        self.pickup.setKeyboardTracking(False)
+        self.pickup.valueChanged.connect(self._pickup_edited)
+        self.addWidget(self.pickup)
         self.addSeparator()
         self.position = QLabel("1.1.1", self)
-        self.position.setMinimumWidth(70)
+        self.position.setMinimumWidth(110)
         self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.position.setStyleSheet("font-family: monospace; font-size: 14px; padding: 0 8px;")
+        self.position.setStyleSheet(POSITION_STYLE)
         self.position.setToolTip("Position: bar.beat.sixteenth")
         self.addWidget(self.position)
         self.addSeparator()
@@ -91,6 +101,7 @@ class TransportBar(QToolBar):
 
         transport.stateChanged.connect(self.refresh)
         transport.positionChanged.connect(self._show_position)
+        transport.countInChanged.connect(self._show_count_in)
         doc.cursorChanged.connect(lambda t: self._show_position(None))
         doc.mapsChanged.connect(self.refresh)
         doc.songReplaced.connect(self.refresh)
@@ -98,7 +109,7 @@ class TransportBar(QToolBar):
 
     def refresh(self) -> None:
         t = self.transport
-        self.act_play.setText("⏸ Stop" if t.is_playing else "▶ Play")
+        self.act_play.setChecked(t.is_playing)
         for a in (self.act_play, self.act_record):
             a.setEnabled(t.can_play)
         tip = "" if t.can_play else f" — unavailable: {t.player_error}"
@@ -108,14 +119,28 @@ class TransportBar(QToolBar):
         self.tempo.blockSignals(True)
         self.tempo.setValue(song.tempos[0].bpm)
         self.tempo.blockSignals(False)
-        meter = str(song.meters[0])
+        main = bars.main_meter(song)
+        meter = str(main)
         if self.meter.findText(meter) < 0:
             self.meter.addItem(meter)
         self.meter.setCurrentText(meter)
+        self.pickup.blockSignals(True)
+        self.pickup.setMaximum(max(main.numerator - 1, 0))
+        self.pickup.setValue(bars.pickup_beats(song))
+        self.pickup.blockSignals(False)
+        self._pickup_suffix(self.pickup.value())
         self._show_position(None)
 
     def _show_position(self, tick: float | None) -> None:
         self.position.setText(position_text(self.doc, self.doc.cursor if tick is None else tick))
+
+    def _show_count_in(self, beats: int | None) -> None:
+        if beats is None:
+            self.position.setStyleSheet(POSITION_STYLE)
+            self._show_position(None)
+        else:
+            self.position.setStyleSheet(POSITION_STYLE + COUNT_IN_STYLE)
+            self.position.setText(f"count-in {beats}")
 
     def _to_start(self) -> None:
         self.doc.set_cursor(0)
@@ -143,6 +168,13 @@ class TransportBar(QToolBar):
 
     def _meter_chosen(self, index: int) -> None:
         num, den = (int(x) for x in self.meter.itemText(index).split("/"))
-        first = self.doc.song.meters[0]
+        first = bars.main_meter(self.doc.song)
         if (num, den) != (first.numerator, first.denominator):
             self.doc.undo_stack.push(SetMeter(self.doc, num, den))
+
+    def _pickup_edited(self, beats: int) -> None:
+        if beats != bars.pickup_beats(self.doc.song):
+            self.doc.undo_stack.push(SetPickup(self.doc, beats))
+
+    def _pickup_suffix(self, beats: int) -> None:
+        self.pickup.setSuffix(" beat" if beats == 1 else " beats")

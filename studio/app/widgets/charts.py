@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from studio.app import theme
@@ -80,13 +80,38 @@ class LineChart(QWidget):
         self.series.setdefault(name, []).append((float(x), float(y)))
         self.update()
 
+    def _font(self):
+        font = self.font()
+        font.setPixelSize(10)
+        return font
+
+    def legend_layout(self) -> list[tuple[str, QRectF]]:
+        """Where each series' name goes: a swatch and the whole name, flowed in rows under the
+        plot (never cut off, never over the curves)."""
+        metrics = QFontMetrics(self._font())
+        out, x, y, row_h = [], 8.0, 0.0, 14.0
+        for name in self.series:
+            w = metrics.horizontalAdvance(name) + 18  # swatch + gap + text
+            if x > 8 and x + w > self.width() - 4:
+                x, y = 8.0, y + row_h
+            out.append((name, QRectF(x, y, w, row_h)))
+            x += w + 10
+        if not out:
+            return []
+        top = self.height() - (y + row_h) - 2
+        return [(name, r.translated(0, top)) for name, r in out]
+
+    def _legend_height(self) -> float:
+        layout = self.legend_layout()
+        return self.height() - min(r.top() for _, r in layout) + 2 if layout else 0.0
+
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(32, 34, 38))
         p.drawRect(self.rect())
-        plot = QRectF(48, 8, self.width() - 56, self.height() - 30)
+        plot = QRectF(48, 8, self.width() - 56, self.height() - 30 - self._legend_height())
         pts = [pt for s in self.series.values() for pt in s]
         p.setPen(QPen(AXIS))
         p.drawRect(plot)
@@ -108,9 +133,7 @@ class LineChart(QWidget):
                            plot.bottom() - (y - y0) / (y1 - y0) * plot.height())
 
         p.setPen(QPen(TEXT))
-        font = p.font()
-        font.setPixelSize(10)
-        p.setFont(font)
+        p.setFont(self._font())
         for frac in (0.0, 0.5, 1.0):
             y = y0 + frac * (y1 - y0)
             pt = map_(x0, y)
@@ -123,6 +146,12 @@ class LineChart(QWidget):
             p.drawPolyline(QPolygonF([map_(x, y) for x, y in series]))
             if len(series) == 1:
                 p.drawEllipse(map_(*series[0]), 2.5, 2.5)
-            p.drawText(QRectF(plot.right() - 150, plot.top() + 4 + 13 * i, 146, 13),
-                       Qt.AlignmentFlag.AlignRight, name)
+        for i, (name, rect) in enumerate(self.legend_layout()):
+            colour = theme.track_colour(i)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(colour)
+            p.drawRect(QRectF(rect.left(), rect.center().y() - 2, 12, 4))
+            p.setPen(QPen(TEXT))
+            p.drawText(rect.adjusted(16, 0, 0, 0), Qt.AlignmentFlag.AlignLeft
+                       | Qt.AlignmentFlag.AlignVCenter, name)
         p.end()
