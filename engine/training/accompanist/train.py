@@ -127,19 +127,14 @@ def pad_batch(seqs: list[dict]) -> dict[str, torch.Tensor]:
     mask = torch.zeros(B, T, z0["mask"].shape[1])
     valid = torch.zeros(B, T)
     mel_pred = torch.zeros(B, T, z0["z"].shape[-1]) if "mel_pred" in z0 else None
-    mel_heard = torch.zeros(B, T, *z0["bars"].shape[2:]) if "mel_heard" in z0 else None
     for i, s in enumerate(seqs):
         n = s["z"].shape[0]
         z[i, :n], bars[i, :n], mask[i, :n], valid[i, :n] = s["z"], s["bars"], s["mask"], 1.0
         if mel_pred is not None:
             mel_pred[i, :n] = s["mel_pred"]
-        if mel_heard is not None:
-            mel_heard[i, :n] = s["mel_heard"]
     out = {"z": z, "bars": bars, "mask": mask, "valid": valid}
     if mel_pred is not None:
         out["mel_pred"] = mel_pred
-    if mel_heard is not None:
-        out["mel_heard"] = mel_heard
     return out
 
 
@@ -326,21 +321,13 @@ class Trainer:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    @torch.no_grad()
     def _melody_predictions(self) -> None:
-        """Per bar the melody RNN's predicted melody latent (`mel_pred`) and the melody bar a
-        live session's decoders then hear (`mel_heard`): the melody decoder's onset/active
-        probabilities at that latent, as the runtime's fused graph computes them."""
         rnn = self.rnns.melody
         rnn.eval()
-        dec = self.vaes.vaes[0].decoder
         for split in self.seq.values():
             for s in split:
                 x = self._melody_inputs(s["z"][None, :, 0], s["mask"][None]).to(self.device)
-                pred = rnn(x)[0][0]
-                s["mel_pred"] = pred.cpu()
-                on, ac = dec(pred, s["mask"].to(self.device), None)
-                s["mel_heard"] = torch.sigmoid(torch.stack([on, ac], dim=1)).cpu()
+                s["mel_pred"] = rnn(x)[0][0].cpu()
 
     @staticmethod
     def _melody_inputs(z_mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -362,18 +349,13 @@ class Trainer:
             preds = [(self._melody_model(x)[0], 0)]
         else:
             z_mel = z[:, :, 0]
-            melody = bars[:, :, 0]
             if train and cfg.predicted_melody > 0:
-                # a live bar: the melody is not played yet; its latent is the melody RNN's
-                # prediction and the decoders hear that prediction decoded, as at run time
                 use = (torch.rand(B, T, 1, device=self.device) < cfg.predicted_melody).float()
                 z_mel = use * batch["mel_pred"].to(self.device) + (1 - use) * z_mel
-                if "mel_heard" in batch:
-                    u = use[..., None, None]
-                    melody = u * batch["mel_heard"].to(self.device) + (1 - u) * melody
             z_mel = noise(z_mel)
             preds = []
-            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask, melody, bars[:, :, 1:])
+            outs = self._acc_model(z_mel, noise(z[:, :, 1:]), mask, bars[:, :, 0],
+                                   bars[:, :, 1:])
             for r in range(len(self.prepared.roles)):
                 preds.append((outs[r], r + 1))
         total = 0.0
