@@ -3,9 +3,10 @@
 What a listener hears first is the key, the cadence and the voicing, so these compare the
 accompaniment *alone* (melody notes removed) with the melody:
 - `analyse_key`: the key of a set of notes as music21's `Stream.analyze('key')` finds it
-  (Krumhansl-Schmuckler correlation with the Aarden-Essen profiles, duration-weighted). Written
-  here in numpy because the runtime and the tests run without music21, and the evaluation calls
-  it thousands of times; `tests/test_metrics.py` checks it against music21 where installed.
+  (Krumhansl-Schmuckler correlation with the Aarden-Essen profiles, duration-weighted:
+  engine.music.melody_key without its last-note weight). In numpy because the runtime and the
+  tests run without music21, and the evaluation calls it thousands of times;
+  `tests/test_metrics.py` checks it against music21 where installed.
 - `key_agreement`: same tonic, same key signature as the melody's key.
 - `cadence`: the last bass note on the tonic; the final sonority a tonic triad.
 - `harmony_agreement`: per beat, the pitch-class set of the lower voices against a reference's
@@ -23,14 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.music import Key, Note, Song, estimate_key
+from engine.music import Key, Note, Song, estimate_key, melody_key
 
-# Aarden-Essen key profiles (Aarden 2003, from the Essen folk song collection), the default of
-# music21's key analysis.
-AARDEN_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248,
-                         22.062, 0.145624, 8.15494, 0.232998, 4.95122])
-AARDEN_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494,
-                         18.6161, 4.56621, 1.93186, 7.37619, 1.75623])
 # sharps (+) or flats (-) of the major key on each tonic pitch class (F# major: 6 sharps)
 _MAJOR_SIGNATURE = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
 
@@ -44,16 +39,9 @@ def pc_histogram(notes: Sequence[Note]) -> np.ndarray:
 
 def analyse_key(notes: Sequence[Note]) -> Key | None:
     """The key of `notes` (see the module docstring); None without two pitch classes."""
-    hist = pc_histogram(notes)
-    if np.count_nonzero(hist) < 2:
+    if np.count_nonzero(pc_histogram(notes)) < 2:
         return None
-    best: Key | None = None
-    for mode, profile in (("major", AARDEN_MAJOR), ("minor", AARDEN_MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if best is None or r > best.confidence:
-                best = Key(tonic, mode, r)
-    return best
+    return melody_key(notes, final=False)
 
 
 def signature(key: Key) -> int:

@@ -498,7 +498,9 @@ class AccompanimentSession:
         if self._fixed_key or self.n_observed >= KEY_BARS:
             return
         self._heard.extend(notes)
-        key = estimate_key(self._heard)
+        # the melody so far, without a last note yet; older cards: the estimate they trained on
+        key = (melody_key(self._heard, final=False) if self.m.tonic_normalised
+               else estimate_key(self._heard))
         if key is not None and len({n.pitch % 12 for n in self._heard}) >= 4:
             self._set_key(key)
 

@@ -1,11 +1,12 @@
 """Songs -> key-normalised bar tensors, per piece, for the three training stages.
 
 Key normalisation: each piece is transposed so that the tonic of the key estimated *from its
-melody alone* (engine.music.melody_key: Krumhansl-Schmuckler, the last note counted again) becomes
-C: C major or C minor. The runtime only has the user's melody, so it estimates the key the same
-way: training and use agree even where the estimate differs from the key on the score. (Moving
-the relative keys together instead, C major / A minor, leaves the model to guess which of C and A
-is home: an accompaniment trained that way settled in neighbouring keys.) Augmentation then shifts pieces by up to
+melody alone* (engine.music.melody_key: Krumhansl-Schmuckler on the Aarden-Essen profiles,
+the last note counted again) becomes C: C major or C minor. The runtime only has the user's
+melody, so it estimates the key the same way: training and use agree even where the estimate
+differs from the key on the score. (Moving the relative keys together instead, C major /
+A minor, leaves the model to guess which of C and A is home: an accompaniment trained that way
+settled in neighbouring keys.) Augmentation then shifts pieces by up to
 `TrainConfig.transpose` semitones (on the fly for the VAEs, a fixed set of shifts for the RNNs)
 so the models also see melodies a little off the normalised key.
 
