@@ -66,7 +66,7 @@ MAX_TRACKS = 256  # (file track, channel) pairs that become Tracks
 MAX_NOTES = 500_000
 MAX_BARS = 20_000
 
-__all__ = ["read_midi", "write_midi", "require_notes", "song_to_midifile", "midifile_to_song",
+__all__ = ["read_midi", "read_midi_bytes", "write_midi", "require_notes", "song_to_midifile", "midifile_to_song",
            "assign_channels", "check_song_size", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL",
            "ROLE_MARKER", "MAX_FILE_BYTES", "MAX_SECONDS", "MAX_BEATS", "MAX_TRACKS", "MAX_NOTES",
            "MAX_BARS"]
@@ -81,7 +81,6 @@ def read_midi(path: str | Path, *, lenient: bool = False) -> Song:
     `require_notes`.
     """
     import mido
-    from mido.midifiles.meta import KeySignatureError
 
     path = Path(path)
     try:
@@ -104,7 +103,40 @@ def read_midi(path: str | Path, *, lenient: bool = False) -> Song:
             head = fh.read(4)
         if head != b"MThd":
             raise MidiFileError(path, "not a MIDI file (no MThd header)")
-        mid = mido.MidiFile(path, clip=lenient)
+    except PermissionError:
+        raise MidiFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise MidiFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    mid = _parse(path, lambda: mido.MidiFile(path, clip=lenient))
+    return midifile_to_song(mid, path, lenient=lenient)
+
+
+def read_midi_bytes(data: bytes, path: str | Path = "<memory>", *,
+                    lenient: bool = False) -> Song:
+    """`read_midi` for a MIDI file held in memory (a project's embedded song); errors name
+    `path`."""
+    import io
+
+    import mido
+
+    if not data:
+        raise MidiFileError(path, "empty MIDI data (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiFileError(path, f"MIDI data too large ({len(data) / 2**20:.1f} MiB; the "
+                                  f"limit is {MAX_FILE_BYTES // 2**20} MiB)")
+    if data[:4] != b"MThd":
+        raise MidiFileError(path, "not MIDI data (no MThd header)")
+    mid = _parse(path, lambda: mido.MidiFile(file=io.BytesIO(data), clip=lenient))
+    return midifile_to_song(mid, path, lenient=lenient)
+
+
+def _parse(path, load):
+    """Run mido's parser (`load()`), turning whatever a broken file makes it raise into a
+    MidiFileError naming `path`."""
+    from mido.midifiles.meta import KeySignatureError
+
+    try:
+        return load()
     except MidiFileError:
         raise
     except PermissionError:
@@ -125,7 +157,6 @@ def read_midi(path: str | Path, *, lenient: bool = False) -> Song:
         hint = (" (refused under --strict; without it such values are clipped)"
                 if "data byte" in reason else "")
         raise MidiFileError(path, f"corrupt MIDI file ({reason}){hint}") from None
-    return midifile_to_song(mid, path, lenient=lenient)
 
 
 def require_notes(song: Song, path: str | Path) -> Song:

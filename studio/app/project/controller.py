@@ -97,6 +97,10 @@ class ProjectController(QObject):
         except (UserInputError, OSError) as exc:
             self._error("Cannot open", str(exc))
             return False
+        except Exception as exc:  # a bug in reading must not take the window down
+            log.exception("opening %s", path)
+            self._error("Cannot open", f"{path}: internal error ({type(exc).__name__}: {exc})")
+            return False
         self._install(project)
         self.settings.add_recent(str(path))
         self.recentChanged.emit()
