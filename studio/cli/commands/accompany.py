@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 from export.audio import write_wav
 
                 write_wav(out, stack.enter_context(atomic_path(args.wav, suffix=".wav")),
-                          soundfont=soundfont)
+                          soundfont=soundfont, name=args.wav)
     added = out.tracks[len(song.tracks):]
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
           + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)

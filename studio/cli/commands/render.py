@@ -86,7 +86,7 @@ def _write(args, song, opts, subtype) -> int:
 
             tmp = stack.enter_context(atomic_path(args.output, suffix=".wav"))
             res = write_wav(song, tmp, progress=Progress("rendering", args.progress),
-                            peak_dbfs=args.peak, **opts)
+                            peak_dbfs=args.peak, name=args.output, **opts)
             done.append(f"wrote {args.output} ({len(res.audio) / res.sample_rate:.2f} s, "
                         f"{res.sample_rate} Hz, {subtype}; {res.describe()}; "
                         f"{song.duration_seconds / max(res.seconds, 1e-9):.0f}x realtime; "
