@@ -28,17 +28,14 @@ def lenient(args: argparse.Namespace) -> bool:
 
 @contextlib.contextmanager
 def about(path: str | Path | None) -> Iterator[None]:
-    """Errors raised inside name `path` (the input being worked on) when they do not already
-    name a file: "the song has no melody notes" becomes "tune.mid: the song has ..."."""
-    from engine.errors import MidiFileError, OutputError, UserInputError
+    """Errors about the song raised inside name `path` (the input being worked on) when they do
+    not already: "the song has no melody notes" becomes "tune.mid: the song has ...". Errors
+    that name their own culprit (a file, a model, a soundfont, a device) pass unchanged."""
+    from engine.errors import UserInputError
 
     try:
         yield
-    except (MidiFileError, OutputError):
-        raise
     except UserInputError as exc:
-        text = str(exc)
-        if path is None or str(path) in text:
+        if type(exc) is not UserInputError or path is None or str(path) in str(exc):
             raise
-        raise type(exc)(f"{path}: {text}") if type(exc).__init__ is UserInputError.__init__ \
-            else UserInputError(f"{path}: {text}") from None
+        raise UserInputError(f"{path}: {exc}") from None
