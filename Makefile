@@ -23,7 +23,7 @@ eval: setup-test
 	$(PY) -m studio.launcher eval all
 
 fuzz: setup-test
-	$(PY) scripts/fuzz.py --files 10000
+	$(PY) scripts/fuzz.py --files 10000 --results
 
 clean:
 	rm -rf out .pytest_cache

@@ -363,6 +363,24 @@ def fuzz(files: int, workers: int = 1, seed: int = 0, limit_s: float = 20.0,
     return total
 
 
+def results_markdown(res: dict, provenance: str) -> str:
+    codes = ", ".join(f"{k}: {v}" for k, v in sorted(res["codes"].items()))
+    commands = ", ".join(f"{k} {v}" for k, v in sorted(res["commands"].items()))
+    return f"""## Bad input (`make fuzz`: scripts/fuzz.py)
+
+{provenance}
+
+{res['files']:,} mutated MIDI files (seed {res['seed']}; 1 to 4 mutations of 7 seed songs built
+in code), each through `studio.cli.main` in {res['workers']} worker processes: {res['runs']:,}
+runs ({commands}). Targets: only exit codes 0 and 2, no run past {res['limit_s']:g} s, no
+output left after a non-zero exit, peak memory under 1 GiB.
+
+| files | runs | exit codes | other than 0/2 | hangs (> {res['limit_s']:g} s) | slowest run | outputs left after non-zero exit | peak memory (a worker) | wall |
+|---|---|---|---|---|---|---|---|---|
+| {res['files']:,} | {res['runs']:,} | {codes} | {res['other_codes']} | {res['hangs']} | {res['slowest_s']} s | {res['left_behind']} | {res['peak_rss_mib']:.0f} MiB | {res['seconds']:.0f} s |
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=10_000)
@@ -372,8 +390,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-every", type=int, default=25)
     ap.add_argument("--accompany-every", type=int, default=25)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--results", action="store_true",
+                    help="write the figures into docs/RESULTS.md (section fuzz)")
     a = ap.parse_args(argv)
     res = fuzz(a.files, a.workers, a.seed, a.limit, a.render_every, a.accompany_every)
+    if a.results:
+        from engine.evaluation.report import provenance, update_section
+
+        update_section("fuzz", results_markdown(res, provenance()))
     if a.json:
         print(json.dumps(res))
     else:

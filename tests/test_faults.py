@@ -528,3 +528,11 @@ def test_tempo_map_out_of_range_is_a_clear_error():
     assert check_song_size(song) is song
     with pytest.raises(MidiFileError, match="too many notes"):
         check_song_size(Song(tracks=[Track(notes=[Note(i, i + 1, 60) for i in range(500_001)])]))
+
+
+def test_live_summary_without_a_bar_prints_no_nan(capsys):
+    code = main(["live", "--backend", "null", "--midi-in", "none", "--no-accompaniment",
+                 "--count-in", "0", "--duration", "0.3", "--bpm", "240", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "summary:" in out
+    assert "nan" not in out and "no bar was run" in out
