@@ -67,8 +67,8 @@ def check_writable(path: str | Path) -> Path:
         if not _is_char_device(resolved) and not os.access(parent, os.W_OK | os.X_OK):
             raise OutputError(path, f"folder {parent} is not writable")
         max_name = os.pathconf(parent, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-        if len(os.fsencode(resolved.name)) + 16 > max_name:  # room for the temporary's affixes
-            raise OutputError(path, "file name too long")
+        if len(os.fsencode(resolved.name)) > max_name:
+            raise OutputError(path, f"file name too long (more than {max_name} bytes)")
     except OSError as exc:
         raise OutputError(path, os_reason(exc)) from None
     return path

@@ -66,8 +66,8 @@ MAX_TRACKS = 256  # (file track, channel) pairs that become Tracks
 MAX_NOTES = 500_000
 MAX_BARS = 20_000
 
-__all__ = ["read_midi", "read_midi_bytes", "write_midi", "require_notes", "song_to_midifile", "midifile_to_song",
-           "assign_channels", "check_song_size", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL",
+__all__ = ["read_midi", "read_midi_bytes", "write_midi", "require_notes", "song_to_midifile",
+           "midifile_to_song", "assign_channels", "check_song_size", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL",
            "ROLE_MARKER", "MAX_FILE_BYTES", "MAX_SECONDS", "MAX_BEATS", "MAX_TRACKS", "MAX_NOTES",
            "MAX_BARS"]
 
