@@ -28,7 +28,7 @@ from engine.errors import ModelError
 CARD_SCHEMA = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-# What each kind's loader reads from `representation`: key -> check.
+
 def _pos_int(lo: int = 1, hi: int = 1 << 24):
     def check(v):
         return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
@@ -57,6 +57,8 @@ def _list(v) -> bool:
 
 _list.__doc__ = "a non-empty list"
 
+# What each kind's loader reads from `representation`: key -> check (its docstring says what
+# the value must be).
 REPRESENTATION_CHECKS: dict[str, dict] = {
     "classifier-midi": {"labels": _labels, "steps_per_beat": _pos_int(1, 96),
                         "window_steps": _pos_int(1, 1 << 14), "hop_steps": _pos_int(1, 1 << 14),
