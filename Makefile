@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup setup-test bench eval models demo screenshot clean
+.PHONY: run test setup setup-test bench eval fuzz models demo screenshot clean
 
 run: setup
 	$(PY) -m studio.launcher $(if $(DISPLAY),studio,demo)
@@ -21,6 +21,9 @@ bench: setup-test
 
 eval: setup-test
 	$(PY) -m studio.launcher eval all
+
+fuzz: setup-test
+	$(PY) scripts/fuzz.py --files 10000 --results
 
 clean:
 	rm -rf out .pytest_cache

@@ -35,19 +35,58 @@ N_BANDS = 72  # semitones up to B7-ish (MIDI 111, 3.95 kHz)
 TOP_DB = 80.0
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A sound file as mono float32 at `sample_rate` (channels averaged, resampled)."""
+MAX_AUDIO_SECONDS = 300.0  # a longer recording is classified on its first five minutes
+MIN_FILE_RATE, MAX_FILE_RATE = 4000, 384000
+BLOCK_FRAMES = 1 << 16
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE,
+               max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
+    """A sound file as mono float32 at `sample_rate` (channels averaged, resampled).
+
+    The file is streamed block by block and only its first `max_seconds` are read (a warning
+    says so), so memory stays bounded whatever its length. A sample rate outside 4..384 kHz or
+    a NaN/infinite sample is refused (UserInputError naming the file).
+    """
     import soundfile as sf
 
     path = Path(path)
     if not path.exists():
         raise UserInputError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserInputError(f"{path}: not a regular file")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            sr = int(f.samplerate)
+            if not MIN_FILE_RATE <= sr <= MAX_FILE_RATE:
+                raise UserInputError(f"{path}: sample rate {sr} Hz is outside "
+                                     f"{MIN_FILE_RATE}..{MAX_FILE_RATE} Hz")
+            if not 1 <= f.channels <= 64:
+                raise UserInputError(f"{path}: {f.channels} channels (1..64 are read)")
+            limit = int(max_seconds * sr)
+            parts, total = [], 0
+            while total < limit:
+                block = f.read(min(BLOCK_FRAMES, limit - total), dtype="float32",
+                               always_2d=True)
+                if len(block) == 0:
+                    break
+                if not np.isfinite(block).all():
+                    raise UserInputError(f"{path}: contains NaN or infinite samples near "
+                                         f"{total / sr:.1f} s")
+                parts.append(block.mean(axis=1))
+                total += len(block)
+            more = f.frames > total if f.seekable() else False
+    except UserInputError:
+        raise
+    except MemoryError:
+        raise UserInputError(f"{path}: not a readable audio file (claims more data than "
+                             "it can hold)") from None
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for bad files
-        raise UserInputError(f"{path}: not a readable audio file ({str(exc).splitlines()[0]})") \
-            from None
-    mono = data.mean(axis=1)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{path}: not a readable audio file ({reason})") from None
+    if more:
+        log.warning("%s: only the first %.0f s of the recording are used", path, max_seconds)
+    mono = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     return resample(mono, sr, sample_rate)
 
 
@@ -57,6 +96,8 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if sr_in == sr_out or x.size == 0:
         return x
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"sample rates must be positive, got {sr_in} and {sr_out}")
     n_out = max(1, int(round(x.size * sr_out / sr_in)))
     spec = np.fft.rfft(x.astype(np.float64))
     n_bins = n_out // 2 + 1

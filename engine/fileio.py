@@ -1,35 +1,111 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A crash or an error mid-write never leaves a half-written output behind, and an existing file is
-only replaced once the new one is complete.
+only replaced once the new one is complete. What the operating system refuses (no permission, a
+full disk, a name too long) is the user's environment, not a bug: it becomes an `OutputError`
+naming the path.
+
+Targets that are not regular files are never replaced by one: a symbolic link is followed (its
+target is replaced, the link stays), a character device (`/dev/null`, a terminal) is written
+through once the output is complete, and a FIFO, socket or block device is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from engine.errors import OutputError
+
+# OS errors that describe the place being written, not a bug of ours.
+ENVIRONMENT_ERRNOS = frozenset(
+    e for e in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                errno.ENAMETOOLONG, errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+                errno.ELOOP, errno.EIO, errno.EEXIST, errno.EXDEV, errno.EMFILE)
+    if e is not None)
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OSError: its strerror (e.g. 'No space left on device')."""
+    return (exc.strerror or str(exc) or type(exc).__name__).strip()
+
+
+def _special_kind(mode: int) -> str | None:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return None
 
 
 def check_writable(path: str | Path) -> Path:
     """Fail early, with a clear message, if `path` cannot be created or replaced."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError(path, "is a directory")
-    if not parent.exists():
-        raise OutputError(path, f"folder {parent} does not exist")
-    if not parent.is_dir():
-        raise OutputError(path, f"{parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(path, f"folder {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise OutputError(path, "file is not writable")
+    try:
+        resolved = Path(os.path.realpath(path)) if path.is_symlink() else path
+        parent = resolved.parent if str(resolved.parent) else Path(".")
+        if resolved.is_dir():
+            raise OutputError(path, "is a directory")
+        if resolved.exists():
+            kind = _special_kind(resolved.stat().st_mode)
+            if kind:
+                raise OutputError(path, f"is {kind}, not a file this program can write")
+        if not parent.exists():
+            raise OutputError(path, f"folder {parent} does not exist")
+        if not parent.is_dir():
+            raise OutputError(path, f"{parent} is not a folder")
+        if resolved.exists() and not os.access(resolved, os.W_OK):
+            raise OutputError(path, "file is not writable")
+        if not _is_char_device(resolved) and not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(path, f"folder {parent} is not writable")
+        max_name = os.pathconf(parent, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+        if len(os.fsencode(resolved.name)) > max_name:
+            raise OutputError(path, f"file name too long (more than {max_name} bytes)")
+    except OSError as exc:
+        raise OutputError(path, os_reason(exc)) from None
     return path
+
+
+def _is_char_device(path: Path) -> bool:
+    try:
+        return stat.S_ISCHR(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path | None] = ()
+                  ) -> None:
+    """Refuse an output that is one of the inputs (it would be destroyed before it is read in
+    full, or replaced by something else) or that is given twice."""
+    seen: list[tuple[Path, Path]] = []
+    ins = [Path(p) for p in inputs if p]
+    for out in (Path(p) for p in outputs if p):
+        if _is_char_device(out):  # /dev/null may take any number of outputs
+            continue
+        for inp in ins:
+            if _same_file(out, inp):
+                raise OutputError(out, f"is also the input {inp}; write to another file")
+        for earlier, _ in seen:
+            if _same_file(out, earlier):
+                raise OutputError(out, f"is given twice (also as {earlier})")
+        seen.append((out, out))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 @contextlib.contextmanager
@@ -37,24 +113,72 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it onto `path`.
 
     `suffix` defaults to the target's suffix so that libraries choosing a format by extension
-    (soundfile, pretty_midi) see the right one.
+    (soundfile, pretty_midi) see the right one. A symbolic link is followed; a character device
+    is written through (see the module docstring).
     """
-    path = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-        dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_paths([path], suffixes=[suffix]) as (tmp,):
         yield tmp
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have
-        # (or keep the mode of the file it replaces).
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Iterable[str | Path], suffixes: Iterable[str | None] | None = None
+                 ) -> Iterator[list[Path]]:
+    """`atomic_path` for several outputs that succeed or fail together: each gets a temporary
+    path; only when the block succeeds are they all moved into place."""
+    paths = [check_writable(p) for p in paths]
+    suffixes = list(suffixes) if suffixes is not None else [None] * len(paths)
+    targets = [Path(os.path.realpath(p)) if p.is_symlink() else p for p in paths]
+    tmps: list[Path] = []
+    try:
+        for path, target, suffix in zip(paths, targets, suffixes):
+            device = _is_char_device(target)
+            where = Path(tempfile.gettempdir()) if device else target.parent
+            try:
+                fd, tmp_name = tempfile.mkstemp(
+                    prefix=f".{target.name[:100]}.",
+                    suffix=suffix if suffix is not None else target.suffix, dir=where)
+            except OSError as exc:
+                raise OutputError(path, os_reason(exc)) from None
+            os.close(fd)
+            tmps.append(Path(tmp_name))
+        try:
+            yield list(tmps)
+            for path, target, tmp in zip(paths, targets, tmps):
+                if _is_char_device(target):
+                    with open(tmp, "rb") as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    tmp.unlink()
+                    continue
+                # mkstemp makes the file private (0600); give it the mode a plain open() would
+                # have (or keep the mode of the file it replaces).
+                os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists()
+                         else _default_mode())
+                os.replace(tmp, target)
+        except OSError as exc:
+            if exc.errno in ENVIRONMENT_ERRNOS and _names_ours(exc, tmps, targets):
+                raise OutputError(paths[0] if len(paths) == 1 else _culprit(exc, paths, tmps,
+                                                                           targets),
+                                  os_reason(exc)) from None
+            raise
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _names_ours(exc: OSError, tmps: list[Path], targets: list[Path]) -> bool:
+    """Whether an OSError is about one of our files (or says nothing about which file: a write
+    that ran out of space)."""
+    names = {str(p) for p in (*tmps, *targets)}
+    return exc.filename is None or str(exc.filename) in names or exc.errno in (
+        errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def _culprit(exc: OSError, paths: list[Path], tmps: list[Path], targets: list[Path]) -> Path:
+    for path, tmp, target in zip(paths, tmps, targets):
+        if str(exc.filename) in (str(tmp), str(target)):
+            return path
+    return paths[0]
 
 
 def _default_mode() -> int:

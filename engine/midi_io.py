@@ -57,10 +57,19 @@ MIN_BPM = 10.0
 MAX_BPM = 500.0
 DRUM_CHANNEL = 9
 ROLE_MARKER = "popmusicnet:role="
-LENIENT_HINT = "(use --lenient to repair)"
+LENIENT_HINT = "(refused under --strict; without it such notes are repaired)"
 
-__all__ = ["read_midi", "write_midi", "require_notes", "song_to_midifile", "midifile_to_song",
-           "assign_channels", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL", "ROLE_MARKER"]
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_SECONDS = 3600.0  # one hour
+MAX_BEATS = 20_000  # quarter notes; bounds pianorolls at 4 steps a beat to 80,000 steps
+MAX_TRACKS = 256  # (file track, channel) pairs that become Tracks
+MAX_NOTES = 500_000
+MAX_BARS = 20_000
+
+__all__ = ["read_midi", "read_midi_bytes", "write_midi", "require_notes", "song_to_midifile",
+           "midifile_to_song", "assign_channels", "check_song_size", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL",
+           "ROLE_MARKER", "MAX_FILE_BYTES", "MAX_SECONDS", "MAX_BEATS", "MAX_TRACKS", "MAX_NOTES",
+           "MAX_BARS"]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -84,25 +93,70 @@ def read_midi(path: str | Path, *, lenient: bool = False) -> Song:
         raise MidiFileError(path, "is a directory, not a MIDI file")
     if size == 0:
         raise MidiFileError(path, "empty file (0 bytes)")
+    if not path.is_file():
+        raise MidiFileError(path, "not a regular file")
+    if size > MAX_FILE_BYTES:
+        raise MidiFileError(path, f"too large for a MIDI file ({size / 2**20:.1f} MiB; "
+                                  f"the limit is {MAX_FILE_BYTES // 2**20} MiB)")
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
         if head != b"MThd":
             raise MidiFileError(path, "not a MIDI file (no MThd header)")
-        mid = mido.MidiFile(path, clip=lenient)
+    except PermissionError:
+        raise MidiFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise MidiFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    mid = _parse(path, lambda: mido.MidiFile(path, clip=lenient))
+    return midifile_to_song(mid, path, lenient=lenient)
+
+
+def read_midi_bytes(data: bytes, path: str | Path = "<memory>", *,
+                    lenient: bool = False) -> Song:
+    """`read_midi` for a MIDI file held in memory (a project's embedded song); errors name
+    `path`."""
+    import io
+
+    import mido
+
+    if not data:
+        raise MidiFileError(path, "empty MIDI data (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiFileError(path, f"MIDI data too large ({len(data) / 2**20:.1f} MiB; the "
+                                  f"limit is {MAX_FILE_BYTES // 2**20} MiB)")
+    if data[:4] != b"MThd":
+        raise MidiFileError(path, "not MIDI data (no MThd header)")
+    mid = _parse(path, lambda: mido.MidiFile(file=io.BytesIO(data), clip=lenient))
+    return midifile_to_song(mid, path, lenient=lenient)
+
+
+def _parse(path, load):
+    """Run mido's parser (`load()`), turning whatever a broken file makes it raise into a
+    MidiFileError naming `path`."""
+    from mido.midifiles.meta import KeySignatureError
+
+    try:
+        return load()
     except MidiFileError:
         raise
     except PermissionError:
         raise MidiFileError(path, "permission denied") from None
     except EOFError:
         raise MidiFileError(path, "truncated MIDI file (ends in the middle of a chunk)") from None
+    except KeySignatureError as exc:
+        raise MidiFileError(path, f"bad key signature meta event ({exc})") from None
+    except RecursionError:
+        raise MidiFileError(path, "corrupt MIDI file (nested too deeply)") from None
+    except MemoryError:
+        raise MidiFileError(path, "corrupt MIDI file (claims more data than it can hold)") \
+            from None
     except (OSError, ValueError, KeyError, IndexError, TypeError, struct.error) as exc:
         reason = str(exc).strip() or type(exc).__name__
         if "MThd not found" in reason:
             raise MidiFileError(path, "not a MIDI file (no MThd header)") from None
-        hint = " (use --lenient to clip out-of-range values)" if "data byte" in reason else ""
+        hint = (" (refused under --strict; without it such values are clipped)"
+                if "data byte" in reason else "")
         raise MidiFileError(path, f"corrupt MIDI file ({reason}){hint}") from None
-    return midifile_to_song(mid, path, lenient=lenient)
 
 
 def require_notes(song: Song, path: str | Path) -> Song:
@@ -162,6 +216,7 @@ def midifile_to_song(mid, path: str | Path = "<memory>", *, lenient: bool = Fals
     if tpb <= 0:
         raise MidiFileError(path, "SMPTE time division is not supported (need ticks per beat)")
 
+    max_tick = MAX_BEATS * tpb
     tempos: list[TempoChange] = []
     meters: list[MeterChange] = []
     parts: dict[tuple[int, int], _Part] = {}
@@ -175,6 +230,10 @@ def midifile_to_song(mid, path: str | Path = "<memory>", *, lenient: bool = Fals
         tick = 0
         for msg in track:
             tick += msg.time
+            if tick > max_tick:
+                raise MidiFileError(path, f"track {ti + 1} runs to tick {tick}, "
+                                          f"{tick / tpb:.0f} beats (the limit is "
+                                          f"{MAX_BEATS} beats)")
             events.append((tick, msg))
         last_tick = tick
         # Note bookkeeping per (channel, pitch): FIFO of (start, velocity).
@@ -208,11 +267,16 @@ def midifile_to_song(mid, path: str | Path = "<memory>", *, lenient: bool = Fals
                     tempos.append(TempoChange(tick, bpm))
                 elif t == "time_signature":
                     try:
-                        meters.append(MeterChange(tick, msg.numerator, msg.denominator))
+                        meter = MeterChange(tick, msg.numerator, msg.denominator)
                     except ValueError as exc:
                         raise MidiFileError(path, f"unsupported time signature "
                                                   f"{msg.numerator}/{msg.denominator} at tick "
                                                   f"{tick} ({exc})") from None
+                    if meter.bar_ticks(tpb) < 1:
+                        raise MidiFileError(path, f"time signature {meter} at tick {tick} makes "
+                                                  f"a bar shorter than one tick at {tpb} "
+                                                  "ticks per beat")
+                    meters.append(meter)
                 elif t == "track_name":
                     names.setdefault(ti, msg.name.strip())
                 elif t in ("text", "marker") and msg.text.startswith(ROLE_MARKER):
@@ -320,8 +384,32 @@ def midifile_to_song(mid, path: str | Path = "<memory>", *, lenient: bool = Fals
         title = names.get(0, "")
     elif mid.type == 0:
         title = names.get(0, "")
-    return Song(tracks=tracks, ticks_per_beat=tpb, tempos=tempos or [TempoChange(0, 120.0)],
+    song = Song(tracks=tracks, ticks_per_beat=tpb, tempos=tempos or [TempoChange(0, 120.0)],
                 meters=meters or [MeterChange(0, 4, 4)], title=title)
+    return check_song_size(song, path)
+
+
+def check_song_size(song: Song, path: str | Path = "<song>") -> Song:
+    """Raise MidiFileError when `song` is beyond the sizes this program handles (see the
+    module docstring); return it unchanged otherwise."""
+    if len(song.tracks) > MAX_TRACKS:
+        raise MidiFileError(path, f"too many tracks ({len(song.tracks)}; the limit is "
+                                  f"{MAX_TRACKS})")
+    if song.n_notes > MAX_NOTES:
+        raise MidiFileError(path, f"too many notes ({song.n_notes}; the limit is {MAX_NOTES})")
+    end = song.end
+    if end > MAX_BEATS * song.ticks_per_beat:
+        raise MidiFileError(path, f"too long: the last note ends after "
+                                  f"{end / song.ticks_per_beat:.0f} beats (the limit is "
+                                  f"{MAX_BEATS})")
+    seconds = song.tick_to_seconds(end)
+    if seconds > MAX_SECONDS:
+        raise MidiFileError(path, f"too long: {seconds / 60:.0f} minutes (the limit is "
+                                  f"{MAX_SECONDS / 60:.0f} minutes)")
+    bars = len(song.bar_starts(end))
+    if bars > MAX_BARS:
+        raise MidiFileError(path, f"too many bars ({bars}; the limit is {MAX_BARS})")
+    return song
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ class Song:
         starts: list[int] = []
         for i, m in enumerate(self.meters):
             stop = self.meters[i + 1].tick if i + 1 < len(self.meters) else max(end, m.tick + 1)
-            length = m.bar_ticks(self.ticks_per_beat)
+            length = max(m.bar_ticks(self.ticks_per_beat), 1)  # never a bar of 0 ticks
             tick = m.tick
             while tick < stop:
                 starts.append(tick)
@@ -351,9 +351,11 @@ def planes_to_notes(onset: np.ndarray, active: np.ndarray, ticks_per_beat: int,
             while e < n_steps and col_active[e] and not col_start[e]:
                 e += 1
             vel = int(velocity[s, p]) if isinstance(velocity, np.ndarray) else int(velocity)
-            notes.append(Note(start_tick + step_to_tick(s, ticks_per_beat, steps_per_beat),
-                              start_tick + step_to_tick(e, ticks_per_beat, steps_per_beat),
-                              p + pitch_offset, vel if vel > 0 else 80))
+            t0 = start_tick + step_to_tick(s, ticks_per_beat, steps_per_beat)
+            # At fewer ticks per beat than steps two steps can round to one tick: a note keeps
+            # at least one tick.
+            t1 = max(start_tick + step_to_tick(e, ticks_per_beat, steps_per_beat), t0 + 1)
+            notes.append(Note(t0, t1, p + pitch_offset, vel if vel > 0 else 80))
     notes.sort()
     return notes
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import OutputError
-from engine.fileio import check_writable
+from engine.fileio import atomic_paths, check_writable
 from engine.music import Song
 from engine.synth.render import HEADROOM_PEAK as HEADROOM
-from export.audio import check_subtype, save_wav
+from export.audio import check_subtype, write_wav_file
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +28,18 @@ def stem_name(index: int, name: str) -> str:
 
 
 def prepare_folder(folder: str | Path) -> Path:
+    """Check that `folder` is, or can be created as, a writable folder; create nothing (the
+    folder is made only once every stem has been rendered)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(folder, "exists and is not a folder")
     if not folder.exists():
-        if not folder.parent.is_dir():
-            raise OutputError(folder, f"folder {folder.parent} does not exist")
-        try:
-            folder.mkdir()
-        except OSError as exc:
-            raise OutputError(folder, f"cannot create folder ({exc.strerror or exc})") from None
-    check_writable(folder / "stem.wav")
+        parent = folder.parent if str(folder.parent) else Path(".")
+        if not parent.is_dir():
+            raise OutputError(folder, f"folder {parent} does not exist")
+        check_writable(parent / ".stem.wav")
+    else:
+        check_writable(folder / "stem.wav")
     return folder
 
 
@@ -49,8 +51,8 @@ def write_stems(song: Song, folder: str | Path, *, sample_rate: int = 48000,
     from engine.synth.soundfont import find_soundfont
 
     subtype = check_subtype(subtype)
-    folder = prepare_folder(folder)
     soundfont = find_soundfont(soundfont)
+    folder = prepare_folder(folder)
     indices = [i for i, t in enumerate(song.tracks) if t.notes]
     skipped = len(song.tracks) - len(indices)
     if skipped:
@@ -74,10 +76,24 @@ def write_stems(song: Song, folder: str | Path, *, sample_rate: int = 48000,
     gain = HEADROOM / peak if peak > HEADROOM else 1.0
     if gain != 1.0:
         log.info("stems: peak %.3f would clip; all stems scaled by %.3f", peak, gain)
-    paths = []
-    for i, a in zip(indices, stems):
-        padded = np.zeros((length, 2), np.float32)
-        padded[:len(a)] = a * np.float32(gain)
-        paths.append(save_wav(padded, folder / stem_name(i, song.tracks[i].name), sample_rate,
-                              subtype))
+    # All or nothing: every stem goes to a temporary file first; they are moved into place
+    # together, and a folder this call created is removed again if any of them fails.
+    paths = [folder / stem_name(i, song.tracks[i].name) for i in indices]
+    created = not folder.exists()
+    try:
+        if created:
+            folder.mkdir()
+    except OSError as exc:
+        raise OutputError(folder, f"cannot create folder ({exc.strerror or exc})") from None
+    try:
+        with atomic_paths(paths, suffixes=[".wav"] * len(paths)) as tmps:
+            for a, tmp, path in zip(stems, tmps, paths):
+                padded = np.zeros((length, 2), np.float32)
+                padded[:len(a)] = a * np.float32(gain)
+                write_wav_file(padded, tmp, sample_rate, subtype, name=path)
+                del padded
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return paths

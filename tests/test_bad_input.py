@@ -1,5 +1,5 @@
-"""Every bad input of issue 2, through the real CLI entry point: a one-line error that names the
-file and the problem, exit code 2, and no output file left behind."""
+"""Bad inputs through the real CLI entry point: a one-line error that names the file and the
+problem, exit code 2, and no output file left behind."""
 
 from __future__ import annotations
 
@@ -102,24 +102,31 @@ def test_bad_midi_files(tmp_path, capsys, bad_files, command):
         out = tmp_path / ("out.mid" if command == "export" else "out.wav")
         args = {"info": [path], "export": [path, "-o", str(out)],
                 "render": [path, "-o", str(out), "--soundfont", str(bundled_soundfont())]}
-        code, _, err = run_cli(capsys, command, *args[command])
+        code, _, err = run_cli(capsys, command, *args[command], "--strict")
         line = one_line(err)
         assert code == 2, (path, err)
         assert path in line and problem in line, (path, line)
         assert "Traceback" not in err
         assert not out.exists()
-        if problem in ("zero-length note", "overlapping notes") or "data byte" in problem:
-            assert "--lenient" in line
+        if problem in ("zero-length note", "overlapping notes"):
+            assert "--strict" in line
 
 
-def test_lenient_repairs_what_strict_refuses(tmp_path, capsys, bad_files):
+def repairable(problem: str) -> bool:
+    return problem in ("zero-length note", "overlapping notes") or "data byte" in problem
+
+
+def test_default_reading_repairs_what_strict_refuses(tmp_path, capsys, bad_files):
+    assert sum(map(repairable, bad_files.values())) == 3
     for path, problem in bad_files.items():
-        if problem in ("zero-length note", "overlapping notes") or "data byte" in problem:
-            out = tmp_path / "fixed.mid"
-            code, stdout, err = run_cli(capsys, "export", path, "-o", str(out), "--lenient")
-            assert code == 0, err
-            assert out.exists()
-            assert run_cli(capsys, "info", str(out))[0] == 0
+        if repairable(problem):
+            for flags in ([], ["--lenient"]):  # --lenient is still accepted: it is the default
+                out = tmp_path / "fixed.mid"
+                code, stdout, err = run_cli(capsys, "export", path, "-o", str(out), *flags)
+                assert code == 0, err
+                assert out.exists()
+                assert run_cli(capsys, "info", str(out), "--strict")[0] == 0
+                out.unlink()
 
 
 def test_render_needs_notes(tmp_path, capsys):

@@ -156,7 +156,7 @@ def test_bad_notes_strict_and_lenient(tmp_path, events, word, repaired, caplog):
     path = _notes_file(tmp_path, events)
     with pytest.raises(MidiFileError, match=word) as err:
         read_midi(path)
-    assert "--lenient" in str(err.value) and str(path) in str(err.value)
+    assert "--strict" in str(err.value) and str(path) in str(err.value)
     song = read_midi(path, lenient=True)
     assert [(n.start, n.end) for n in song.tracks[0].notes] == repaired
     assert "repaired" in caplog.text
@@ -232,7 +232,7 @@ def test_real_world_files_shipped_with_music21_round_trip(tmp_path):
             song = read_midi(path)
             strict += 1
         except MidiFileError as exc:
-            assert "--lenient" in str(exc)
+            assert "--strict" in str(exc)
             song = read_midi(path, lenient=True)
         write_midi(song, tmp_path / "rt.mid")
         assert read_midi(tmp_path / "rt.mid") == song, path.name

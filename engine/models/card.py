@@ -4,6 +4,12 @@ A card names its ONNX files (one per component: an encoder, a decoder, one RNN s
 sha256, the representation they expect (steps per beat, pitch window, tracks, latent size), the
 training data and command, and the metrics measured on the held-out split. The runtime loads only
 what a card describes and checks the files against it.
+
+A card is validated as a whole when it is read (`validate_card`): the fields have their types,
+every file is a plain name in the card's own folder (no `..`, no other folder), every file has a
+sha256, and the representation of the kinds this program runs carries what their loaders read
+(a classifier's labels, an audio model's sample rate...). A defective card is a `ModelError`
+naming the card, never a KeyError from deep inside a loader.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +26,103 @@ from typing import Any
 from engine.errors import ModelError
 
 CARD_SCHEMA = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _pos_int(lo: int = 1, hi: int = 1 << 24):
+    def check(v):
+        return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+    check.__doc__ = f"an integer in {lo}..{hi}"
+    return check
+
+
+def _labels(v) -> bool:
+    return (isinstance(v, list) and len(v) >= 2 and len(set(v)) == len(v)
+            and all(isinstance(x, str) and x for x in v))
+
+
+_labels.__doc__ = "a list of at least two distinct, non-empty names"
+
+
+def _dict(v) -> bool:
+    return isinstance(v, dict)
+
+
+_dict.__doc__ = "an object"
+
+
+def _list(v) -> bool:
+    return isinstance(v, list) and len(v) >= 1
+
+
+_list.__doc__ = "a non-empty list"
+
+# What each kind's loader reads from `representation`: key -> check (its docstring says what
+# the value must be).
+REPRESENTATION_CHECKS: dict[str, dict] = {
+    "classifier-midi": {"labels": _labels, "steps_per_beat": _pos_int(1, 96),
+                        "window_steps": _pos_int(1, 1 << 14), "hop_steps": _pos_int(1, 1 << 14),
+                        "low_pitch": _pos_int(0, 127), "n_pitches": _pos_int(1, 128)},
+    "classifier-audio": {"labels": _labels, "sample_rate": _pos_int(4000, 192000),
+                         "n_fft": _pos_int(16, 1 << 16), "hop": _pos_int(1, 1 << 16),
+                         "window_frames": _pos_int(1, 1 << 16),
+                         "window_hop_frames": _pos_int(1, 1 << 16)},
+    "accompanist": {"latent": _pos_int(1, 4096), "rnn_hidden": _pos_int(1, 1 << 14),
+                    "tracks": _list, "decoding": _dict},
+    "morph": {"grid": _dict, "n_bars": _pos_int(1, 64), "latent": _pos_int(1, 4096),
+              "layers": _pos_int(1, 64), "hidden": _pos_int(1, 1 << 14)},
+    "gan": {"grid": _dict, "noise": _pos_int(1, 4096)},
+    "continuation": {"grid": _dict, "layers": _pos_int(1, 64), "hidden": _pos_int(1, 1 << 14)},
+}
+
+
+def validate_card(data, path: str | Path) -> None:
+    """Raise ModelError naming `path` unless `data` (a parsed card) is a complete, sane card."""
+    def bad(what: str):
+        return ModelError(f"{path}: defective model card ({what})")
+
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: model card must be a JSON object")
+    missing = [k for k in ("name", "kind", "files") if k not in data]
+    if missing:
+        raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+    for key in ("name", "kind"):
+        if not isinstance(data[key], str) or not data[key].strip() or any(
+                ord(c) < 32 for c in data[key]):
+            raise bad(f"{key} must be a non-empty one-line string")
+    for key in ("version", "created", "description"):
+        if key in data and not isinstance(data[key], (str, int)) or isinstance(
+                data.get(key), bool):
+            raise bad(f"{key} must be a string")
+    if "schema" in data and (not isinstance(data["schema"], int)
+                             or not 1 <= data["schema"] <= CARD_SCHEMA):
+        raise bad(f"schema {data['schema']!r} is not one this program reads "
+                  f"(1..{CARD_SCHEMA})")
+    for key in ("representation", "training", "metrics", "sha256"):
+        if key in data and not isinstance(data[key], dict):
+            raise bad(f"{key} must be an object")
+    files = data["files"]
+    if not isinstance(files, dict) or not files:
+        raise bad("files must be a non-empty object of component: file name")
+    digests = data.get("sha256", {})
+    for component, name in files.items():
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
+                or "\\" in name or "\0" in name or Path(name).name != name:
+            raise bad(f"file {name!r} of {component!r} must be a plain file name beside the "
+                      "card")
+        digest = digests.get(component)
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise bad(f"{component!r} has no sha256 (64 hex digits)")
+    checks = REPRESENTATION_CHECKS.get(data["kind"], {})
+    rep = data.get("representation", {})
+    for key, check in checks.items():
+        if key not in rep:
+            raise bad(f"representation lacks {key!r}")
+        if not check(rep[key]):
+            raise bad(f"representation {key!r} must be {check.__doc__}, got {rep[key]!r:.60}")
+    for key, value in rep.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(f"representation {key!r} is {value}")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -51,15 +156,14 @@ class ModelCard:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise ModelError(f"{path}: model card not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
             raise ModelError(f"{path}: not a readable model card ({exc})") from None
-        if not isinstance(data, dict):
-            raise ModelError(f"{path}: model card must be a JSON object")
-        missing = [k for k in ("name", "kind", "files") if k not in data]
-        if missing:
-            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        except RecursionError:
+            raise ModelError(f"{path}: not a readable model card (nested too deeply)") from None
+        validate_card(data, path)
         known = {f for f in cls.__dataclass_fields__ if f != "path"}
         card = cls(**{k: v for k, v in data.items() if k in known})
+        card.version = str(card.version)
         card.path = path
         return card
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.errors import UserInputError
+from engine.errors import ModelError, UserInputError
 from engine.music import Note, Song, Track, estimate_key
 
 log = logging.getLogger(__name__)
@@ -250,16 +250,20 @@ class StyleClassifier:
         self.name = card.name
         self.kind = card.kind
         rep = card.representation
-        self.labels: tuple[str, ...] = tuple(rep["labels"])
+        try:
+            self.labels: tuple[str, ...] = tuple(rep["labels"])
+            self.spec = MelodySpec.from_dict(rep) if self.kind == KIND_MIDI else None
+            self.view = str(rep.get("view", VIEW_TOP))
+            self.batch = max(int(rep.get("batch", 32)), 1)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            raise ModelError(f"{card.path}: classifier card lacks a usable representation "
+                             f"({type(exc).__name__}: {exc})") from None
         self.model = card.open("classifier", providers=providers, threads=threads)
         self.provider = self.model.provider
         self.input_name = next(iter(self.model.inputs))
-        self.spec = MelodySpec.from_dict(rep) if self.kind == KIND_MIDI else None
-        self.view = str(rep.get("view", VIEW_TOP))
         if self.kind == KIND_MIDI and self.view not in VIEWS:
             raise UserInputError(f"model {self.name!r} reads {self.view!r}; this program knows "
                                  f"{' and '.join(VIEWS)}")
-        self.batch = int(rep.get("batch", 32))
 
     @classmethod
     def load(cls, name: str | None = None, *, kind: str = KIND_MIDI,
@@ -333,7 +337,10 @@ class StyleClassifier:
         self._need(KIND_AUDIO)
         rep = self.card.representation
         sr = int(rep["sample_rate"])
-        x = af.resample(np.asarray(samples, dtype=np.float32), sample_rate, sr)
+        samples = np.asarray(samples, dtype=np.float32)
+        if not np.isfinite(samples).all():
+            raise UserInputError(f"{what} contains NaN or infinite samples")
+        x = af.resample(samples, sample_rate, sr)
         min_s = float(rep.get("min_seconds", 2.0))
         if x.size < min_s * sr or float(np.max(np.abs(x), initial=0.0)) < 1e-4:
             raise TooShortError(f"{what} is too short or silent to classify "

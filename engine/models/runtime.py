@@ -52,11 +52,13 @@ def list_cards(kind: str | None = None) -> list[ModelCard]:
             except ModelError as exc:
                 log.warning("skipping %s", exc)
                 continue
-            if card.name in seen or (kind is not None and card.kind != kind):
+            if card.name in seen:
+                first = next(c for c in cards if c.name == card.name)
+                log.warning("model %r: %s is used; it shadows %s", card.name, first.path, p)
                 continue
             seen.add(card.name)
             cards.append(card)
-    return cards
+    return [c for c in cards if kind is None or c.kind == kind]
 
 
 def load_card(name_or_path: str | Path | None = None, kind: str | None = None) -> ModelCard:

@@ -51,6 +51,10 @@ DEFAULT_GAIN = 0.4
 HEADROOM_PEAK = 0.98  # normalise only if the peak would exceed this (-0.18 dBFS)
 SILENCE = 1e-4  # -80 dBFS
 MIN_RATE, MAX_RATE = 8000, 192000
+# The rendered audio is held in memory (float32 stereo): a bound on its size, so that a song
+# that is long (up to the hour midi_io allows) at a high rate is refused with a message
+# instead of exhausting the memory. 768 MiB is 35 minutes at 48 kHz, 76 at 22.05 kHz.
+MAX_RENDER_BYTES = 768 * 2**20
 ProgressFn = Callable[[float], None]
 
 _EV_SETUP, _EV_OFF, _EV_ON = 0, 1, 2
@@ -235,6 +239,12 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
     end_frame = events[-1][0] if events else 0
     tail_frames = int(tail_seconds * sample_rate)
     total_frames = end_frame + tail_frames
+    if total_frames * 8 > MAX_RENDER_BYTES:
+        seconds = total_frames / sample_rate
+        raise UserInputError(
+            f"too long to render at {sample_rate} Hz ({seconds / 60:.1f} minutes would take "
+            f"{total_frames * 8 / 2**20:.0f} MiB; the limit is {MAX_RENDER_BYTES // 2**20} MiB"
+            f", about {MAX_RENDER_BYTES / 8 / sample_rate / 60:.0f} minutes at this rate)")
 
     offsets = [k * BLOCK // timing_groups for k in range(timing_groups)]
     drum_channels = {ch for ch, ti in enumerate(indices) if song.tracks[ti].is_drum}

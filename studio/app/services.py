@@ -100,11 +100,9 @@ def midi_bytes(song: Song) -> bytes:
         return path.read_bytes()
 
 
-def song_from_midi_bytes(data: bytes) -> Song:
-    with tempfile.TemporaryDirectory(prefix="popmusicnet-") as tmp:
-        path = Path(tmp) / "song.mid"
-        path.write_bytes(data)
-        return read_midi(path, lenient=True)
+def song_from_midi_bytes(data: bytes, name: str | Path = "<memory>") -> Song:
+    """Decode MIDI data held in memory; errors name `name` (the project it came from)."""
+    return _import("engine.midi_io").read_midi_bytes(data, name, lenient=True)
 
 
 # -- playback ---------------------------------------------------------------------------------

@@ -68,6 +68,18 @@ def main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        from engine.fileio import ENVIRONMENT_ERRNOS, os_reason
+
+        # Permission denied, a full disk, a name too long: the user's environment, not a bug.
+        if exc.errno in ENVIRONMENT_ERRNOS and exc.filename:
+            print(f"popmusicnet {args.command}: error: {exc.filename}: {os_reason(exc)}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        log.debug("internal error", exc_info=True)
+        print(f"popmusicnet {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(run with -vv for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print(f"popmusicnet {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -529,10 +529,14 @@ class Trainer:
             dest.mkdir(parents=True, exist_ok=True)
             from engine.models.card import ModelCard
 
+            from engine.fileio import atomic_paths
+
+            # All or nothing, the card last: a failed copy installs no half a model.
             c = ModelCard.read(card)
-            for f in c.files.values():
-                shutil.copy2(card.parent / f, dest / f)
-            shutil.copy2(card, dest / card.name)
+            names = [*c.files.values(), card.name]
+            with atomic_paths([dest / f for f in names]) as tmps:
+                for f, tmp in zip(names, tmps):
+                    shutil.copy2(card.parent / f, tmp)
             self.log.emit("installed", folder=str(dest))
         return card
 

@@ -8,6 +8,9 @@ hand-made files are full of them). In each file the melody track is the one the 
 `Song.melody_track()`: a track marked melody, else the highest-pitched non-drum track. Every
 other track with notes becomes an accompaniment track (drums stay drums); empty tracks are
 dropped. A file with no accompaniment left teaches an accompanist nothing and is skipped.
+Accompaniment tracks are named for use as role names: characters other than letters, digits,
+`_` and `-` become `_`, an unnamed track is `partN` (N its place in the file), and a repeated
+name gets a number.
 
 Files that cannot be used are skipped with one warning listing them; if none is usable that is
 an error (UserInputError) that names the folder and the first reasons.
@@ -21,6 +24,7 @@ one file in exactly one split).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,10 +89,21 @@ def assign_roles(song: Song, melody_index: int) -> Song:
     out = song.copy()
     melody = out.tracks[melody_index]
     melody.role = ROLE_MELODY
-    others = [t for i, t in enumerate(out.tracks) if i != melody_index and t.notes]
-    for t in others:
+    others = [(i, t) for i, t in enumerate(out.tracks) if i != melody_index and t.notes]
+    # Track names become the accompanist's role names (and its graphs' file and node names):
+    # every track gets a usable, distinct one. Unnamed tracks are "part2", "part3", ... by
+    # their place in the file; a repeated name gets a number.
+    melody.name = re.sub(r"[^A-Za-z0-9_-]+", "_", melody.name.strip()).strip("_") or "melody"
+    used = {melody.name.lower()}
+    for i, t in others:
         t.role = ROLE_ACCOMPANIMENT
-    out.tracks = [melody] + others
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", t.name.strip()).strip("_") or f"part{i + 1}"
+        base, k = name, 2
+        while name.lower() in used:
+            name, k = f"{base}{k}", k + 1
+        used.add(name.lower())
+        t.name = name
+    out.tracks = [melody] + [t for _, t in others]
     return out
 
 

@@ -125,6 +125,10 @@ class ProjectController(QObject):
         except (UserInputError, OSError) as exc:
             self._error("Cannot open", str(exc))
             return False
+        except Exception as exc:  # a bug in reading must not take the window down
+            log.exception("opening %s", path)
+            self._error("Cannot open", f"{path}: internal error ({type(exc).__name__}: {exc})")
+            return False
         self._install(project)
         self.doc.source_path = path
         self.settings.last_folder = str(path.parent)

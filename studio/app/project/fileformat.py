@@ -61,28 +61,91 @@ def save(project: Project, path: str | Path) -> Path:
     return atomic_write_text(path, to_json(project))
 
 
+MAX_PROJECT_BYTES = 64 * 2**20
+
+# The document's schema: key -> (check, what it must be). Every key but format and midi is
+# optional; a value of the wrong type or out of range refuses the file (nothing is guessed).
+_TRACK_FIELDS = {
+    "name": (lambda v: isinstance(v, str) and len(v) <= 1000, "a string"),
+    "program": (lambda v: _is_int(v) and 0 <= v <= 127, "an integer 0..127"),
+    "is_drum": (lambda v: isinstance(v, bool), "true or false"),
+    "role": (lambda v: v in ROLES, "one of " + ", ".join(ROLES)),
+    "volume": (lambda v: _is_int(v) and 0 <= v <= 127, "an integer 0..127"),
+    "pan": (lambda v: _is_int(v) and 0 <= v <= 127, "an integer 0..127"),
+    "notes": (lambda v: _is_int(v) and 0 <= v <= 10**7, "a count of notes"),
+    "mute": (lambda v: isinstance(v, bool), "true or false"),
+    "solo": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate(data, path: str | Path = "<project>") -> None:
+    """Raise ProjectFileError naming `path` unless `data` (parsed JSON) is a whole, sane
+    project document."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ProjectFileError(path, f"not a {FORMAT} file")
+    version = data.get("version", VERSION)
+    if not _is_int(version) or version < 1:
+        raise ProjectFileError(path, f"bad format version {version!r:.40}")
+    if version > VERSION:
+        raise ProjectFileError(path, f"made by a newer version (format {version})")
+    if not isinstance(data.get("midi"), str):
+        raise ProjectFileError(path, "the embedded MIDI data is missing or corrupt")
+    if not isinstance(data.get("title", ""), str):
+        raise ProjectFileError(path, "title must be a string")
+    tracks = data.get("tracks", [])
+    if tracks is None:
+        tracks = []
+    from engine.midi_io import MAX_TRACKS
+
+    if not isinstance(tracks, list) or len(tracks) > MAX_TRACKS:
+        raise ProjectFileError(path, f"tracks must be a list of at most {MAX_TRACKS} objects")
+    for i, t in enumerate(tracks, 1):
+        if not isinstance(t, dict):
+            raise ProjectFileError(path, f"track {i} must be an object")
+        for key, (check, what) in _TRACK_FIELDS.items():
+            if key in t and not check(t[key]):
+                raise ProjectFileError(path, f"track {i}: {key} must be {what}, got "
+                                             f"{t[key]!r:.40}")
+    loop = data.get("loop")
+    if loop is not None and not (isinstance(loop, list) and len(loop) == 2
+                                 and all(_is_int(x) and 0 <= x < 2**40 for x in loop)
+                                 and loop[0] < loop[1]):
+        raise ProjectFileError(path, "loop must be null or [start, end] ticks with start < end")
+    cursor = data.get("cursor", 0)
+    if not (_is_int(cursor) and 0 <= cursor < 2**40):
+        raise ProjectFileError(path, f"cursor must be a tick >= 0, got {cursor!r:.40}")
+
+
 def from_json(text: str, path: str | Path = "<project>") -> Project:
+    from engine.errors import MidiFileError
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProjectFileError(path, f"not a project file (bad JSON: {exc.msg})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ProjectFileError(path, f"not a {FORMAT} file")
-    if int(data.get("version", 0)) > VERSION:
-        raise ProjectFileError(path, f"made by a newer version (format {data['version']})")
+    except (RecursionError, ValueError) as exc:  # nesting too deep; a number too long
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ProjectFileError(path, f"not a project file ({reason})") from None
+    validate(data, path)
     try:
         midi = base64.b64decode(data["midi"], validate=True)
-    except (KeyError, binascii.Error, TypeError):
+    except (binascii.Error, ValueError):
         raise ProjectFileError(path, "the embedded MIDI data is missing or corrupt") from None
-    song = services.song_from_midi_bytes(midi)
-    song.title = str(data.get("title", song.title))
+    try:
+        song = services.song_from_midi_bytes(midi, name=path)
+    except MidiFileError as exc:
+        raise ProjectFileError(path, f"the embedded MIDI data: {exc.reason}") from None
+    song.title = data.get("title", song.title)
     meta = data.get("tracks") or []
     _restore_tracks(song, meta)
     mixer = [MixerState(bool(m.get("mute")), bool(m.get("solo"))) for m in meta] \
         if len(meta) == len(song.tracks) else []
     loop = data.get("loop")
-    return Project(song, mixer, tuple(loop) if loop and len(loop) == 2 else None,
-                   int(data.get("cursor", 0)))
+    return Project(song, mixer, tuple(loop) if loop else None, int(data.get("cursor", 0)))
 
 
 def _restore_tracks(song: Song, meta: list[dict]) -> None:
@@ -111,6 +174,9 @@ def _restore_tracks(song: Song, meta: list[dict]) -> None:
 def load(path: str | Path) -> Project:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_PROJECT_BYTES:
+            raise ProjectFileError(path, f"too large for a project file (the limit is "
+                                         f"{MAX_PROJECT_BYTES // 2**20} MiB)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProjectFileError(path, "no such file") from None

@@ -16,6 +16,8 @@ HELP = "add a machine-learned accompaniment to a melody (MIDI in, MIDI and WAV o
 
 
 def register(p: argparse.ArgumentParser) -> None:
+    from studio.cli.reading import add_reading_options
+
     p.add_argument("file", help="input MIDI file with the melody")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
     p.add_argument("--wav", metavar="OUT.wav", help="also render the result to WAV")
@@ -30,27 +32,29 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="how hard the voices are kept in the melody's key: 0 = as the model "
                         "says; default: the model card's (chosen on the valid split)")
     p.add_argument("--soundfont", metavar="SF2", help="SoundFont for --wav")
-    p.add_argument("--lenient", action="store_true",
-                   help="repair overlapping/zero-length notes instead of refusing the file")
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
     import logging
 
     from engine.errors import UserInputError
-    from engine.fileio import check_writable
+    from engine.fileio import atomic_path, check_outputs, check_writable
     from engine.midi_io import read_midi, require_notes, write_midi
     from engine.models.accompanist import Accompanist
+    from studio.cli.reading import about, lenient
 
     log = logging.getLogger(__name__)
     check_writable(args.output)
     if args.wav:
         check_writable(args.wav)
+    check_outputs([args.output, args.wav], [args.file])
     if args.temperature is not None and args.temperature < 0:
         raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
     if args.key_prior is not None and args.key_prior < 0:
         raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
-    song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
+    song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     model = Accompanist.load(args.model)
     melody_track = None
     if args.melody_track is not None:
@@ -58,18 +62,29 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f"--melody-track {args.melody_track}: {args.file} has tracks "
                                  f"1..{len(song.tracks)}")
         melody_track = args.melody_track - 1
-    out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
-                          seed=args.seed, key_prior=args.key_prior)
-    write_midi(out, args.output)
+    soundfont = None
+    if args.wav:
+        from engine.synth.soundfont import find_soundfont
+
+        soundfont = find_soundfont(args.soundfont)  # a bad soundfont fails before the work
+    with about(args.file):
+        out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
+                              seed=args.seed, key_prior=args.key_prior)
+        # MIDI and WAV together or neither: both go to temporary files, moved into place once
+        # the WAV is rendered.
+        with contextlib.ExitStack() as stack:
+            mid_tmp = stack.enter_context(atomic_path(args.output))
+            write_midi(out, mid_tmp)
+            if args.wav:
+                from export.audio import write_wav
+
+                write_wav(out, stack.enter_context(atomic_path(args.wav, suffix=".wav")),
+                          soundfont=soundfont, name=args.wav)
     added = out.tracks[len(song.tracks):]
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
           + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)
           + f"; model {model.name} on {model.provider}")
     if args.wav:
-        from engine.synth.soundfont import find_soundfont
-        from export.audio import write_wav
-
-        write_wav(out, args.wav, soundfont=find_soundfont(args.soundfont))
         print(f"wrote {args.wav}")
     log.debug("done")
     return 0

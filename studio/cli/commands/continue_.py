@@ -24,23 +24,29 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same music (default 0)")
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
+    from studio.cli.reading import add_reading_options
+
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.errors import UserInputError
-    from engine.fileio import check_writable
+    from engine.fileio import check_outputs, check_writable
     from engine.midi_io import read_midi, write_midi
     from engine.models.continuation import Continuer
+    from studio.cli.reading import about, lenient
 
     if not 1 <= args.bars <= 64:
         raise UserInputError(f"--bars must be in range 1..64, got {args.bars}")
     if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise UserInputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
     check_writable(args.output)
-    song = read_midi(args.input)
+    check_outputs([args.output], [args.input])
+    song = read_midi(args.input, lenient=lenient(args))
     model = Continuer.load(args.model)
-    out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature)
-    write_midi(out, args.output)
+    with about(args.input):
+        out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature)
+        write_midi(out, args.output)
     how = (model.decoding_text() if args.temperature is None
            else f"sampled at temperature {args.temperature:g}")
     print(f"wrote {args.output}: {args.bars} bars, {len(out.tracks[-1].notes)} new notes "

@@ -14,9 +14,10 @@ HELP = "show the tracks, meter, tempo, key and length of a MIDI file"
 
 
 def register(p: argparse.ArgumentParser) -> None:
+    from studio.cli.reading import add_reading_options
+
     p.add_argument("file", help="MIDI file (.mid)")
-    p.add_argument("--lenient", action="store_true",
-                   help="repair overlapping/zero-length notes instead of refusing the file")
+    add_reading_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -93,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.midi_io import read_midi
+    from studio.cli.reading import about, lenient
 
-    song = read_midi(args.file, lenient=args.lenient)
-    d = describe(song, args.file)
+    song = read_midi(args.file, lenient=lenient(args))
+    with about(args.file):
+        d = describe(song, args.file)
     print(json.dumps(d, indent=1) if args.json else format_text(d))
     return 0

@@ -212,11 +212,13 @@ def run(args: argparse.Namespace) -> int:
     if tty:
         print()
     inf = sorted(engine.stats.inference_ms)
-    pct = (lambda q: inf[min(len(inf) - 1, int(q * len(inf)))] if inf else float("nan"))
+    timing = (f"inference p50 {inf[len(inf) // 2]:.2f} ms "
+              f"p99 {inf[min(len(inf) - 1, int(0.99 * len(inf)))]:.2f} ms" if inf
+              else "inference: no bar was run")
     print(f"summary: {time.monotonic() - t0:.1f} s, bars {max(st.bar + 1, 0)}, "
           f"accompanied {st.bars_accompanied}, late={st.late} skipped={st.skipped} "
           f"xruns={st.xruns} notes in {st.notes_in} dropped {st.dropped}, "
-          f"inference p50 {pct(0.5):.2f} ms p99 {pct(0.99):.2f} ms, "
+          f"{timing}, "
           f"provider {st.provider or '-'}, accompaniment {st.accompaniment}"
           + (f", stopped: {reason}" if reason else ""), flush=True)
     if args.record:

@@ -31,11 +31,14 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
     p.add_argument("--list-styles", action="store_true", help="print the model's styles and exit")
     p.add_argument("-o", "--output", help="output MIDI file")
+    from studio.cli.reading import add_reading_options
+
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.errors import UserInputError
-    from engine.fileio import check_writable
+    from engine.fileio import check_outputs, check_writable
     from engine.models.morph import Morpher
 
     morpher = Morpher.load(args.model)
@@ -51,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.temperature <= 2.0:
         raise UserInputError(f"--temperature must be in range 0..2, got {args.temperature:g}")
     check_writable(args.output)
-    a = _source(morpher, args.a, args.style_a, args.window_a, "A")
-    b = _source(morpher, args.b, args.style_b, args.window_b, "B")
+    check_outputs([args.output], [args.a, args.b])
+    a = _source(morpher, args.a, args.style_a, args.window_a, "A", args)
+    b = _source(morpher, args.b, args.style_b, args.window_b, "B", args)
     song = morpher.morph(a, b, args.alpha, seed=args.seed, steps=args.steps,
                          temperature=args.temperature)
     from engine.midi_io import write_midi
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source(morpher, path, style, window, which):
+def _source(morpher, path, style, window, which, args):
     from engine.errors import UserInputError
 
     if path and style:
@@ -73,6 +77,7 @@ def _source(morpher, path, style, window, which):
         return style
     if not path:
         raise UserInputError(f"clip {which} is missing (a MIDI file, or --style-{which.lower()})")
-    from engine.midi_io import read_midi
+    from engine.midi_io import read_midi, require_notes
+    from studio.cli.reading import lenient
 
-    return read_midi(path), window
+    return require_notes(read_midi(path, lenient=lenient(args)), path), window

@@ -15,6 +15,8 @@ HELP = "render a MIDI file to WAV (and/or per-track stems) with a SoundFont"
 
 
 def register(p: argparse.ArgumentParser) -> None:
+    from studio.cli.reading import add_reading_options
+
     from studio.cli.progress import add_progress_option
 
     p.add_argument("file", help="input MIDI file")
@@ -32,8 +34,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak", type=float, metavar="DBFS",
                    help="scale the whole file so that its peak is at DBFS (e.g. -1); default: "
                         "leave the level alone, scale down only if it would clip")
-    p.add_argument("--lenient", action="store_true",
-                   help="repair overlapping/zero-length notes instead of refusing the file")
+    add_reading_options(p)
     add_progress_option(p)
 
 
@@ -41,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from engine.errors import UserInputError
-    from engine.fileio import check_writable
+    from engine.fileio import check_outputs, check_writable
     from engine.midi_io import read_midi, require_notes
     from engine.synth.soundfont import find_soundfont
     from export.audio import check_subtype
-    from studio.cli.progress import Progress
+    from studio.cli.reading import about, lenient
 
     if not args.output and not args.stems:
         raise UserInputError("nothing to write: give -o OUT.wav and/or --stems DIR")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     subtype = check_subtype(args.bit_depth)
     if args.output:
         check_writable(args.output)
-    song = require_notes(read_midi(args.file, lenient=args.lenient), args.file)
+    check_outputs([args.output, args.stems], [args.file])
+    song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     soundfont = find_soundfont(args.soundfont)
     if args.peak is not None and not -60.0 <= args.peak <= 0.0:
         raise UserInputError(f"--peak must be between -60 and 0 dBFS, got {args.peak:g}")
@@ -64,19 +66,38 @@ def run(args: argparse.Namespace) -> int:
         from export.stems import prepare_folder
 
         prepare_folder(args.stems)
-    if args.output:
-        from export.audio import write_wav
+    with about(args.file):
+        return _write(args, song, opts, subtype)
 
-        res = write_wav(song, args.output, progress=Progress("rendering", args.progress),
-                        peak_dbfs=args.peak, **opts)
-        print(f"wrote {args.output} ({len(res.audio) / res.sample_rate:.2f} s, "
-              f"{res.sample_rate} Hz, {subtype}; {res.describe()}; "
-              f"{song.duration_seconds / max(res.seconds, 1e-9):.0f}x realtime; "
-              f"soundfont {res.soundfont.name})")
-    if args.stems:
-        from export.stems import write_stems
 
-        paths = write_stems(song, args.stems, progress=Progress("stems", args.progress), **opts)
-        print(f"wrote {len(paths)} stem(s) to {Path(args.stems)}/: "
-              + ", ".join(p.name for p in paths))
+def _write(args, song, opts, subtype) -> int:
+    """The mix and the stems, all or nothing: the mix is moved into place only after every
+    stem has been written."""
+    import contextlib
+    from pathlib import Path
+
+    from engine.fileio import atomic_path
+    from studio.cli.progress import Progress
+
+    done = []
+    with contextlib.ExitStack() as stack:
+        if args.output:
+            from export.audio import write_wav
+
+            tmp = stack.enter_context(atomic_path(args.output, suffix=".wav"))
+            res = write_wav(song, tmp, progress=Progress("rendering", args.progress),
+                            peak_dbfs=args.peak, name=args.output, **opts)
+            done.append(f"wrote {args.output} ({len(res.audio) / res.sample_rate:.2f} s, "
+                        f"{res.sample_rate} Hz, {subtype}; {res.describe()}; "
+                        f"{song.duration_seconds / max(res.seconds, 1e-9):.0f}x realtime; "
+                        f"soundfont {res.soundfont.name})")
+            del res
+        if args.stems:
+            from export.stems import write_stems
+
+            paths = write_stems(song, args.stems, progress=Progress("stems", args.progress),
+                                **opts)
+            done.append(f"wrote {len(paths)} stem(s) to {Path(args.stems)}/: "
+                        + ", ".join(p.name for p in paths))
+    print("\n".join(done))
     return 0
