@@ -553,7 +553,7 @@ def test_continuation_writes_whole_bars_of_the_songs_meter(tmp_path):
 @pytest.mark.slow
 def test_continuation_forbids_one_pitch_repeated(tmp_path):
     """One onset a step, the most likely: an untrained net settles on one pitch; the decoder lets
-    a pitch start at most MAX_REPEAT lone onsets in a row."""
+    a pitch start in at most MAX_REPEAT onset steps in a row."""
     from engine.models.continuation import MAX_REPEAT
 
     dec = {"thr_onset": 0.0, "thr_active": 1.0, "max_notes": 1}

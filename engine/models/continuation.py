@@ -17,7 +17,7 @@ Decoding: by default the one chosen on the validation split and stored in the ca
 a note is held only where it sounded in the previous frame). With a temperature the frames are
 sampled instead (seeded Bernoulli; temperature 0 = every cell with p > 0.5, and at least the
 expected number of onsets a step). Every decoding forbids the degenerate continuation, one pitch
-repeated throughout: a pitch may start at most `MAX_REPEAT` lone onsets in a row. Also the bar
+repeated throughout: a pitch may start in at most `MAX_REPEAT` onset steps in a row. Also the bar
 metrics of the Rajaraman slides: their Hamming-like accuracy and note F1.
 """
 
@@ -106,38 +106,35 @@ def parse_decoding(dec: dict | None) -> dict | None:
             "fill_expected": bool(dec.get("fill_expected", False))}
 
 
-#: A pitch may start at most this many onsets in a row on its own (a step whose only onset it is)
-#: before the decoder forbids it for the next onset: without it the threshold decoding settles on
-#: one pitch repeated for the whole continuation. Real tunes repeat a note 3 or 4 times.
+#: A pitch may sound in at most this many onset steps in a row (steps where some note starts)
+#: before the decoder forbids it for the next one: without it the threshold decoding settles on
+#: one pitch repeated for the whole continuation (with or without a second voice). Tunes repeat
+#: a note 3 or 4 times.
 MAX_REPEAT = 4
 
 
-def forbid_repeats(probs: np.ndarray, run_pitch: np.ndarray, run_len: np.ndarray,
-                   max_repeat: int = MAX_REPEAT) -> np.ndarray:
-    """A copy of probs (B, 2P) with the onset of `run_pitch` (B,) set to 0 in rows whose last
-    `run_len` >= `max_repeat` onsets were that pitch alone (0 = no limit)."""
+def forbid_repeats(probs: np.ndarray, runs: np.ndarray, max_repeat: int = MAX_REPEAT
+                   ) -> np.ndarray:
+    """A copy of probs (B, 2P) with the onset probability of every pitch set to 0 where its run
+    (`runs` (B, P): onset steps in a row that started it) has reached `max_repeat` (0 = no
+    limit)."""
     if not max_repeat:
         return probs
-    rows = np.flatnonzero((run_len >= max_repeat) & (run_pitch >= 0))
-    if len(rows) == 0:
+    full = runs >= max_repeat
+    if not full.any():
         return probs
     out = probs.copy()
-    out[rows, run_pitch[rows]] = 0.0
+    out[:, :runs.shape[1]][full] = 0.0
     return out
 
 
-def update_runs(frame: np.ndarray, run_pitch: np.ndarray, run_len: np.ndarray, p: int) -> None:
-    """Track, per row, the pitch of the current run of lone onsets and its length (in place)."""
+def update_runs(frame: np.ndarray, runs: np.ndarray) -> None:
+    """After a decoded frame (B, 2P): each pitch's run of onset steps in a row (in place); a
+    step without onsets leaves the runs as they are (a rest does not break a repetition)."""
+    p = runs.shape[1]
     onsets = np.asarray(frame)[:, :p] > 0.5
-    count = onsets.sum(axis=1)
-    pitch = np.argmax(onsets, axis=1)
-    one = count == 1
-    same = one & (pitch == run_pitch)
-    run_len[same] += 1
-    new = one & ~same
-    run_pitch[new], run_len[new] = pitch[new], 1
-    many = count > 1
-    run_pitch[many], run_len[many] = -1, 0
+    step = onsets.any(axis=1)
+    runs[step] = np.where(onsets[step], runs[step] + 1, 0)
 
 
 class Continuer:
@@ -209,7 +206,7 @@ class Continuer:
         """Free-running frames after a `read_context` state: (B, n_steps, F) in {0, 1}.
         `temperature` None = the threshold `decoding` (default: the card's); 0 = every onset
         more likely than not, and at least the expected number of onsets a step. A pitch may
-        start at most `max_repeat` lone onsets in a row (0 = no limit)."""
+        sound in at most `max_repeat` onset steps in a row (0 = no limit)."""
         frames, probs, h, c = state[:4]
         bar_steps, start = (state[4], state[5]) if len(state) > 4 else (None, 0)
         frames = frames.copy()
@@ -221,10 +218,9 @@ class Continuer:
                         "count_scale": 0.0, "fill_expected": True}
         rng = np.random.default_rng(seed)
         b = frames.shape[0]
-        run_pitch = np.full(b, -1, np.int64)
-        run_len = np.zeros(b, np.int64)
+        runs = np.zeros((b, p), np.int64)
         for t in range(n_ctx, frames.shape[1]):
-            probs = forbid_repeats(probs, run_pitch, run_len, max_repeat)
+            probs = forbid_repeats(probs, runs, max_repeat)
             if decoding is not None and (temperature is None or temperature <= 0.0):
                 x = threshold_frame(probs, frames[:, t - 1, p:], **decoding)
             else:
@@ -232,7 +228,7 @@ class Continuer:
                 x = (rng.random(pr.shape, dtype=np.float32) < pr).astype(np.float32)
                 x[:, p:] = np.maximum(x[:, p:], x[:, :p])
             frames[:, t] = x
-            update_runs(x, run_pitch, run_len, p)
+            update_runs(x, runs)
             if t + 1 < frames.shape[1]:
                 probs, h, c = self._run(frames, t, h, c, bar_steps, start)
         return frames[:, n_ctx:]

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from engine.models.continuation import Continuer, hamming_accuracy, parse_decoding
+from engine.models.continuation import MAX_REPEAT, Continuer, hamming_accuracy, parse_decoding
 from engine.models.genroll import note_f1
 
 #: The decodings `choose_decoding` tries: onset threshold x held threshold x most onsets a step
@@ -161,7 +161,8 @@ def run_eval(args) -> int:
         rows.append((f"LSTM, decoding with the best valid F1 alone "
                      f"({model.decoding_text(parse_decoding(d))}; valid F1 "
                      f"{d.get('valid_note_f1', float('nan')):.3f})", "max_f1"))
-    rows += [("LSTM, most likely per cell (p > 0.5, temperature 0)", "likely"),
+    rows += [("LSTM, most likely per cell (p > 0.5, at least the expected number of onsets a "
+              "step; temperature 0)", "likely"),
              ("LSTM, sampled (temperature 1)", "sampled"),
              ("repeat the last bar (baseline)", "repeat")]
     table = "\n".join(f"| {label} | {m[f'hamming_{k}']:.4f} | {m[f'note_f1_{k}']:.3f} | "
@@ -205,6 +206,9 @@ so it rewards writing few notes. The decodings (thresholds on the onset and held
 probabilities, a note held only where it sounded the frame before, at most k onsets a step or
 a multiple of the step's expected number of onsets, optionally at least that expected number)
 were chosen for note F1 on the validation windows at training time and are stored in the card.
+Every LSTM decoding here, as in `popmusicnet continue`, lets a pitch start in at most
+{MAX_REPEAT} onset steps in a row (one pitch repeated throughout was the threshold decoding's
+failure on a song's continuation); the new bars follow the song's meter map there.
 {density_md}`popmusicnet continue --temperature T` samples instead.
 
 {jsb_md}
