@@ -433,6 +433,21 @@ def test_cli_morph_generate_continue(cli_env):
                   "-o", str(tmp / "c.mid")]) == 0
     cont = read_midi(tmp / "c.mid")
     assert cont.n_notes >= read_midi(a).n_notes
+    # a 3/4 tune: the new bars are 3/4 bars after its last bar line, in a track of their own
+    from engine.midi_io import write_midi
+
+    write_midi(waltz_song(), tmp / "w.mid")
+    assert _main(["continue", str(tmp / "w.mid"), "--bars", "4", "--model",
+                  "continuation-tiny", "--temperature", "1", "-o", str(tmp / "wc.mid")]) == 0
+    wc = read_midi(tmp / "wc.mid")
+    new = [n for t in wc.tracks if t.name == "continuation" for n in t.notes]
+    end = 480 + 4 * 3 * 480
+    assert new and min(n.start for n in new) >= end and max(n.end for n in new) <= end + 12 * 480
+    assert str(wc.meter_at(end)) == "3/4"
+    assert _main(["generate", "--bars", "4", "--meter", "3/4", "--model", "gan-tiny",
+                  "--temperature", "2", "-o", str(tmp / "g34.mid")]) == 0
+    g34 = read_midi(tmp / "g34.mid", lenient=True)
+    assert [str(m) for m in g34.meters] == ["3/4"] and g34.end <= 4 * 3 * 480
 
 
 @pytest.mark.slow
@@ -443,6 +458,8 @@ def test_cli_morph_generate_continue(cli_env):
     ["generate", "--variations", "17", "-o", "X"],
     ["generate", "--temperature", "3", "-o", "X"],
     ["generate", "--style", "nope", "-o", "X"],
+    ["generate", "--meter", "3/5", "-o", "X"],
+    ["continue", "A", "--meter", "three", "-o", "X"],
     ["continue", "missing.mid", "-o", "X"],
     ["continue", "A", "--bars", "0", "-o", "X"],
 ])
