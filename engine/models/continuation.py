@@ -106,7 +106,7 @@ def parse_decoding(dec: dict | None) -> dict | None:
             "fill_expected": bool(dec.get("fill_expected", False))}
 
 
-#: A pitch may sound in at most this many onset steps in a row (steps where some note starts)
+#: By default (a card without `max_repeat`) a pitch may sound in at most this many onset steps in a row (steps where some note starts)
 #: before the decoder forbids it for the next one: without it the threshold decoding settles on
 #: one pitch repeated for the whole continuation (with or without a second voice). Tunes repeat
 #: a note 3 or 4 times.
@@ -148,6 +148,7 @@ class Continuer:
             self.context_bars = int(rep.get("context_bars", 1))
             self.lookback = bool(rep.get("lookback", False))
             self.decoding = parse_decoding(rep.get("decoding"))
+            self.max_repeat = int(rep.get("max_repeat", MAX_REPEAT))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{card.path}: continuation card lacks a usable representation "
                              f"({exc})") from None
@@ -202,12 +203,14 @@ class Continuer:
 
     def generate_from(self, state, n_ctx: int, *, seed: int = 0,
                       temperature: float | None = None, decoding: dict | None = None,
-                      max_repeat: int = MAX_REPEAT) -> np.ndarray:
+                      max_repeat: int | None = None) -> np.ndarray:
         """Free-running frames after a `read_context` state: (B, n_steps, F) in {0, 1}.
         `temperature` None = the threshold `decoding` (default: the card's); 0 = every onset
         more likely than not, and at least the expected number of onsets a step. A pitch may
-        sound in at most `max_repeat` onset steps in a row (0 = no limit)."""
+        sound in at most `max_repeat` onset steps in a row (0 = no limit; default: the card's
+        `max_repeat`, chosen on the validation windows, else `MAX_REPEAT`)."""
         frames, probs, h, c = state[:4]
+        max_repeat = self.max_repeat if max_repeat is None else max_repeat
         bar_steps, start = (state[4], state[5]) if len(state) > 4 else (None, 0)
         frames = frames.copy()
         p = self.spec.n_pitches

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from engine.models.continuation import MAX_REPEAT, Continuer, hamming_accuracy, parse_decoding
+from engine.models.continuation import Continuer, hamming_accuracy, parse_decoding
 from engine.models.genroll import note_f1
 
 #: The decodings `choose_decoding` tries: onset threshold x held threshold x most onsets a step
@@ -78,6 +78,29 @@ def choose_decoding(model: Continuer, windows: np.ndarray, *, batch: int = 512,
             entry(best, "best mean note F1 of bar 2 on the validation 2-bar windows"))
 
 
+#: The repetition limits `choose_max_repeat` tries (0 = none).
+MAX_REPEATS = (0, 2, 3, 4, 6)
+
+
+def choose_max_repeat(model: Continuer, windows: np.ndarray, *, n_windows: int = 300,
+                      seed: int = 0, batch: int = 150) -> tuple[int, dict[int, float]]:
+    """The repetition limit (a pitch in at most k onset steps in a row) with the best mean note
+    F1 of bar 2 on `windows` (validation 2-bar windows), with the card's decoding: (k, {k: F1})."""
+    rng = np.random.default_rng(seed)
+    if len(windows) > n_windows:
+        windows = windows[np.sort(rng.choice(len(windows), n_windows, replace=False))]
+    steps, p = model.spec.bar_steps, model.spec.n_pitches
+    f1: dict[int, list] = {k: [] for k in MAX_REPEATS}
+    for i in range(0, len(windows), batch):
+        w = windows[i:i + batch].astype(np.float32)
+        state = model.read_context(w[:, :steps], steps)
+        for k in MAX_REPEATS:
+            pred = model.generate_from(state, steps, max_repeat=k)
+            f1[k] += [note_f1(pred[j], w[j, steps:], p)[2] for j in range(len(w))]
+    means = {k: round(float(np.mean(v)), 4) for k, v in f1.items()}
+    return max(MAX_REPEATS, key=lambda k: (means[k], k)), means
+
+
 def measure_bars(model: Continuer, windows: np.ndarray, *, seed: int = 0, n_windows: int = 400,
                  batch: int = 128) -> dict[str, float]:
     rng = np.random.default_rng(seed)
@@ -131,6 +154,11 @@ def run_eval(args) -> int:
     styles = list(model.card.training.get("styles") or gdata.DEFAULT_STYLES)
     barsets = gdata.load_barsets(styles, model.spec,
                                  max_pieces=model.card.training.get("max_pieces", 400))
+    xva, _ = gdata.windows(barsets, "valid", 2, max_per_piece=4, styles=styles, seed=args.seed)
+    limit, limit_f1 = choose_max_repeat(model, xva, seed=args.seed)
+    print(f"max_repeat chosen on {min(len(xva), 300)} valid windows: {limit} "
+          f"(valid note F1 by limit: {limit_f1})")
+    model.max_repeat = limit
     xte, _ = gdata.windows(barsets, "test", 2, max_per_piece=4, styles=styles, seed=args.seed)
     m = measure_bars(model, xte, seed=args.seed, n_windows=args.windows)
     for k, v in m.items():
@@ -207,8 +235,10 @@ probabilities, a note held only where it sounded the frame before, at most k ons
 a multiple of the step's expected number of onsets, optionally at least that expected number)
 were chosen for note F1 on the validation windows at training time and are stored in the card.
 Every LSTM decoding here, as in `popmusicnet continue`, lets a pitch start in at most
-{MAX_REPEAT} onset steps in a row (one pitch repeated throughout was the threshold decoding's
-failure on a song's continuation); the new bars follow the song's meter map there.
+{limit} onset steps in a row (one pitch repeated throughout was the threshold decoding's
+failure on a song's continuation), the limit with the best note F1 of the card's decoding on
+{min(len(xva), 300)} validation windows ({', '.join(f"{'none' if k == 0 else k}: {v:.4f}" for k, v in limit_f1.items())}; stored in the
+card as `max_repeat`); the new bars follow the song's meter map there.
 {density_md}`popmusicnet continue --temperature T` samples instead.
 
 {jsb_md}
