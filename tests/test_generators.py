@@ -9,6 +9,7 @@ import argparse
 import numpy as np
 import pytest
 
+from engine.errors import UserInputError
 from engine.models.gan import (
     empty_bar_rate,
     note_lengths,
@@ -250,7 +251,7 @@ def test_lookback_runtime_matches_torch(tmp_path):
         want = torch.sigmoid(model(torch.from_numpy(
             model_inputs(frames, np.arange(39), SPEC.bar_steps)))).numpy()
     for n_ctx in (5, 16, 23, 39):  # before, at and after a whole bar of context
-        _, probs, _, _ = cont.read_context(frames[:, :n_ctx], 0)
+        probs = cont.read_context(frames[:, :n_ctx], 0)[1]
         assert np.abs(probs - want[:, n_ctx - 1]).max() < 1e-5
 
 
@@ -432,6 +433,21 @@ def test_cli_morph_generate_continue(cli_env):
                   "-o", str(tmp / "c.mid")]) == 0
     cont = read_midi(tmp / "c.mid")
     assert cont.n_notes >= read_midi(a).n_notes
+    # a 3/4 tune: the new bars are 3/4 bars after its last bar line, in a track of their own
+    from engine.midi_io import write_midi
+
+    write_midi(waltz_song(), tmp / "w.mid")
+    assert _main(["continue", str(tmp / "w.mid"), "--bars", "4", "--model",
+                  "continuation-tiny", "--temperature", "1", "-o", str(tmp / "wc.mid")]) == 0
+    wc = read_midi(tmp / "wc.mid")
+    new = [n for t in wc.tracks if t.name == "continuation" for n in t.notes]
+    end = 480 + 4 * 3 * 480
+    assert new and min(n.start for n in new) >= end and max(n.end for n in new) <= end + 12 * 480
+    assert str(wc.meter_at(end)) == "3/4"
+    assert _main(["generate", "--bars", "4", "--meter", "3/4", "--model", "gan-tiny",
+                  "--temperature", "2", "-o", str(tmp / "g34.mid")]) == 0
+    g34 = read_midi(tmp / "g34.mid", lenient=True)
+    assert [str(m) for m in g34.meters] == ["3/4"] and g34.end <= 4 * 3 * 480
 
 
 @pytest.mark.slow
@@ -442,6 +458,8 @@ def test_cli_morph_generate_continue(cli_env):
     ["generate", "--variations", "17", "-o", "X"],
     ["generate", "--temperature", "3", "-o", "X"],
     ["generate", "--style", "nope", "-o", "X"],
+    ["generate", "--meter", "3/5", "-o", "X"],
+    ["continue", "A", "--meter", "three", "-o", "X"],
     ["continue", "missing.mid", "-o", "X"],
     ["continue", "A", "--bars", "0", "-o", "X"],
 ])
@@ -499,3 +517,94 @@ def test_gan_default_is_cnn(tiny_models, monkeypatch):
     card.write(d / "gan-cnn.json")
     monkeypatch.setenv("POPMUSICNET_MODELS", str(d))
     assert BarGenerator.load(providers="cpu").name == "gan-cnn"
+
+
+# -- meters and degenerate repetition ----------------------------------------------------------
+def waltz_song(n_bars: int = 4, pickup: bool = True) -> Song:
+    """A 3/4 tune: a one-beat pickup (a 1/4 bar) then `n_bars` bars of three quarter notes."""
+    tpb = 480
+    notes, t = [], 0
+    if pickup:
+        notes.append(Note(0, tpb, 67))
+        t = tpb
+    for bar in range(n_bars):
+        for beat, pitch in enumerate((72, 76, 79) if bar % 2 == 0 else (74, 77, 71)):
+            notes.append(Note(t + beat * tpb, t + (beat + 1) * tpb, pitch))
+        t += 3 * tpb
+    meters = [MeterChange(0, 1, 4), MeterChange(tpb, 3, 4)] if pickup else [MeterChange(0, 3, 4)]
+    return Song(tracks=[Track(name="melody", notes=notes)], meters=meters)
+
+
+@pytest.mark.slow
+def test_continuation_writes_whole_bars_of_the_songs_meter(tmp_path):
+    dec = {"thr_onset": 0.0, "thr_active": 1.0, "max_notes": 1}
+    _, cont = _tiny_continuer(tmp_path, decoding=dec)
+    tpb = 480
+    for pickup in (True, False):
+        song = waltz_song(pickup=pickup)
+        end = song.end  # the last note ends on the bar line
+        out = cont.continue_song(song, 4)
+        assert len(out.tracks) == 2 and out.tracks[-1].name == "continuation"
+        assert out.tracks[0].notes == song.tracks[0].notes
+        new = out.tracks[-1].notes
+        # one onset a step (max_notes 1, threshold 0): 4 bars of 3/4 = 48 steps, 12 beats
+        assert len(new) == 48
+        assert min(n.start for n in new) == end
+        assert max(n.end for n in new) == end + 12 * tpb
+        assert [(m.numerator, m.denominator) for m in out.meters][-1] == (3, 4)
+    # a last note ending inside a bar: the continuation starts at the next bar line
+    song = waltz_song(pickup=False)
+    song.tracks[0].notes[-1] = Note(song.end - 3 * tpb, song.end - 2 * tpb, 71)
+    new = cont.continue_song(song, 2).tracks[-1].notes
+    assert min(n.start for n in new) == 4 * 3 * tpb
+    assert max(n.end for n in new) == (4 + 2) * 3 * tpb
+    # another meter asked for: 6/8 bars (12 steps) after a 4/4 song, the meter written there
+    four = scale_song(1, n_bars=2)
+    out = cont.continue_song(four, 2, meter=(6, 8))
+    assert out.meter_at(out.end - 1).numerator == 6 and out.meter_at(0).numerator == 4
+    assert max(n.end for n in out.tracks[-1].notes) == 2 * 4 * tpb + 2 * 3 * tpb
+    with pytest.raises(UserInputError):
+        cont.continue_song(four, 2, meter=(5, 3))
+
+
+@pytest.mark.slow
+def test_continuation_forbids_one_pitch_repeated(tmp_path):
+    """One onset a step, the most likely: an untrained net settles on one pitch; the decoder lets
+    a pitch start in at most MAX_REPEAT onset steps in a row."""
+    from engine.models.continuation import MAX_REPEAT
+
+    dec = {"thr_onset": 0.0, "thr_active": 1.0, "max_notes": 1}
+    _, cont = _tiny_continuer(tmp_path, decoding=dec)
+    ctx = np.zeros((1, 16, 2 * P), np.float32)
+    ctx[:, ::4, 5] = ctx[:, :, P + 5] = 1
+    state = cont.read_context(ctx, 32)
+    free = cont.generate_from(state, 16, max_repeat=0)[0]
+    kept = cont.generate_from(state, 16)[0]
+    pitches = lambda f: [int(np.flatnonzero(r[:P])[0]) for r in f if r[:P].any()]  # noqa: E731
+    assert len(set(pitches(free))) == 1  # the degenerate continuation the rule is for
+    runs, last, n = [], None, 0
+    for p in pitches(kept):
+        n = n + 1 if p == last else 1
+        last = p
+        runs.append(n)
+    assert len(pitches(kept)) == 32 and max(runs) == MAX_REPEAT
+    assert len(set(pitches(kept))) >= 3
+    # at temperature 0 a melody still gets its notes (at least the expected number a step)
+    assert cont.generate_from(state, 16, temperature=0.0)[0, :, :P].any()
+
+
+@pytest.mark.slow
+def test_gan_writes_bars_of_the_meter():
+    from engine.models.gan import BarGenerator
+
+    g = BarGenerator.load(providers="cpu")  # the bundled generator
+    tpb = 480
+    for meter, beats in (((3, 4), 3), ((6, 8), 3), ((2, 4), 2), ((6, 4), 6), ((4, 4), 4)):
+        song = g.generate(4, seed=3, meter=meter)
+        assert [(m.numerator, m.denominator) for m in song.meters] == [meter]
+        assert song.tracks[0].name == "generated" and song.n_notes > 0
+        bar = beats * tpb
+        for n in song.tracks[0].notes:  # every note inside one bar of the meter
+            assert n.start // bar == (n.end - 1) // bar < 4
+    with pytest.raises(UserInputError):
+        g.generate(2, meter=(3, 5))

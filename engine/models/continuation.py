@@ -1,7 +1,10 @@
 """Continue a song bar after bar with the next-frame LSTM (numpy + ONNX Runtime; no torch).
 
-The model reads the song's last bar (key-normalised [onset | active] frames, 16 per 4/4 bar),
-then writes new frames one at a time, each fed back as the next input.
+The model reads the song's last bar (key-normalised [onset | active] frames, 4 a quarter note),
+then writes new frames one at a time, each fed back as the next input. Bars follow the song's
+meter map: 4 bars after a 3/4 tune are 48 frames (12 beats) starting on the bar line after its
+last note; the lookback and the position input use the song's bar length (12 steps in 3/4, the
+first 12 positions of the 16 the model was trained on).
 
 Inputs (cards with `"lookback": true`, Magenta's Lookback RNN idea): beside the frame at step t
 the model sees the frame one bar before the frame it predicts (step t + 1 - 16; zeros with a flag
@@ -12,7 +15,9 @@ the strongest regularity in this music; the network learns when to copy and when
 Decoding: by default the one chosen on the validation split and stored in the card
 (`representation.decoding`: an onset threshold, an active threshold, at most k onsets per step;
 a note is held only where it sounded in the previous frame). With a temperature the frames are
-sampled instead (seeded Bernoulli; temperature 0 = every cell with p > 0.5). Also the bar
+sampled instead (seeded Bernoulli; temperature 0 = every cell with p > 0.5, and at least the
+expected number of onsets a step). Every decoding forbids the degenerate continuation, one pitch
+repeated throughout: a pitch may start in at most `MAX_REPEAT` onset steps in a row. Also the bar
 metrics of the Rajaraman slides: their Hamming-like accuracy and note F1.
 """
 
@@ -24,8 +29,9 @@ import numpy as np
 
 from engine.errors import ModelError, UserInputError
 from engine.models.card import ModelCard
-from engine.models.genroll import GridSpec, features_to_notes, song_bars, temper
-from engine.music import Song, Track, step_to_tick, tick_to_step
+from engine.models.genroll import (GridSpec, features_to_notes, key_shift, song_planes,
+                                   temper)
+from engine.music import MeterChange, Song, Track, tick_to_step
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +45,13 @@ def n_model_inputs(n_features: int, bar_steps: int, lookback: bool) -> int:
 
 
 def model_inputs(frames: np.ndarray, steps, bar_steps: int, *, lookback: bool = True,
-                 start: int = 0) -> np.ndarray:
+                 start: int = 0, pos_width: int | None = None) -> np.ndarray:
     """Inputs (B, len(steps), n_model_inputs) that predict frames[:, t + 1] for each t in
     `steps`, from frames (B, T, F) whose step 0 lies `start` steps after a bar line. Input t is
     [frame t | frame t + 1 - bar_steps (zeros before the first bar) | one-hot position of step
-    t + 1 in the bar | 1 where that earlier frame exists]."""
+    t + 1 in the bar | 1 where that earlier frame exists]. `pos_width` (default `bar_steps`) is the
+    width of the position one-hot: a model trained on 16-step bars reads a 12-step 3/4 bar with
+    positions 0..11 of its 16."""
     frames = np.asarray(frames, np.float32)
     ts = np.asarray(steps, np.int64).reshape(-1)
     cur = frames[:, ts]
@@ -52,7 +60,8 @@ def model_inputs(frames: np.ndarray, steps, bar_steps: int, *, lookback: bool = 
     back = ts + 1 - bar_steps
     have = back >= 0
     prev = frames[:, np.clip(back, 0, None)] * have[None, :, None]
-    pos = np.eye(bar_steps, dtype=np.float32)[(start + ts + 1) % bar_steps]
+    width = pos_width or bar_steps
+    pos = np.eye(width, dtype=np.float32)[((start + ts + 1) % bar_steps) % width]
     b = frames.shape[0]
     return np.concatenate([cur, prev, np.broadcast_to(pos, (b,) + pos.shape),
                            np.broadcast_to(have.astype(np.float32)[None, :, None],
@@ -97,6 +106,37 @@ def parse_decoding(dec: dict | None) -> dict | None:
             "fill_expected": bool(dec.get("fill_expected", False))}
 
 
+#: By default (a card without `max_repeat`) a pitch may sound in at most this many onset steps in a row (steps where some note starts)
+#: before the decoder forbids it for the next one: without it the threshold decoding settles on
+#: one pitch repeated for the whole continuation (with or without a second voice). Tunes repeat
+#: a note 3 or 4 times.
+MAX_REPEAT = 4
+
+
+def forbid_repeats(probs: np.ndarray, runs: np.ndarray, max_repeat: int = MAX_REPEAT
+                   ) -> np.ndarray:
+    """A copy of probs (B, 2P) with the onset probability of every pitch set to 0 where its run
+    (`runs` (B, P): onset steps in a row that started it) has reached `max_repeat` (0 = no
+    limit)."""
+    if not max_repeat:
+        return probs
+    full = runs >= max_repeat
+    if not full.any():
+        return probs
+    out = probs.copy()
+    out[:, :runs.shape[1]][full] = 0.0
+    return out
+
+
+def update_runs(frame: np.ndarray, runs: np.ndarray) -> None:
+    """After a decoded frame (B, 2P): each pitch's run of onset steps in a row (in place); a
+    step without onsets leaves the runs as they are (a rest does not break a repetition)."""
+    p = runs.shape[1]
+    onsets = np.asarray(frame)[:, :p] > 0.5
+    step = onsets.any(axis=1)
+    runs[step] = np.where(onsets[step], runs[step] + 1, 0)
+
+
 class Continuer:
     def __init__(self, card: ModelCard, *, providers: str = "auto") -> None:
         self.card = card
@@ -108,6 +148,7 @@ class Continuer:
             self.context_bars = int(rep.get("context_bars", 1))
             self.lookback = bool(rep.get("lookback", False))
             self.decoding = parse_decoding(rep.get("decoding"))
+            self.max_repeat = int(rep.get("max_repeat", MAX_REPEAT))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{card.path}: continuation card lacks a usable representation "
                              f"({exc})") from None
@@ -134,79 +175,123 @@ class Continuer:
             cap += ", at least the expected number"
         return f"onset p > {d['thr_onset']:g}, held p > {d['thr_active']:g}{cap}"
 
-    def _run(self, frames: np.ndarray, t: int, h: np.ndarray, c: np.ndarray):
-        x = model_inputs(frames, [t], self.spec.bar_steps, lookback=self.lookback)[:, 0]
+    def _run(self, frames: np.ndarray, t: int, h: np.ndarray, c: np.ndarray,
+             bar_steps: int | None = None, start: int = 0):
+        x = model_inputs(frames, [t], bar_steps or self.spec.bar_steps, lookback=self.lookback,
+                         start=start, pos_width=self.spec.bar_steps)[:, 0]
         r = self.step.run({"x": x, "h": h, "c": c})
         return r["probs"], r["h_out"], r["c_out"]
 
-    def read_context(self, context: np.ndarray, n_steps: int):
-        """Run the model over `context` (B, T, F) (step 0 on a bar line): (frames buffer
-        (B, T + n_steps, F) with the context in front, probabilities of frame T, h, c)."""
+    def read_context(self, context: np.ndarray, n_steps: int, *, bar_steps: int | None = None,
+                     start: int = 0):
+        """Run the model over `context` (B, T, F), its step 0 `start` steps after a bar line of
+        `bar_steps`-step bars (default the grid's): (frames buffer (B, T + n_steps, F) with the
+        context in front, probabilities of frame T, h, c, bar_steps, start)."""
         context = np.asarray(context, np.float32)
         b, n_ctx = context.shape[0], context.shape[1]
         if n_ctx == 0:
             raise UserInputError("nothing to continue: the context is empty")
+        bar_steps = bar_steps or self.spec.bar_steps
         frames = np.zeros((b, n_ctx + n_steps, self.n_features), np.float32)
         frames[:, :n_ctx] = context
         h = np.zeros((self.layers, b, self.hidden), np.float32)
         c = np.zeros_like(h)
         probs = None
         for t in range(n_ctx):
-            probs, h, c = self._run(frames, t, h, c)
-        return frames, probs, h, c
+            probs, h, c = self._run(frames, t, h, c, bar_steps, start)
+        return frames, probs, h, c, bar_steps, start
 
     def generate_from(self, state, n_ctx: int, *, seed: int = 0,
-                      temperature: float | None = None,
-                      decoding: dict | None = None) -> np.ndarray:
+                      temperature: float | None = None, decoding: dict | None = None,
+                      max_repeat: int | None = None) -> np.ndarray:
         """Free-running frames after a `read_context` state: (B, n_steps, F) in {0, 1}.
-        `temperature` None = the threshold `decoding` (default: the card's)."""
-        frames, probs, h, c = state
+        `temperature` None = the threshold `decoding` (default: the card's); 0 = every onset
+        more likely than not, and at least the expected number of onsets a step. A pitch may
+        sound in at most `max_repeat` onset steps in a row (0 = no limit; default: the card's
+        `max_repeat`, chosen on the validation windows, else `MAX_REPEAT`)."""
+        frames, probs, h, c = state[:4]
+        max_repeat = self.max_repeat if max_repeat is None else max_repeat
+        bar_steps, start = (state[4], state[5]) if len(state) > 4 else (None, 0)
         frames = frames.copy()
         p = self.spec.n_pitches
         if temperature is None:
             decoding = decoding or self.decoding
+        elif temperature <= 0.0:
+            decoding = {"thr_onset": 0.5, "thr_active": 0.5, "max_notes": 0,
+                        "count_scale": 0.0, "fill_expected": True}
         rng = np.random.default_rng(seed)
+        b = frames.shape[0]
+        runs = np.zeros((b, p), np.int64)
         for t in range(n_ctx, frames.shape[1]):
-            if temperature is None and decoding is not None:
+            probs = forbid_repeats(probs, runs, max_repeat)
+            if decoding is not None and (temperature is None or temperature <= 0.0):
                 x = threshold_frame(probs, frames[:, t - 1, p:], **decoding)
             else:
                 pr = temper(probs, 1.0 if temperature is None else temperature)
                 x = (rng.random(pr.shape, dtype=np.float32) < pr).astype(np.float32)
                 x[:, p:] = np.maximum(x[:, p:], x[:, :p])
             frames[:, t] = x
+            update_runs(x, runs)
             if t + 1 < frames.shape[1]:
-                probs, h, c = self._run(frames, t, h, c)
+                probs, h, c = self._run(frames, t, h, c, bar_steps, start)
         return frames[:, n_ctx:]
 
     def continue_features(self, context: np.ndarray, n_steps: int, *, seed: int = 0,
-                          temperature: float | None = None) -> np.ndarray:
-        """context (B, T, F) frames, step 0 on a bar line -> (B, n_steps, F) new frames in
-        {0, 1}. `temperature` None: the card's decoding (sampled at 1 for a card without one)."""
+                          temperature: float | None = None, bar_steps: int | None = None,
+                          start: int = 0) -> np.ndarray:
+        """context (B, T, F) frames, step 0 `start` steps after a bar line -> (B, n_steps, F) new
+        frames in {0, 1}. `temperature` None: the card's decoding (sampled at 1 for a card
+        without one)."""
         context = np.asarray(context, np.float32)
-        state = self.read_context(context, n_steps)
+        state = self.read_context(context, n_steps, bar_steps=bar_steps, start=start)
         return self.generate_from(state, context.shape[1], seed=seed, temperature=temperature)
 
     def continue_song(self, song: Song, n_bars: int, *, seed: int = 0,
-                      temperature: float | None = None, program: int | None = None) -> Song:
-        """A copy of `song` with one new track holding `n_bars` bars after its last bar,
-        continuing its last `context_bars` bars (in the song's key)."""
+                      temperature: float | None = None, program: int | None = None,
+                      meter: tuple[int, int] | None = None) -> Song:
+        """A copy of `song` with one new track holding `n_bars` bars after the bar that holds its
+        last note, continuing its last `context_bars` bars (in the song's key). Bars follow the
+        song's meter map (a pickup is a short first bar) or `meter` (numerator, denominator),
+        which is then written at the continuation's first bar."""
         if not 1 <= n_bars <= 64:
             raise UserInputError(f"--bars must be in range 1..64, got {n_bars}")
-        bars, shift = song_bars(song, self.spec)
-        if not bars.any():
+        notes_in = [n for t in song.tracks if not t.is_drum for n in t.notes]
+        if not notes_in:
             raise UserInputError(f"{song.title or 'the song'} has no notes to continue")
-        # drop trailing empty bars, keep the last context bars
-        last = int(np.flatnonzero(bars.reshape(len(bars), -1).any(axis=1))[-1])
-        ctx = bars[max(0, last + 1 - self.context_bars):last + 1]
-        new = self.continue_features(ctx.reshape(1, -1, self.n_features),
-                                     n_bars * self.spec.bar_steps, seed=seed,
-                                     temperature=temperature)[0]
-        tpb = song.ticks_per_beat
-        first = tick_to_step(song.pickup_ticks, tpb, self.spec.steps_per_beat)
-        start_step = first + (last + 1) * self.spec.bar_steps
-        start = step_to_tick(start_step, tpb, self.spec.steps_per_beat)
-        notes = features_to_notes(new, self.spec, tpb, start_tick=start, shift=shift)
+        tpb, spb = song.ticks_per_beat, self.spec.steps_per_beat
+        last_end = max(n.end for n in notes_in)
+        bars = song.bars(max(last_end, 1))
+        # the bar holding the last note (a note ending on a bar line ends in the bar before)
+        while len(bars) > 1 and bars[-1][0] >= last_end:
+            bars.pop()
+        end_tick = bars[-1][1]
+        if meter is None:
+            m = song.meter_at(end_tick)
+        else:
+            try:
+                m = MeterChange(end_tick, int(meter[0]), int(meter[1]))
+            except (TypeError, ValueError, IndexError) as exc:
+                raise UserInputError(f"bad meter {meter!r}: {exc}") from None
+        bar_steps = tick_to_step(m.bar_ticks(tpb), tpb, spb)
+        if bar_steps < 1:
+            raise UserInputError(f"meter {m} is too short for the model's grid")
+        ctx_start = bars[max(0, len(bars) - self.context_bars)][0]
+        shift = key_shift(song)
+        onset, active, _ = song_planes(song, self.spec, shift)
+        a, z = tick_to_step(ctx_start, tpb, spb), tick_to_step(end_tick, tpb, spb)
+        feats = np.concatenate([onset, active], axis=1).astype(np.float32)
+        if len(feats) < z:
+            feats = np.pad(feats, ((0, z - len(feats)), (0, 0)))
+        ctx = feats[a:z]
+        new = self.continue_features(ctx[None], n_bars * bar_steps, seed=seed,
+                                     temperature=temperature, bar_steps=bar_steps,
+                                     start=(-len(ctx)) % bar_steps)[0]
+        notes = features_to_notes(new, self.spec, tpb, start_tick=end_tick, shift=shift)
         out = song.copy()
+        if meter is not None and (m.numerator, m.denominator) != (
+                song.meter_at(end_tick).numerator, song.meter_at(end_tick).denominator):
+            out.meters = [x for x in out.meters if x.tick < end_tick] + [m]
+            out.normalise_maps()
         src = out.melody_track()
         prog = program if program is not None else (src.program if src else 0)
         out.tracks.append(Track(name="continuation", program=prog, notes=notes))

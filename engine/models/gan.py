@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.errors import ModelError, UserInputError
 from engine.models.card import ModelCard
-from engine.models.genroll import GridSpec, bars_to_song
+from engine.models.genroll import GridSpec, bars_to_song, meter_bar_steps
 from engine.music import Song
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,18 @@ class BarGenerator:
         return self.probabilities(n_bars, **kw) > 0.5
 
     def generate(self, n_bars: int, *, seed: int = 0, temperature: float = 1.0,
-                 style: str | None = None, bpm: float = 100.0, program: int = 0) -> Song:
-        bars = self.bars(n_bars, seed=seed, temperature=temperature, style=style)
+                 style: str | None = None, bpm: float = 100.0, program: int = 0,
+                 meter: tuple[int, int] | None = None) -> Song:
+        """`n_bars` bars in `meter` (numerator, denominator; default 4/4): the model's 16-step
+        bars cut to the meter's length (3/4: their first 3 beats), or for a bar longer than 16
+        steps (6/4, 12/8) consecutive model bars joined and cut."""
+        steps = meter_bar_steps(meter, self.spec) if meter is not None else self.spec.bar_steps
+        n_model = n_bars * -(-steps // self.spec.bar_steps)
+        bars = self.bars(n_model, seed=seed, temperature=temperature, style=style)
+        if steps > self.spec.bar_steps:  # consecutive model bars make one long bar
+            bars = bars.reshape(n_bars, -1, bars.shape[-1])[:, :steps]
         return bars_to_song(bars.astype(np.float32), self.spec, bpm=bpm, name="generated",
-                            program=program, title=f"{self.name} seed {seed}")
+                            program=program, title=f"{self.name} seed {seed}", meter=meter)
 
 
 # -- Table 1 metrics (Liu & Huo, after MuseGAN, Dong et al. 2018) -------------------------------

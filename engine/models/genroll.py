@@ -4,7 +4,8 @@ training and their runtime so the two cannot drift.
 One track: every pitched (non-drum) note of a song merged, on a grid of 4 steps per quarter, in a
 pitch window of `n_pitches` keys from `low`. Notes outside the window are moved by octaves into it
 (the pitch class survives, which is what the style and the harmony hang on). Bars are 16-step units
-(4/4, 2/2, or two bars of 2/4) counted after the pickup; the generators write 4/4.
+(4/4, 2/2, or two bars of 2/4) counted after the pickup; the generators write 4/4 bars unless
+asked for another meter (`bars_to_song(meter=...)`: 3/4 keeps a bar's first 12 steps).
 
 Key normalisation: songs are transposed to C major / A minor for the models (the seeds' main
 missing improvement) and back to the user's key afterwards (`engine.music.estimate_key`).
@@ -26,6 +27,7 @@ from engine.music import (
     estimate_key,
     notes_to_planes,
     planes_to_notes,
+    step_to_tick,
     tick_to_step,
 )
 
@@ -109,14 +111,53 @@ def features_to_notes(feats: np.ndarray, spec: GridSpec, ticks_per_beat: int,
     return out
 
 
+def meter_bar_steps(meter: tuple[int, int], spec: GridSpec, ticks_per_beat: int = 480) -> int:
+    """Steps of one bar of `meter` (numerator, denominator) on the grid (3/4: 12, 6/8: 12)."""
+    from engine.errors import UserInputError
+    from engine.music import MeterChange
+
+    try:
+        m = MeterChange(0, int(meter[0]), int(meter[1]))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise UserInputError(f"bad meter {meter!r}: {exc}") from None
+    steps = tick_to_step(m.bar_ticks(ticks_per_beat), ticks_per_beat, spec.steps_per_beat)
+    if steps < 1:
+        raise UserInputError(f"meter {m} is shorter than one step of the model's grid")
+    return steps
+
+
+def fit_bars(bars: np.ndarray, steps: int) -> np.ndarray:
+    """(n, bar_steps, F) bars -> (n, steps, F): each bar cut to `steps` (3/4 keeps the first 3
+    beats of a 4/4 bar) or padded with silence."""
+    bars = np.asarray(bars)
+    bs = bars.shape[1]
+    if steps <= bs:
+        return bars[:, :steps]
+    return np.pad(bars, ((0, 0), (0, steps - bs), (0, 0)))
+
+
 def bars_to_song(bars: np.ndarray, spec: GridSpec, *, shift: int = 0, bpm: float = 100.0,
-                 name: str = "generated", program: int = 0, title: str = "") -> Song:
-    """(n_bars, bar_steps, F) features -> a one-track 4/4 Song."""
-    from engine.music import TempoChange
+                 name: str = "generated", program: int = 0, title: str = "",
+                 meter: tuple[int, int] | None = None) -> Song:
+    """(n_bars, steps, F) features -> a one-track Song, 4/4 by default. With `meter`
+    (numerator, denominator) the song is in that meter, each bar fitted to its length
+    (`fit_bars`) and its notes ending at its bar line."""
+    from engine.music import MeterChange, TempoChange
 
     song = Song(tempos=[TempoChange(0, bpm)], title=title)
-    flat = np.asarray(bars).reshape(-1, bars.shape[-1])
-    notes = features_to_notes(flat, spec, song.ticks_per_beat, shift=shift)
+    bars = np.asarray(bars)
+    if meter is None:
+        flat = bars.reshape(-1, bars.shape[-1])
+        notes = features_to_notes(flat, spec, song.ticks_per_beat, shift=shift)
+    else:
+        song.meters = [MeterChange(0, int(meter[0]), int(meter[1]))]
+        bars = fit_bars(bars, meter_bar_steps(meter, spec, song.ticks_per_beat))
+        notes = []
+        for i, bar in enumerate(bars):
+            start = step_to_tick(i * bar.shape[0], song.ticks_per_beat, spec.steps_per_beat)
+            notes += features_to_notes(bar, spec, song.ticks_per_beat, start_tick=start,
+                                       shift=shift)
+        notes.sort(key=lambda n: (n.start, n.pitch))
     song.tracks.append(Track(name=name, program=program, notes=notes))
     return song
 

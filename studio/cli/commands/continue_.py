@@ -19,8 +19,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bars", type=int, default=4, help="bars to add (default 4)")
     p.add_argument("--temperature", type=float, default=None,
                    help="0..2: sample the notes at this temperature (0 = every note more likely "
-                        "than not); default: the decoding chosen on the validation split, from "
-                        "the model card")
+                        "than not, at least the expected number a step); default: the decoding "
+                        "chosen on the validation split, from the model card")
+    p.add_argument("--meter", default=None,
+                   help="time signature of the new bars, e.g. 3/4 (default: the song's)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same music (default 0)")
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
@@ -44,8 +46,17 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.output], [args.input])
     song = read_midi(args.input, lenient=lenient(args))
     model = Continuer.load(args.model)
+    meter = None
+    if args.meter is not None:
+        from engine.realtime.clock import parse_meter
+
+        try:
+            meter = parse_meter(args.meter)
+        except ValueError as exc:
+            raise UserInputError(f"--meter: {exc}") from None
     with about(args.input):
-        out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature)
+        out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature,
+                                  meter=meter)
         write_midi(out, args.output)
     how = (model.decoding_text() if args.temperature is None
            else f"sampled at temperature {args.temperature:g}")

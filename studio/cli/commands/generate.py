@@ -25,6 +25,8 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="0..2: 0 = the generator's most typical bar, 2 = wild (default 1)")
     p.add_argument("--style", default=None, help="style of a style-conditioned model")
     p.add_argument("--seed", type=int, default=0, help="same seed, same music (default 0)")
+    p.add_argument("--meter", default="4/4",
+                   help="time signature of the bars: 4/4, 3/4, 6/8, 2/4... (default 4/4)")
     p.add_argument("--bpm", type=float, default=100.0, help="tempo of the file (default 100)")
     p.add_argument("--program", type=int, default=0, help="GM program (default 0, piano)")
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
@@ -53,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--program must be in range 0..127, got {args.program}")
     if not 20 <= args.bpm <= 400:
         raise UserInputError(f"--bpm must be in range 20..400, got {args.bpm:g}")
+    from engine.realtime.clock import parse_meter
+
+    try:
+        meter = parse_meter(args.meter)
+    except ValueError as exc:
+        raise UserInputError(f"--meter: {exc}") from None
     paths = output_paths(args.output, args.variations)
     for p in paths:
         check_writable(p)
@@ -61,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
     for i, path in enumerate(paths):
         song = gen.generate(args.bars, seed=args.seed + i, temperature=args.temperature,
-                            style=args.style, bpm=args.bpm, program=args.program)
+                            style=args.style, bpm=args.bpm, program=args.program,
+                            meter=meter)
         write_midi(song, path)
-        print(f"wrote {path}: {args.bars} bars, {song.n_notes} notes (model {gen.name}, "
-              f"seed {args.seed + i})")
+        print(f"wrote {path}: {args.bars} bars of {args.meter}, {song.n_notes} notes "
+              f"(model {gen.name}, seed {args.seed + i})")
     return 0
