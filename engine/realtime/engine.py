@@ -172,6 +172,12 @@ def load_accompanist(name: str | None, providers: str = "cpu"):
     """The accompanist engineer's runtime (engine.models.accompanist). ModelError if missing."""
     from engine.errors import ModelError
 
+    from engine.models.band import is_band_model
+
+    if is_band_model(name):  # the band (chords, bass, drums): same interface
+        from engine.models.band import BandAccompanist
+
+        return BandAccompanist.load(name, providers=providers)
     try:
         from engine.models.accompanist import Accompanist
     except ImportError as exc:

@@ -123,9 +123,29 @@ def accompanist(name: str | None) -> Any:
     """Load (once) and return an `Accompanist`. Slow the first time: call from a worker."""
     key = name or ""
     if key not in _accompanists:
-        cls = _import("engine.models.accompanist").Accompanist
-        _accompanists[key] = cls.load(name)
+        band = _import("engine.models.band")
+        if band.is_band_model(name):  # chords, bass and drums ("band:STYLE" picks a style)
+            _accompanists[key] = band.BandAccompanist.load(name)
+        else:
+            cls = _import("engine.models.accompanist").Accompanist
+            _accompanists[key] = cls.load(name)
     return _accompanists[key]
+
+
+def is_band(name: str | None) -> bool:
+    return bool(name) and _import("engine.models.band").is_band_model(name)
+
+
+def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
+                          temperature: float | None, seed: int | None,
+                          style: str | None = None) -> tuple[Song, list[tuple[int, str]]]:
+    """`accompany`, plus the band's chord changes (tick, name) for the roll (none for a choir)."""
+    acc = accompanist(model)
+    if not is_band(model):
+        return accompany(song, model=model, melody_track=melody_track, temperature=temperature,
+                         seed=seed), []
+    out = acc.accompany(song, melody_track=melody_track, seed=seed, style=style)
+    return out, acc.chord_labels(song, song.tracks[melody_track].notes)
 
 
 def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,

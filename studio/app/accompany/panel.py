@@ -30,6 +30,10 @@ class AccompanyPanel(Panel):
         self.model = QComboBox(body)
         self.model.setToolTip("Accompanist model (its card names the style and roles)")
         form.addRow("Model", self.model)
+        self.style = QComboBox(body)
+        self.style.addItems(["auto", "folk", "pop", "waltz", "ballad"])
+        self.style.setToolTip("The band's style (band models; auto: by the meter)")
+        form.addRow("Band style", self.style)
         self.temperature = QDoubleSpinBox(body)
         # the minimum stands for "the model's default" (its card's, chosen on validation), so
         # that 0 (the most likely accompaniment) stays a value one can pick
@@ -83,7 +87,7 @@ class AccompanyPanel(Panel):
     def refresh_models(self) -> None:
         current = self.model.currentText()
         self.model.clear()
-        self.model.addItems(services.model_names("accompanist"))
+        self.model.addItems(services.model_names("accompanist") + services.model_names("band"))
         if current:
             self.model.setCurrentText(current)
         self._update_buttons()
@@ -117,9 +121,13 @@ class AccompanyPanel(Panel):
         self.status.setText("Accompanying…")
         temperature = self.chosen_temperature()
         source = doc.track(doc.current_track)
-        run_in_thread(services.accompany, song, model=self.model.currentText() or None,
-                      melody_track=melody, temperature=temperature, seed=self.seed.value(),
-                      on_done=lambda out: self._done(out, n_before, keep, source),
+        style = self.style.currentText()
+        run_in_thread(services.accompany_with_chords, song,
+                      model=self.model.currentText() or None, melody_track=melody,
+                      temperature=temperature, seed=self.seed.value(),
+                      style=None if style == "auto" else style,
+                      on_done=lambda res: self._done(res[0], n_before, keep, source,
+                                                     [] if selection_only else res[1]),
                       on_error=self._error)
 
     def previous_accompaniment(self, melody) -> list:
@@ -136,9 +144,10 @@ class AccompanyPanel(Panel):
             return []
         return [t for t in song.tracks if t.role == ROLE_ACCOMPANIMENT]
 
-    def _done(self, accompanied, n_before: int, keep, melody) -> None:
+    def _done(self, accompanied, n_before: int, keep, melody, labels=()) -> None:
         """New voices replace the ones an earlier Accompany of this melody wrote (a voice's
         notes, in the bars accompanied), else become new tracks; one undo step either way."""
+        self.ctx.editor.canvas.set_labels(list(labels))  # the band's chords above the roll
         self._busy = False
         self._update_buttons()
         tracks = new_tracks(accompanied, n_before, keep)
@@ -191,7 +200,7 @@ class AccompanyPanel(Panel):
             fields = dict(bpm=song.tempo_at(at), meter=(meter.numerator, meter.denominator),
                           ticks_per_beat=song.ticks_per_beat,
                           count_in_bars=max(transport.count_in_bars, 1),
-                          metronome=True, model=self.model.currentText() or None,
+                          metronome=True, model=self._live_model(),
                           temperature=self.chosen_temperature(), seed=self.seed.value(),
                           backend=settings.audio_backend, period=settings.buffer_frames,
                           soundfont=settings.soundfont or None,
@@ -204,6 +213,14 @@ class AccompanyPanel(Panel):
             self.ctx.transport.live_sink = None
             if song is not None and song.n_notes:
                 self._keep_take(song)
+
+    def _live_model(self) -> str | None:
+        """The model for live: a band with a style chosen plays as "band:STYLE"."""
+        name = self.model.currentText() or None
+        style = self.style.currentText()
+        if style != "auto" and services.is_band(name):
+            return f"band:{style}"
+        return name
 
     def _live_started(self) -> None:
         self.live_button.setEnabled(True)

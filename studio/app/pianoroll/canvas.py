@@ -52,6 +52,7 @@ class NoteCanvas(QWidget):
         # Notes drawn over the roll that are not (yet) in the song: "planned" (the live engine's
         # next bar, before it sounds) and "preview" (a morph while the slider moves).
         self.overlays: dict[str, list[Note]] = {}
+        self.labels: list[tuple[int, str]] = []  # (tick, text) above the roll: chord names
         self.last_paint_ms = 0.0
         self._cache: QPixmap | None = None
         self._drag: _Drag | None = None
@@ -79,6 +80,11 @@ class NoteCanvas(QWidget):
             self.overlays[name] = list(notes)
         else:
             self.overlays.pop(name, None)
+        self.update()
+
+    def set_labels(self, labels: list[tuple[int, str]]) -> None:
+        """Text drawn at the top of the roll at each tick (the band's chord names)."""
+        self.labels = list(labels)
         self.update()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
@@ -115,6 +121,12 @@ class NoteCanvas(QWidget):
             p.setPen(QPen(colour, 1, Qt.PenStyle.DashLine))
             p.setBrush(QBrush(colour, Qt.BrushStyle.Dense5Pattern))
             p.drawRects([self._rect(n) for n in notes])
+        if self.labels:
+            p.setPen(QPen(theme.CURSOR))
+            for tick, text in self.labels:
+                x = int(v.tick_to_x(tick))
+                if -40 <= x <= self.width():
+                    p.drawText(x + 2, 12, text)
         d = self._drag
         if d is not None and d.kind == "band" and d.moved:
             p.setPen(QPen(theme.CURSOR))

@@ -2,6 +2,7 @@
 
     popmusicnet accompany tune.mid -o tune-acc.mid --wav tune-acc.wav
     popmusicnet accompany song.mid -o out.mid --melody-track 2 --temperature 0.5 --seed 7
+    popmusicnet accompany tune.mid --model band --style folk -o out.mid --wav out.wav
 
 The output keeps every input track untouched (the melody's notes and times are the same) and adds
 one track per accompaniment role of the model, in the song's own meter, pickup included.
@@ -21,7 +22,11 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="input MIDI file with the melody")
     p.add_argument("-o", "--output", required=True, help="output MIDI file")
     p.add_argument("--wav", metavar="OUT.wav", help="also render the result to WAV")
-    p.add_argument("--model", help="accompanist model name or card path (default: bundled)")
+    p.add_argument("--model", help="accompanist model name or card path (default: bundled); "
+                                   "'band' for chords, bass and drums")
+    p.add_argument("--style", choices=["auto", "folk", "pop", "waltz", "ballad"],
+                   help="with --model band: the band's style (default auto: waltz in 3/4, folk "
+                        "in 6/8, else pop)")
     p.add_argument("--melody-track", type=int, metavar="N",
                    help="the melody track, numbered from 1 as `popmusicnet info` lists them "
                         "(default: the track marked as melody, else the highest-pitched one)")
@@ -55,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
     if args.key_prior is not None and args.key_prior < 0:
         raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
     song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
-    model = Accompanist.load(args.model)
+    from engine.models.band import BandAccompanist, is_band_model
+
+    band = is_band_model(args.model)
+    if args.style and not band:
+        raise UserInputError("--style needs --model band (the choir has no styles)")
+    model = (BandAccompanist.load(args.model, style=args.style) if band
+             else Accompanist.load(args.model))
     melody_track = None
     if args.melody_track is not None:
         if not 1 <= args.melody_track <= len(song.tracks):
@@ -84,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
           + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)
           + f"; model {model.name} on {model.provider}")
+    if band:
+        mel = (out.tracks[melody_track] if melody_track is not None else out.melody_track())
+        names = model.chord_names(out, mel.notes)
+        print("chords: " + " | ".join(" ".join(bar) for bar in names))
     if args.wav:
         print(f"wrote {args.wav}")
     log.debug("done")

@@ -31,7 +31,10 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="also send the played melody to the MIDI output")
     p.add_argument("--bpm", type=float, default=100.0, help="tempo (default 100)")
     p.add_argument("--meter", default="4/4", help="time signature: 4/4, 3/4, 6/8... (default 4/4)")
-    p.add_argument("--model", help="accompanist model name or card path (default: the bundled one)")
+    p.add_argument("--model", help="accompanist model name or card path (default: the bundled "
+                                   "one); 'band' for chords, bass and drums")
+    p.add_argument("--style", choices=["auto", "folk", "pop", "waltz", "ballad"],
+                   help="with --model band: the band's style (default auto: by the meter)")
     p.add_argument("--providers", default="cpu", choices=["cpu", "cuda", "auto"],
                    help="ONNX Runtime provider (default cpu: faster than a GPU for models this "
                         "small, and no GPU here; the one used is reported)")
@@ -144,6 +147,13 @@ def run(args: argparse.Namespace) -> int:
             print("no MIDI input ports")
         return 0
     meter = _check(args)
+    if args.style:
+        from engine.errors import UserInputError
+        from engine.models.band import is_band_model
+
+        if not is_band_model(args.model):
+            raise UserInputError("--style needs --model band (the choir has no styles)")
+        args.model = f"band:{args.style}" if args.model == "band" else args.model
     use_midi = not (args.midi_in and args.midi_in.lower() == "none")
     cfg = LiveConfig(bpm=args.bpm, meter=meter, lookahead_beats=args.lookahead,
                      count_in_bars=args.count_in, metronome=not args.no_metronome,
