@@ -53,7 +53,8 @@ KEY_BARS = 8  # a live session re-estimates the key over this many observed bars
 # the soprano 0.3% of the time).
 CEILING_PRIOR = 8.0
 # Nats taken off the log-odds of a pitch outside the tonic triad (the bass: outside the tonic)
-# under the melody's final note, when the end of the melody is known (offline).
+# under the melody's final note, when the end of the melody is known (offline); half as many
+# added to the triad's (the tonic's) own.
 CADENCE_PRIOR = 6.0
 
 
@@ -701,8 +702,10 @@ class AccompanimentSession:
             pitches = r.spec.low_pitch + np.arange(r.spec.n_pitches)
             pen += CEILING_PRIOR * (pitches[None, :] > ceiling[:, None])
         if cadence is not None:
-            wanted = {self._tonic_pc} if lowest else self._triad
-            pen[cadence:] += CADENCE_PRIOR * ~np.isin(r.pitch_classes, sorted(wanted))
+            # the chord's own notes are pulled in as the others are pushed out, so that a voice
+            # closes on one of them rather than falling silent
+            wanted = np.isin(r.pitch_classes, sorted({self._tonic_pc} if lowest else self._triad))
+            pen[cadence:] += CADENCE_PRIOR * np.where(wanted, -0.5, 1.0)
         return on - pen, ac - pen
 
     @functools.cached_property
