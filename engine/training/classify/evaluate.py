@@ -90,11 +90,13 @@ def evaluate_card(card, pieces, what: str = INPUT_SCORE) -> dict[str, Any]:
 def _reads(card) -> str:
     """What the model was trained on (a card's view; audio: rendered scores)."""
     if card.kind == KIND_AUDIO:
-        return "rendered scores" + (" + single parts" if card.training.get("single_part")
-                                    else "")
+        return ("rendered scores" + (" + single parts" if card.training.get("single_part")
+                                     else "")
+                + (" + texture changes" if card.training.get("texture") else ""))
     if card.representation.get("view", VIEW_TOP) == VIEW_TOP:
         return "top voice (skyline)"
-    return "whole scores" + (" + single parts" if card.training.get("single_part") else "")
+    return ("whole scores" + (" + single parts" if card.training.get("single_part") else "")
+            + (" + texture changes" if card.training.get("texture") else ""))
 
 
 def _confusion_md(result: dict[str, Any]) -> str:
