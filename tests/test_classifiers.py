@@ -523,3 +523,39 @@ def test_transformer_reads_the_one_track_plane_as_one_vector():
         m.track.zero_()
         same = m(x)
     assert not torch.allclose(score, one) and torch.allclose(score, same)
+
+
+@pytest.mark.slow
+def test_classify_says_what_it_judged_and_unsure_below_the_cards_threshold(
+        tiny_models, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from engine.models.card import ModelCard
+    from engine.models.classifier import Judgement
+    from studio.cli import main
+
+    out, _, _ = tiny_models
+    card = ModelCard.read(out / "classifier-midi-cnn.json")
+    # training chose the threshold on valid and wrote it into the card
+    assert 0 < card.representation["unsure_below"] < 1
+    assert card.training["unsure"]["valid_pieces"] > 0
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in out.glob("classifier-midi-cnn.*"):
+        shutil.copy(f, models / f.name)
+    card = ModelCard.read(models / "classifier-midi-cnn.json")
+    card.representation["unsure_below"] = 0.999  # no answer is that sure
+    card.write(card.path)
+    monkeypatch.setenv("POPMUSICNET_MODELS", str(models))
+    mid = _write_tiny_midi(tmp_path / "tune.mid")
+    assert main(["classify", str(mid), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["verdict"] == "unsure" and got["unsure_below"] == 0.999
+    assert got["judged"] == "the whole file: 1 pitched track (tune)"
+    assert main(["classify", str(mid), "--track", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "judged track 1 (tune) alone" in text and "unsure" in text
+    j = Judgement("m", "cpu", "the whole file", "x", [("a", 0.6), ("b", 0.4)], 0.5)
+    assert j.verdict == "a" and not j.unsure
+    assert Judgement("m", "cpu", "x", "x", [("a", 0.4), ("b", 0.3)], 0.5).verdict == "unsure"
+    assert Judgement("m", "cpu", "x", "x", [("a", 0.4)], None).verdict == "a"

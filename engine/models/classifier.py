@@ -20,6 +20,11 @@ Either way the notes are normalised so that only the music is left to classify:
   Palestrina mass in half-note pulse and a jig in eighths then look alike on the grid, so notation
   habits cannot give the label away (DATA.md, classification pitfalls).
 Training (engine/training/classify) uses these same functions.
+
+A card may carry `representation["unsure_below"]`, a top-class probability chosen on validation
+pieces (engine.training.classify.metrics.choose_unsure_threshold): `judge_file` then answers
+"unsure" instead of a style when the top class is below it, and says what it judged (the whole
+file and how many tracks, one track, or a recording).
 """
 
 from __future__ import annotations
@@ -361,6 +366,13 @@ class StyleClassifier:
         sr = int(self.card.representation["sample_rate"])
         return self.classify_audio(af.load_audio(path, sr), sr, what=str(path))
 
+    @property
+    def unsure_below(self) -> float | None:
+        """The card's "unsure" threshold on the top class's probability (None: always name a
+        style)."""
+        v = self.card.representation.get("unsure_below")
+        return float(v) if isinstance(v, (int, float)) and 0 < v < 1 else None
+
     def _need(self, kind: str) -> None:
         if self.kind != kind:
             want = "MIDI" if kind == KIND_MIDI else "audio"
@@ -369,6 +381,72 @@ class StyleClassifier:
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+UNSURE = "unsure"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What a classifier judged and what it concluded."""
+
+    model: str
+    provider: str
+    input: str  # "the whole file", "track N" or "the recording"
+    judged: str  # the same with what it held, e.g. "the whole file: 3 tracks merged"
+    ranked: list[tuple[str, float]]
+    unsure_below: float | None = None
+
+    @property
+    def unsure(self) -> bool:
+        return self.unsure_below is not None and self.ranked[0][1] < self.unsure_below
+
+    @property
+    def verdict(self) -> str:
+        """The top style, or "unsure" when its probability is below the model's threshold."""
+        return UNSURE if self.unsure else self.ranked[0][0]
+
+
+def _track_names(song: Song) -> list[str]:
+    return [t.name or f"track {i + 1}" for i, t in enumerate(song.tracks)
+            if not t.is_drum and t.notes]
+
+
+def judge_song(clf: StyleClassifier, song: Song, track: int | None = None) -> Judgement:
+    """Classify a song whole (every pitched track merged) or one track (0-based index) and say
+    which."""
+    if track is None:
+        ranked = clf.classify_song(song)
+        names = _track_names(song)
+        judged = (f"the whole file: {len(names)} pitched track"
+                  + (f"s merged ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+                     if len(names) != 1 else f" ({names[0]})"))
+        what = "the whole file"
+    else:
+        ranked = clf.classify_track(song, track)
+        t = song.tracks[track]
+        what = f"track {track + 1}"
+        judged = what + (f" ({t.name})" if t.name else "") + " alone"
+    return Judgement(clf.name, clf.provider, what, judged, ranked, clf.unsure_below)
+
+
+def judge_file(path: str | Path, *, track: int | None = None, model: str | None = None,
+               providers: str = "cpu") -> Judgement:
+    """`classify_file` with what was judged and the verdict ("unsure" below the card's
+    threshold)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such file")
+    is_audio = path.suffix.lower() in AUDIO_SUFFIXES
+    clf = StyleClassifier.load(model, kind=KIND_AUDIO if is_audio else KIND_MIDI,
+                               providers=providers)
+    if is_audio:
+        if track is not None:
+            raise UserInputError("--track applies to MIDI files, not to audio")
+        ranked = clf.classify_wav(path)
+        return Judgement(clf.name, clf.provider, "the recording", "the recording", ranked,
+                         clf.unsure_below)
+    from engine.midi_io import read_midi
+
+    return judge_song(clf, read_midi(path, lenient=True), track)
 
 
 def classify_file(path: str | Path, *, track: int | None = None, model: str | None = None,

@@ -24,6 +24,7 @@ from engine import audio_features as af
 from engine.models.classifier import pitch_shift, time_factor
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
+from engine.training.classify.texture import OOD_SETS, training_texture
 
 log = logging.getLogger(__name__)
 
@@ -176,14 +177,17 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                single_part: float = 0.0, eval_render: str = RENDER_SCORE, seed: int = 0,
                splits: Sequence[str] = ("train", "valid", "test"),
                renders_per_class: int = 0, max_renders: int = 12,
-               eval_seconds: float | None = None,
+               eval_seconds: float | None = None, texture: float = 0.0,
                cache_dir: Path | None = None) -> dict[str, PieceSet]:
     """Rendered log-spectrogram windows (uint8) per split, cached as npz under `cache_dir`.
     Training pieces get `train_renders` renders from random starting points (a `single_part`
     share of them of one random part alone), or, with `renders_per_class` > 0, as many as bring
     their class near that many renders (at most `max_renders` a piece): a small class is heard
-    in more programs, tempi, keys and excerpts. Valid/test pieces get one render from the
-    start, of `eval_render` (the score, or the top part alone): `seconds` long, or with
+    in more programs, tempi, keys and excerpts. With `texture` > 0 that share of the whole-score
+    training renders is of the piece with its texture changed (texture.training_texture: a folk
+    tune with chords and bass, a score reduced to its top line, top line + bass or some parts). Valid/test pieces get one render from the
+    start, of `eval_render` (the score, the top part alone, or one of texture.OOD_SETS: the
+    piece with its texture changed; its random choices stay the piece's own): `seconds` long, or with
     `eval_seconds` > `seconds` the whole piece up to `eval_seconds` (a recording is classified
     from all of it: more windows to average)."""
     if eval_seconds is not None and eval_seconds <= seconds:
@@ -193,6 +197,8 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
     train_opts: tuple = (train_renders, single_part) if "train" in splits else ()
     if train_opts and renders_per_class > 0:
         train_opts += (renders_per_class, max_renders)
+    if train_opts and texture > 0:
+        train_opts += (("texture", texture),)
     key = hashlib.md5(repr((sorted((p.group, p.source, len(p.pitch)) for p in pieces),
                             tuple(labels), seconds, window_frames, hop_frames, train_opts,
                             eval_render, seed, tuple(splits), af.N_FFT, af.HOP,
@@ -224,7 +230,12 @@ def audio_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], *, seconds
                     part = piece.top_part() if eval_render == RENDER_TOP_PART else None
                 if part is not None and len(piece.part_notes(part)[0]) < 8:
                     part = None
-                ws_piece.append(piece_windows(renderer, piece, rng, seconds, window_frames,
+                heard = piece
+                if not train and eval_render in OOD_SETS:  # the texture-changed test sets
+                    heard = OOD_SETS[eval_render][1](piece)
+                elif train and texture > 0 and part is None and rng.random() < texture:
+                    heard = training_texture(piece, rng)
+                ws_piece.append(piece_windows(renderer, heard, rng, seconds, window_frames,
                                               hop_frames, random_start=train, part=part,
                                               max_seconds=None if train else eval_seconds))
             ws, ys, ns = out[split]

@@ -41,6 +41,10 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="training data from one part alone: MIDI, extra windows per piece as a "
                         "share of --max-windows (default 0.25); audio, the share of renders "
                         "(default 0.2)")
+    p.add_argument("--texture", type=float, default=0.0,
+                   help="MIDI: extra windows per piece with its texture changed (folk tunes with "
+                        "chords and bass, scores reduced to their top line, top line + bass or "
+                        "some parts), as a share of --max-windows (default 0)")
     p.add_argument("--train-hop", type=int, default=None, metavar="STEPS",
                    help="MIDI: hop of the training windows (default half the window hop)")
     p.add_argument("--seconds", type=float, default=20.0,
@@ -63,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--epochs must be at least 1, got {args.epochs}")
     if args.single_part is not None and not 0 <= args.single_part <= 1:
         raise UserInputError(f"--single-part must be between 0 and 1, got {args.single_part}")
+    if not 0 <= args.texture <= 2:
+        raise UserInputError(f"--texture must be between 0 and 2, got {args.texture}")
     torch.set_num_threads(max(1, args.threads))
     command = "popmusicnet train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 \
         else f"popmusicnet train classifier --arch {args.arch}"
@@ -80,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         from engine.training.classify.train_midi import train_midi
 
         train_midi(args.arch, out_dir=args.out, epochs=args.epochs or 20, lr=args.lr,
-                   view=args.view, train_hop=args.train_hop,
+                   view=args.view, train_hop=args.train_hop, texture=args.texture,
                    single_part=0.25 if args.single_part is None else args.single_part,
                    batch=args.batch, max_windows=args.max_windows, seed=args.seed,
                    device=args.device, max_seconds=args.max_minutes * 60, name=args.name,

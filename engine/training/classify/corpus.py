@@ -10,6 +10,10 @@ classifiers need and splits them:
   it for the single-track path and its augmentation;
 - `top_line()`: the part with the highest mean pitch reduced to a skyline, the "top voice" view
   (older models, and the secondary row of the report);
+- `chords` of a one-part piece (a folk tune): one diatonic triad per bar from
+  engine.training.data.folk.naive_triad_chords in the tune's key (engine.music.melody_key), as
+  (start, end, root pitch class, minor) rows in quarter notes; engine.training.classify.texture
+  realises them as an accompaniment (rule-made chords, not a human's);
 - splits of our own (`assign_splits`): styles' groups (hymn tune, mass, work, tune joined by
   title) joined further by beat-level melody signature, so one tune harmonised twice or printed
   in two folk collections never straddles two splits; then a per-class quota over the groups.
@@ -49,6 +53,9 @@ class Piece:
     end: np.ndarray
     pitch: np.ndarray  # int16
     part: np.ndarray | None = None  # int16 part index of each note (None: one part)
+    #: (k, 4) float64 rows (start, end, root pitch class, 1 if minor) in quarters: the naive
+    #: per-bar triads of a one-part piece (None: none computed)
+    chords: np.ndarray | None = None
 
     def parts(self) -> list[int]:
         return [0] if self.part is None else sorted(int(k) for k in np.unique(self.part))
@@ -80,10 +87,33 @@ def from_styles_piece(sp) -> Piece:
     notes = notes[pitched[notes[:, 0]]] if len(notes) else notes
     order = np.lexsort((notes[:, 3], notes[:, 1])) if len(notes) else np.zeros(0, np.int64)
     notes = notes[order]
-    return Piece(label=sp.label, group=sp.group, source=str(sp.meta.get("path") or sp.id),
-                 start=notes[:, 1].astype(np.float64) / tpb,
-                 end=notes[:, 2].astype(np.float64) / tpb,
-                 pitch=notes[:, 3].astype(np.int16), part=notes[:, 0].astype(np.int16))
+    piece = Piece(label=sp.label, group=sp.group, source=str(sp.meta.get("path") or sp.id),
+                  start=notes[:, 1].astype(np.float64) / tpb,
+                  end=notes[:, 2].astype(np.float64) / tpb,
+                  pitch=notes[:, 3].astype(np.int16), part=notes[:, 0].astype(np.int16))
+    if len(piece.parts()) == 1 and len(piece.pitch) >= 8:
+        piece.chords = naive_chords(sp.song)
+    return piece
+
+
+def naive_chords(song) -> np.ndarray | None:
+    """One diatonic triad per bar of a melody (engine.training.data.folk.naive_triad_chords,
+    I IV V vi ii / i iv V VI III, in the melody's key by engine.music.melody_key) as (start, end,
+    root pitch class, minor) rows in quarter notes; None without a melody."""
+    from engine.music import melody_key
+    from engine.training.data.folk import naive_triad_chords
+
+    track = song.melody_track()
+    key = melody_key(track.notes) if track is not None and track.notes else None
+    if key is None:
+        return None
+    chords = naive_triad_chords(song, per="bar", key=key)
+    if not chords:
+        return None
+    tpb = float(song.ticks_per_beat)
+    ends = [c[0] for c in chords[1:]] + [max(song.end, chords[-1][0] + 1)]
+    return np.array([(c[0] / tpb, e / tpb, c[1] % 12, 1.0 if c[2] == "min" else 0.0)
+                     for c, e in zip(chords, ends)], dtype=np.float64)
 
 
 def collect(per_class: dict[str, int | None] | int | None = None, labels=LABELS,
@@ -124,6 +154,7 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(p.pitch) for p in pieces], dtype=np.int64)
     parts = [p.part if p.part is not None else np.zeros(len(p.pitch), np.int16) for p in pieces]
+    chords = [p.chords if p.chords is not None else np.zeros((0, 4)) for p in pieces]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(
@@ -132,6 +163,8 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
                 end=np.concatenate([p.end for p in pieces]),
                 pitch=np.concatenate([p.pitch for p in pieces]),
                 part=np.concatenate(parts).astype(np.int16),
+                chord_lengths=np.array([len(c) for c in chords], dtype=np.int64),
+                chords=np.concatenate(chords).reshape(-1, 4).astype(np.float64),
                 label=np.array([p.label for p in pieces]),
                 group=np.array([p.group for p in pieces]),
                 source=np.array([p.source for p in pieces]))
@@ -140,13 +173,15 @@ def save(pieces: list[Piece], path: str | Path) -> Path:
 
 def load(path: str | Path) -> list[Piece]:
     with np.load(path) as z:
-        if "part" not in z.files:
-            raise ValueError(f"{path} is a top-voice corpus of an older version: delete it so "
-                             "that the whole scores are loaded")
+        if "part" not in z.files or "chords" not in z.files:
+            raise ValueError(f"{path} is a corpus of an older version (no parts or no chords): "
+                             "delete it so that it is built again")
         a = {k: z[k] for k in z.files}  # each z[k] decompresses anew: read every array once
     bounds = np.concatenate([[0], np.cumsum(a["lengths"])])
+    cb = np.concatenate([[0], np.cumsum(a["chord_lengths"])])
     return [Piece(str(a["label"][i]), str(a["group"][i]), str(a["source"][i]),
-                  a["start"][lo:hi], a["end"][lo:hi], a["pitch"][lo:hi], a["part"][lo:hi])
+                  a["start"][lo:hi], a["end"][lo:hi], a["pitch"][lo:hi], a["part"][lo:hi],
+                  a["chords"][cb[i]:cb[i + 1]] if cb[i + 1] > cb[i] else None)
             for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.models.classifier import VIEW_SCORE, MelodySpec, TooShortError, view_windows
 from engine.training.classify import corpus
+from engine.training.classify.texture import OOD_SETS, training_texture
 from engine.training.classify.metrics import PieceSet, to_float
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,11 @@ DEFAULT_CORPUS = CACHE_DIR / "scores.npz"
 INPUT_SCORE = "score"
 INPUT_TOP_PART = "top part"
 INPUTS = (INPUT_SCORE, INPUT_TOP_PART)
+#: Out-of-distribution inputs: each held-out piece with its texture changed, read as a whole
+#: file (engine.training.classify.texture.OOD_SETS).
+OOD_INPUTS = tuple(OOD_SETS)
+#: Textured versions drawn per training piece (their windows are pooled).
+TEXTURE_DRAWS = 2
 #: Share of the single-part training windows taken from the top part (the rest: any part).
 TOP_PART_SHARE = 0.5
 
@@ -42,13 +48,16 @@ def piece_input(piece: corpus.Piece, what: str) -> tuple[np.ndarray, np.ndarray,
         return piece.start, piece.end, piece.pitch
     if what == INPUT_TOP_PART:
         return piece.part_notes(piece.top_part())
-    raise ValueError(f"input must be one of {INPUTS}, got {what!r}")
+    if what in OOD_SETS:
+        p = OOD_SETS[what][1](piece)
+        return p.start, p.end, p.pitch
+    raise ValueError(f"input must be one of {INPUTS + OOD_INPUTS}, got {what!r}")
 
 
 def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: MelodySpec,
                max_windows: int, seed: int, eval_max_windows: int = 48, *,
                view: str = VIEW_SCORE, eval_input: str = INPUT_SCORE,
-               single_part: float = 0.0, train_hop: int | None = None,
+               single_part: float = 0.0, train_hop: int | None = None, texture: float = 0.0,
                splits: Sequence[str] = ("train", "valid", "test")) -> dict[str, PieceSet]:
     """Windows (uint8) per split, as a model of `view` reads them.
 
@@ -56,8 +65,12 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
     chosen at random (a smaller hop gives short pieces more distinct windows), plus
     (`single_part` > 0) about `single_part * max_windows` windows of single parts (the top part
     for TOP_PART_SHARE of them, else a part drawn at random): the single-track path, where one
-    voice of a chorale must not look like a folk tune just because it is alone. Valid/test
-    pieces: `eval_input` (the score, or the top part alone) at the runtime's hop, at most
+    voice of a chorale must not look like a folk tune just because it is alone; plus
+    (`texture` > 0) about `texture * max_windows` windows of the piece with its texture changed
+    (texture.training_texture: a folk tune accompanied, a score reduced to its top line, top
+    line + bass or some of its parts), read as a whole file: a texture is no label. Valid/test
+    pieces: `eval_input` (the score, the top part alone, or an OOD_INPUTS texture change) at the
+    runtime's hop, at most
     `eval_max_windows` evenly spaced (they do not depend on the training pieces: `splits` may
     leave those out)."""
     rng = np.random.default_rng(seed)
@@ -65,6 +78,7 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
     index = {lab: i for i, lab in enumerate(labels)}
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in ("train", "valid", "test")}
     n_single = int(round(single_part * max_windows))
+    n_texture = int(round(texture * max_windows))
     train_hop = train_hop or spec.hop_steps // 2
     for piece, split in zip(pieces, where):
         if piece.label not in index or split not in splits:
@@ -85,6 +99,9 @@ def piece_sets(pieces: Sequence[corpus.Piece], labels: Sequence[str], spec: Melo
         if train and n_single:  # a folk tune alone is a single track too
             w = np.concatenate([w, _single_part_windows(piece, view, spec, n_single, rng,
                                                         train_hop)])
+        if train and n_texture:
+            w = np.concatenate([w, _texture_windows(piece, view, spec, n_texture, rng,
+                                                    train_hop)])
         ws, ys, ns = out[split]
         ws.append((w * 255).astype(np.uint8))
         ys.append(index[piece.label])
@@ -108,6 +125,23 @@ def _single_part_windows(piece: corpus.Piece, view: str, spec: MelodySpec, n: in
         m = int((chosen == k).sum())
         out.append(w[np.sort(rng.choice(len(w), min(m, len(w)), replace=False))])
     return np.concatenate(out)
+
+
+def _texture_windows(piece: corpus.Piece, view: str, spec: MelodySpec, n: int,
+                     rng: np.random.Generator, hop: int) -> np.ndarray:
+    """`n` windows drawn from TEXTURE_DRAWS texture changes of the piece (whole-file view)."""
+    pool = []
+    for _ in range(TEXTURE_DRAWS):
+        p = training_texture(piece, rng)
+        try:
+            pool.append(view_windows(view, p.start, p.end, p.pitch, spec, hop=hop,
+                                     one_track=False))
+        except TooShortError:
+            continue
+    if not pool:
+        return np.zeros((0, spec.n_planes, spec.window_steps, spec.n_pitches), np.float32)
+    pool = np.concatenate(pool)
+    return pool[np.sort(rng.choice(len(pool), min(n, len(pool)), replace=False))]
 
 
 def split_summary(sets: dict[str, PieceSet], labels: Sequence[str]) -> dict[str, Any]:

@@ -85,3 +85,33 @@ def to_float(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
+
+
+#: Candidate "unsure" thresholds on the top class's piece probability.
+UNSURE_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(15))  # 0.20 .. 0.90
+
+
+def choose_unsure_threshold(probs: np.ndarray, labels: np.ndarray,
+                            grid: Sequence[float] = UNSURE_GRID) -> dict[str, Any]:
+    """The top-class probability below which a classifier says it is unsure, chosen on
+    validation pieces: the grid value that maximises (right answers - wrong answers), each piece
+    weighted by 1 / its class's count (so every class counts the same, as in balanced
+    accuracy); an "unsure" scores 0. Ties: the lower threshold. Returns the threshold and, for
+    it, the class-balanced shares of answered pieces and of right answers among them."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels)
+    w = 1.0 / counts[labels]
+    top = probs.max(1)
+    right = probs.argmax(1) == labels
+    best = None
+    for t in grid:
+        ans = top >= t
+        score = float((w * (ans & right)).sum() - (w * (ans & ~right)).sum())
+        if best is None or score > best[0] + 1e-12:
+            best = (score, t, ans)
+    _, t, ans = best
+    answered = float((w * ans).sum() / w.sum())
+    precision = float((w * (ans & right)).sum() / max((w * ans).sum(), 1e-12))
+    return {"threshold": float(t), "valid_pieces": int(len(labels)),
+            "valid_answered": round(answered, 4), "valid_right_when_answered": round(precision, 4)}

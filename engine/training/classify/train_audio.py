@@ -41,7 +41,8 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 pieces: Sequence[corpus.Piece] | None = None, seconds: float = 20.0,
                 eval_seconds: float | None = None,
                 window_seconds: float = 5.0, train_renders: int = 1,
-                single_part: float = 0.2, time_pool: int = 1, epochs: int = 10,
+                single_part: float = 0.2, texture: float = 0.0, time_pool: int = 1,
+                epochs: int = 10,
                 renders_per_class: int = 0, max_renders: int = 12,
                 channels: Sequence[int] = (16, 32, 32, 64), balanced: bool = False,
                 epoch_windows: int | None = None, spec_augment: bool = False,
@@ -63,6 +64,7 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                   eval_seconds=eval_seconds, cache_dir=cache_dir)
     sets = audio_sets(pieces, labels, train_renders=train_renders, single_part=single_part,
                       renders_per_class=renders_per_class, max_renders=max_renders,
+                      texture=texture,
                       splits=("train", "valid"), **common)
     # the test renders as `popmusicnet eval classifiers` makes them (and finds in the cache):
     # the whole score, and the top part alone (the secondary row)
@@ -93,8 +95,11 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 "data": (f"music21 corpus scores (every part) rendered with FluidSynth "
                          f"(TimGM6mb), {seconds:g} s per render, GM programs {list(PROGRAMS)} "
                          "(one for all parts or one per part), 80-140 BPM, random key; "
-                         f"{single_part:g} of the training renders one part alone; per-class "
-                         "quota split by group"),
+                         f"{single_part:g} of the training renders one part alone"
+                         + (f", {texture:g} of the whole-score ones with their texture changed "
+                            "(folk tunes with rule-made chords and bass; scores reduced to top "
+                            "line, top line + bass or some parts)" if texture else "")
+                         + "; per-class quota split by group"),
                 "splits": summary, "seconds_per_render": seconds,
                 # valid/test pieces: the whole piece up to this many seconds (None: seconds)
                 "eval_seconds": eval_seconds,
@@ -102,7 +107,7 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                     train_renders_per_class(pieces, corpus.assign_splits(list(pieces)), labels,
                                             train_renders, renders_per_class, max_renders)
                     if renders_per_class > 0 else train_renders),
-                "single_part": single_part,
+                "single_part": single_part, "texture": texture,
                 "spec_augment": ({"max_frames": 12, "max_bands": 6} if spec_augment else None),
                 "patience": patience,
                 "epochs": epochs,
@@ -129,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-renders", type=int, default=1)
     ap.add_argument("--single-part", type=float, default=0.2,
                     help="share of training renders of one part alone (default 0.2)")
+    ap.add_argument("--texture", type=float, default=0.0,
+                    help="share of the whole-score training renders made of the piece with its "
+                         "texture changed (default 0)")
     ap.add_argument("--time-pool", type=int, default=1,
                     help="average this many spectrogram frames before the CNN (default 1)")
     ap.add_argument("--renders-per-class", type=int, default=0,
@@ -179,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 eval_seconds=a.eval_seconds,
                 window_seconds=a.window_seconds,
                 train_renders=a.train_renders, single_part=a.single_part,
-                time_pool=a.time_pool, epochs=a.epochs,
+                texture=a.texture, time_pool=a.time_pool, epochs=a.epochs,
                 renders_per_class=a.renders_per_class, max_renders=a.max_renders,
                 channels=channels, balanced=a.balanced, epoch_windows=a.epoch_windows,
                 spec_augment=a.spec_augment, patience=a.patience,

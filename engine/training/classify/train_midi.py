@@ -6,7 +6,10 @@ Data: engine.training.classify.corpus (engine.training.data.styles' pieces, cach
 per-class quota split by group (hymn tune, mass, work, tune), windows of `window_steps`
 normalised steps of the whole score (every part merged: `--view score`, the default) with hop
 `hop_steps` (half that for training), at most `--max-windows` per training piece, plus
-`--single-part` x that many windows of single parts (the one-track path). `--view "top voice"`
+`--single-part` x that many windows of single parts (the one-track path), plus `--texture` x
+that many windows of the piece with its texture changed (engine.training.classify.texture: a
+folk tune with rule-made chords and bass, a score reduced to its top line, top line + bass, or
+some of its parts; the label stays the style). `--view "top voice"`
 trains the older melody-only kind. The test split is scored at piece level through the exported
 ONNX graph (the runtime's own path), from the whole score and from the top part alone.
 """
@@ -24,8 +27,10 @@ import torch
 
 from engine.models.classifier import KIND_MIDI, VIEW_SCORE, VIEW_TOP, VIEWS, MelodySpec
 from engine.training.classify import corpus
-from engine.training.classify.datasets import (DEFAULT_CORPUS, INPUT_TOP_PART, load_corpus,
-                                               piece_sets, split_summary)
+from engine.training.classify.datasets import (DEFAULT_CORPUS, INPUT_TOP_PART, OOD_INPUTS,
+                                               load_corpus, onnx_predictor, piece_sets,
+                                               split_summary)
+from engine.training.classify.metrics import choose_unsure_threshold, piece_probabilities
 from engine.training.classify.models import MelodyTransformer, PianorollCNN
 from engine.training.classify.trainer import export_and_measure, fit, pitch_shift_augment
 from engine.training.common import ProgressLog, pick_device, seed_everything
@@ -52,7 +57,7 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                corpus_path: Path = DEFAULT_CORPUS, labels: Sequence[str] = corpus.LABELS,
                pieces: Sequence[corpus.Piece] | None = None, spec: MelodySpec | None = None,
                view: str = VIEW_SCORE, single_part: float = 0.25,
-               train_hop: int | None = None,
+               train_hop: int | None = None, texture: float = 0.0,
                epochs: int = 20, lr: float = 2e-3, batch: int = 64, max_windows: int = 16,
                balanced: bool = False,
                seed: int = 0, device: str = "auto", max_seconds: float | None = 600.0,
@@ -74,10 +79,13 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
     t0 = time.perf_counter()
     train_hop = train_hop or spec.hop_steps // 2
     sets = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
-                      single_part=single_part, train_hop=train_hop)
+                      single_part=single_part, train_hop=train_hop, texture=texture)
     # the secondary measurement: each held-out piece's top part alone (one track)
     top = piece_sets(pieces, labels, spec, max_windows, seed, view=view,
                      eval_input=INPUT_TOP_PART, splits=("valid", "test"))
+    # each held-out piece with its texture changed (read as a whole file)
+    ood = {what: piece_sets(pieces, labels, spec, max_windows, seed, view=view,
+                            eval_input=what, splits=("valid", "test")) for what in OOD_INPUTS}
     summary = split_summary(sets, labels)
     progress.emit("data", stage="windows", seconds_to_build=round(time.perf_counter() - t0, 1),
                   splits=summary)
@@ -98,19 +106,52 @@ def train_midi(arch: str = "cnn", *, out_dir: Path = Path("assets/models"),
                 f"{arch} --epochs {epochs} --seed {seed}", "arch": arch, "parameters": n_params,
                 "data": (f"music21 corpus via engine.training.data.styles, {view} windows"
                          + (f" + {single_part:g} x max windows of single parts"
-                            if single_part else "") + ", per-class quota split by group"),
+                            if single_part else "")
+                         + (f" + {texture:g} x max windows of texture changes (folk tunes "
+                            "with rule-made chords and bass; scores reduced to top line, top "
+                            "line + bass or some parts)" if texture else "")
+                         + ", per-class quota split by group"),
                 "splits": summary, "epochs": epochs, "lr": lr, "batch": batch,
                 "max_windows_per_piece": max_windows, "single_part": single_part,
-                "train_hop_steps": train_hop,
+                "texture": texture, "train_hop_steps": train_hop,
                 "seed": seed, "device": str(dev), "augment_pitch_shift": augment_semitones,
                 **{k: v for k, v in info.items() if k != "history"}}
     desc = (("Style of a score from all its tracks (or of one track): " if view == VIEW_SCORE
              else "Style of a melody from its top voice: ") + ", ".join(labels) + ". " +
             ("Pianoroll CNN with long-in-time, short-in-pitch filters (PopMusicNet)."
              if arch == "cnn" else "Transformer encoder over pianoroll steps (schuBERT)."))
-    return export_and_measure(model, sets, labels, out_dir, name, KIND_MIDI, rep, training,
-                              desc, progress, extra={"test_top_part": top["test"],
-                                                     "valid_top_part": top["valid"]})
+    extra = {"test_top_part": top["test"], "valid_top_part": top["valid"]}
+    for what, ps in ood.items():
+        extra[f"test_texture_{what}"] = ps["test"]
+        extra[f"valid_texture_{what}"] = ps["valid"]
+    metrics = export_and_measure(model, sets, labels, out_dir, name, KIND_MIDI, rep, training,
+                                 desc, progress, extra=extra)
+    unsure = write_unsure_threshold(out_dir / f"{name}.json",
+                                    [sets["valid"]] + [ps["valid"] for ps in ood.values()])
+    progress.emit("done", stage="unsure", **unsure)
+    return metrics
+
+
+def write_unsure_threshold(card_path: Path, valid_sets) -> dict[str, Any]:
+    """Choose the "unsure" threshold on the valid pieces (whole scores and texture-changed
+    copies pooled) through the exported graph, and write it into the card
+    (representation["unsure_below"], training["unsure"])."""
+    import numpy as np
+
+    from engine.models.card import ModelCard
+
+    card = ModelCard.read(card_path)
+    predict = onnx_predictor(card.component_path("classifier"))
+    probs = np.concatenate([piece_probabilities(predict, s) for s in valid_sets if s.windows])
+    ys = np.concatenate([s.labels for s in valid_sets if s.windows])
+    unsure = choose_unsure_threshold(probs, ys)
+    unsure["rule"] = ("top-class probability below which classify says unsure: maximises right "
+                      "- wrong answers over the valid pieces (whole scores and texture-changed "
+                      "copies pooled), every class weighted equally")
+    card.representation = dict(card.representation, unsure_below=unsure["threshold"])
+    card.training = dict(card.training, unsure=unsure)
+    card.write(card.path)
+    return unsure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-part", type=float, default=0.25,
                     help="extra single-part training windows per piece, as a share of "
                          "--max-windows (default 0.25)")
+    ap.add_argument("--texture", type=float, default=0.0,
+                    help="extra windows per piece of the piece with its texture changed (folk "
+                         "tunes accompanied, scores reduced), as a share of --max-windows "
+                         "(default 0)")
     ap.add_argument("--balanced", action="store_true",
                     help="draw each epoch's windows with every class equally likely "
                          "(unweighted loss) instead of class-weighting the loss")
@@ -141,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m engine.training.classify.train_midi " + " ".join(argv or sys.argv[1:])
     train_midi(a.arch, out_dir=a.out, corpus_path=a.corpus, epochs=a.epochs, lr=a.lr,
                batch=a.batch, max_windows=a.max_windows, view=a.view,
-               train_hop=a.train_hop,
+               train_hop=a.train_hop, texture=a.texture,
                single_part=a.single_part, seed=a.seed, device=a.device, balanced=a.balanced,
                max_seconds=a.max_seconds, command=cmd.strip())
     return 0

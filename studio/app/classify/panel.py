@@ -16,17 +16,17 @@ from studio.app.workers import run_in_thread
 
 def classify_track(model: str | None, song, track: int):
     clf = services.classifier(model)
-    return clf.name, clf.classify_track(song, track)
+    return clf.name, clf.classify_track(song, track), clf.unsure_below
 
 
 def classify_song(model: str | None, song):
     clf = services.classifier(model)
-    return clf.name, clf.classify_song(song)
+    return clf.name, clf.classify_song(song), clf.unsure_below
 
 
 def classify_wav(model: str | None, path: str):
     clf = services.classifier(model, audio=True)
-    return clf.name, clf.classify_wav(path)
+    return clf.name, clf.classify_wav(path), clf.unsure_below
 
 
 class ClassifyPanel(Panel):
@@ -112,8 +112,13 @@ class ClassifyPanel(Panel):
                       on_done=lambda r: self._show(Path(path).name, *r),
                       on_error=lambda exc: self.failed("Classify", exc))
 
-    def _show(self, what: str, model: str, ranked) -> None:
+    def _show(self, what: str, model: str, ranked, unsure_below: float | None = None) -> None:
         self.notice.hide()
         self.chart.set_rows(ranked)
         best = ranked[0] if ranked else ("?", 0.0)
+        if unsure_below is not None and best[1] < unsure_below:
+            self.what.setText(f"{what}: unsure (most likely {best[0]} at "
+                              f"{100 * best[1]:.0f} %, below {100 * unsure_below:.0f} %), "
+                              f"by {model}")
+            return
         self.what.setText(f"{what}: most likely {best[0]} ({100 * best[1]:.0f} %), by {model}")

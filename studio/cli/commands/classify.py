@@ -3,7 +3,10 @@
 A MIDI file is classified whole: the pianoroll of every pitched track merged (texture included);
 `--track N` classifies one track alone (numbered from 1, as `info` prints them). A
 WAV/FLAC/OGG file is classified from its log spectrogram. The answer is the mean of the class
-probabilities of the model's windows (32 beats of music, 5 s of audio).
+probabilities of the model's windows (32 beats of music, 10 s of audio). The output says what
+was judged (the whole file and its tracks, one track, or the recording) and the verdict: the top
+style, or "unsure" when its probability is below the threshold the model's card chose on
+validation pieces.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from engine.errors import UserInputError
-    from engine.models.classifier import KIND_AUDIO, KIND_MIDI, classify_file
+    from engine.models.classifier import KIND_AUDIO, KIND_MIDI, judge_file
 
     if args.list:
         from engine.models.runtime import list_cards
@@ -52,20 +55,23 @@ def run(args: argparse.Namespace) -> int:
     if args.track is not None and args.track < 1:
         raise UserInputError(f"--track counts from 1, got {args.track}")
     track = None if args.track is None else args.track - 1
-    clf, ranked = classify_file(args.file, track=track, model=args.model,
-                                providers=args.provider)
-    top = ranked[:args.top]
-    is_audio = clf.kind == KIND_AUDIO
-    what = ("the recording" if is_audio else "the whole file" if track is None
-            else f"track {track + 1}")
+    j = judge_file(args.file, track=track, model=args.model, providers=args.provider)
+    top = j.ranked[:args.top]
     if args.json:
-        print(json.dumps({"file": args.file, "model": clf.name, "provider": clf.provider,
-                          "input": what,
+        print(json.dumps({"file": args.file, "model": j.model, "provider": j.provider,
+                          "input": j.input, "judged": j.judged, "verdict": j.verdict,
+                          "unsure_below": j.unsure_below,
                           "labels": [{"label": lab, "probability": round(p, 4)}
                                      for lab, p in top]}))
         return 0
     width = max(len(lab) for lab, _ in top)
-    print(f"{args.file}, {what}  (model {clf.name})")
+    print(f"{args.file}: judged {j.judged}  (model {j.model})")
+    best, p_best = j.ranked[0]
+    if j.unsure:
+        print(f"  unsure: the most likely style, {best} at {p_best:.1%}, is below this "
+              f"model's {j.unsure_below:.0%} threshold")
+    else:
+        print(f"  style: {best}")
     for lab, p in top:
         print(f"  {lab:<{width}}  {p:6.1%}")
     return 0
