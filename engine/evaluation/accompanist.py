@@ -88,18 +88,17 @@ def harmony_checks(song: Song, melody: Sequence[Note], parts: Sequence[Sequence[
     return out
 
 
-def live_accompany(model, song: Song, melody: Sequence[Note], **decoding) -> list[list[Note]]:
-    """The accompaniment a live session plays to `melody` (the song's first meter and tempo),
-    replayed through the live engine on a virtual clock: bar t is planned one beat before it is
-    heard, from the bars before it only. A pickup is played at the end of a bar of rest, as a
-    player comes in after the count-in. Returns one note list per role in the song's ticks."""
+def replay_live(accompanist, song: Song, melody: Sequence[Note]):
+    """Play `melody` into the live engine on a virtual clock (the song's first full meter,
+    100 BPM, no count-in; a pickup comes at the end of a bar of rest, as a player comes in after
+    the count-in): each bar is planned one beat before it sounds, from the bars before it.
+    Returns (the engine's stats, its recorded song, the ticks the melody was moved by)."""
     from engine.realtime.engine import LiveConfig, LiveEngine
     from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent
     from engine.synth.live import NullBackend
 
     pickup = song.pickup_ticks
     meter = song.meter_at(pickup)
-    num, den = meter.numerator, meter.denominator
     tpb = song.ticks_per_beat
     bar = meter.bar_ticks(tpb)
     offset = bar - pickup if pickup else 0
@@ -107,6 +106,33 @@ def live_accompany(model, song: Song, melody: Sequence[Note], **decoding) -> lis
 
     def clock() -> int:
         return frames[0]
+
+    cfg = LiveConfig(bpm=100.0, meter=(meter.numerator, meter.denominator), ticks_per_beat=tpb,
+                     count_in_bars=0, metronome=False, use_midi_in=False, thru="off",
+                     clock_out=False)
+    eng = LiveEngine(cfg, synth=NullBackend(clock=clock), clock=clock, accompanist=accompanist)
+    eng.start(threaded=False)
+    events = sorted([(n.start + offset, 1, n.pitch, n.velocity) for n in melody]
+                    + [(n.end + offset, 0, n.pitch, 0) for n in melody])
+    last = eng.tempo.frame_at(max(n.end for n in melody) + offset + bar)
+    i = 0
+    while frames[0] < last:
+        while i < len(events) and eng.tempo.frame_at(events[i][0]) <= frames[0]:
+            tick, on, pitch, vel = events[i]
+            eng.feed(MidiEvent(eng.tempo.frame_at(tick), NOTE_ON if on else NOTE_OFF, 0, pitch,
+                               vel))
+            i += 1
+        eng.step()
+        frames[0] += 256
+    stats = eng.stats
+    rec = eng.recorded_song()
+    eng.stop()
+    return stats, rec, offset
+
+
+def live_accompany(model, song: Song, melody: Sequence[Note], **decoding) -> list[list[Note]]:
+    """The accompaniment a live session plays to `melody` (`replay_live`), with the decoding
+    given: one note list per role in the song's ticks."""
 
     class _Session:  # the engine asks the model for a session with its own arguments
         def __init__(self, inner):
@@ -118,26 +144,7 @@ def live_accompany(model, song: Song, melody: Sequence[Note], **decoding) -> lis
         def session(self, **_):
             return model.session(**decoding)
 
-    cfg = LiveConfig(bpm=100.0, meter=(num, den), ticks_per_beat=tpb, count_in_bars=0,
-                     metronome=False, use_midi_in=False, thru="off", clock_out=False)
-    synth = NullBackend(clock=clock)
-    eng = LiveEngine(cfg, synth=synth, clock=clock, accompanist=_Session(model))
-    eng.start(threaded=False)
-    events = sorted([(n.start + offset, 1, n.pitch, n.velocity) for n in melody]
-                    + [(n.end + offset, 0, n.pitch, 0) for n in melody])
-    end = max(n.end for n in melody) + offset + bar
-    last = eng.tempo.frame_at(end)
-    i = 0
-    while frames[0] < last:
-        while i < len(events) and eng.tempo.frame_at(events[i][0]) <= frames[0]:
-            tick, on, pitch, vel = events[i]
-            eng.feed(MidiEvent(eng.tempo.frame_at(tick), NOTE_ON if on else NOTE_OFF, 0, pitch,
-                               vel))
-            i += 1
-        eng.step()
-        frames[0] += 256
-    rec = eng.recorded_song()
-    eng.stop()
+    _, rec, offset = replay_live(_Session(model), song, melody)
     mel_end = max(n.end for n in melody)
     return [[Note(max(n.start - offset, 0), min(n.end - offset, mel_end), n.pitch, n.velocity)
              for n in t.notes if n.start - offset < mel_end and n.end - offset > 0]

@@ -175,42 +175,11 @@ def folk_checks(model, progress) -> dict:
 
 
 def live_replay(model, song: Song, melody: Sequence[Note]) -> dict:
-    """The live engine on a virtual clock (see engine.evaluation.accompanist.live_accompany):
-    per-bar planning times, late and skipped bars, and the planned parts."""
-    from engine.realtime.engine import LiveConfig, LiveEngine
-    from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent
-    from engine.synth.live import NullBackend
+    """The live engine on a virtual clock (engine.evaluation.accompanist.replay_live): per-bar
+    planning times, late and skipped bars, and the planned parts."""
+    from engine.evaluation.accompanist import replay_live
 
-    pickup = song.pickup_ticks
-    meter = song.meter_at(pickup)
-    tpb = song.ticks_per_beat
-    bar = meter.bar_ticks(tpb)
-    offset = bar - pickup if pickup else 0
-    frames = [0]
-
-    def clock() -> int:
-        return frames[0]
-
-    cfg = LiveConfig(bpm=100.0, meter=(meter.numerator, meter.denominator), ticks_per_beat=tpb,
-                     count_in_bars=0, metronome=False, use_midi_in=False, thru="off",
-                     clock_out=False)
-    eng = LiveEngine(cfg, synth=NullBackend(clock=clock), clock=clock, accompanist=model)
-    eng.start(threaded=False)
-    events = sorted([(n.start + offset, 1, n.pitch, n.velocity) for n in melody]
-                    + [(n.end + offset, 0, n.pitch, 0) for n in melody])
-    last = eng.tempo.frame_at(max(n.end for n in melody) + offset + bar)
-    i = 0
-    while frames[0] < last:
-        while i < len(events) and eng.tempo.frame_at(events[i][0]) <= frames[0]:
-            tick, on, pitch, vel = events[i]
-            eng.feed(MidiEvent(eng.tempo.frame_at(tick), NOTE_ON if on else NOTE_OFF, 0, pitch,
-                               vel))
-            i += 1
-        eng.step()
-        frames[0] += 256
-    st = eng.stats
-    rec = eng.recorded_song()
-    eng.stop()
+    st, rec, _ = replay_live(model, song, melody)
     return {"ms": list(st.inference_ms), "late": st.late, "skipped": st.skipped,
             "parts": [len(t.notes) for t in rec.tracks[1:]]}
 
