@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DeviceError, SoundfontError
+from engine.synth.fluid import import_fluidsynth
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +235,7 @@ class FluidSynthBackend(SynthBackend):
                  period: int = 128, periods: int = 2, soundfont: str | Path | None = None,
                  gain: float = 0.4, midi_driver: str | None = None, client_name: str = "popmusicnet",
                  reverb: bool = True, autoconnect: bool = True) -> None:
-        import fluidsynth  # lazy: libfluidsynth is a system library
-
-        self._fs = fluidsynth
+        fluidsynth = self._fs = import_fluidsynth()  # lazy: libfluidsynth is a system library
         self.sample_rate = int(sample_rate)
         self.period = int(period)
         self.driver = driver

@@ -42,6 +42,7 @@ import numpy as np
 
 from engine.errors import DeviceError, SoundfontError, UserInputError
 from engine.music import Song
+from engine.synth.fluid import import_fluidsynth
 from engine.synth.soundfont import find_soundfont
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def _fluidsynth():
     """Import pyfluidsynth once, declare the C functions we call, route FluidSynth's log."""
     global _lib, _log_cb
     try:
-        import fluidsynth
+        fluidsynth = import_fluidsynth()
     except (ImportError, OSError) as exc:
         raise DeviceError(f"FluidSynth is not available ({exc}); install libfluidsynth3 "
                           "(Debian: apt install libfluidsynth3)") from None

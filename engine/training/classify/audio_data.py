@@ -22,6 +22,7 @@ import numpy as np
 
 from engine import audio_features as af
 from engine.models.classifier import pitch_shift, time_factor
+from engine.synth.fluid import import_fluidsynth
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
 from engine.training.classify.texture import OOD_SETS, training_texture
@@ -56,8 +57,7 @@ class ScoreRenderer:
     part."""
 
     def __init__(self, sample_rate: int = af.SAMPLE_RATE, soundfont: str | Path | None = None):
-        import fluidsynth
-
+        fluidsynth = import_fluidsynth()
         self.sample_rate = sample_rate
         # gain 0.3: six voices at velocity 110 stay below int16 clipping
         self.synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.3)
