@@ -409,12 +409,33 @@ def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
     assert model.tonic_normalised
     assert model.normalising_shift(Key(9, "minor")) == 3  # A minor -> C minor, not A minor
     assert model.normalising_shift(Key(7, "major")) == 5  # G -> C: up a fourth (in -6..+5)
-    sess = model.session(key=Key(9, "minor"), key_prior=2.0)
+    sess = model.session(key=Key(9, "minor"), key_prior=2.0, tonal_prior=0.0)
     # C minor's scale (with its raised leading tone) is in key, E natural is not
     low = model._roles[0].spec.low_pitch
-    off = sess._off_key[0]
-    assert off[(60 - low)] == 0 and off[(63 - low)] == 0 and off[(71 - low)] == 0
-    assert off[(64 - low)] == 1
+    pen = sess._key_pen[0]
+    assert pen[(60 - low)] == 0 and pen[(63 - low)] == 0 and pen[(71 - low)] == 0
+    assert pen[(64 - low)] == 2.0
+
+
+def test_the_tonal_prior_leans_on_the_training_voices_degrees(trained):
+    from engine.models.accompanist import TONAL_CLIP
+
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    shares = np.array([0.3, 0.0, 0.1, 0.0, 0.1, 0.05, 0.0, 0.3, 0.0, 0.1, 0.0, 0.05])
+    model.tonal_profile = {"major": shares, "minor": shares}
+    sess = model.session(key=Key(2, "major"), key_prior=0.0, tonal_prior=1.5)  # D -> C
+    low = model._roles[0].spec.low_pitch
+    pen = sess._key_pen[0]
+    assert pen[60 - low] == 0 and pen[67 - low] == 0  # tonic and dominant: the commonest
+    assert pen[62 - low] == pytest.approx(1.5 * np.log(3), rel=1e-5)  # a third as common
+    assert pen[61 - low] == pytest.approx(1.5 * TONAL_CLIP)  # never sounded: clipped
+    # off (0): no penalty; a card without a profile: none either
+    assert not model.session(key=Key(2, "major"), key_prior=0.0,
+                             tonal_prior=0.0)._key_pen[0].any()
+    model.tonal_profile = {}
+    assert not model.session(key=Key(2, "major"), key_prior=0.0,
+                             tonal_prior=1.5)._key_pen[0].any()
 
 
 def test_melody_key_counts_the_last_note():

@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,7 +42,23 @@ log = logging.getLogger(__name__)
 __all__ = ["consonance_share", "coverage", "in_scale_share", "musical_checks", "evaluate"]
 
 
-CHECKS = ("in_scale", "consonance", "bars_covered", "downbeats")  # the issue's targets
+CHECKS = ("in_scale", "consonance", "bars_covered", "downbeats")  # surface checks vs Bach
+
+
+class Decoding(NamedTuple):
+    """The decoding settings a musical check runs with (engine.models.accompanist's session
+    arguments of the same names)."""
+
+    temperature: float
+    key_prior: float
+    onset_prior: float = 0.0
+    tonal_prior: float = 0.0
+
+    def kwargs(self, seed: int) -> dict:
+        return {**self._asdict(), "seed": seed}
+
+    def label(self) -> str:
+        return "/".join(f"{v:g}" for v in self)
 
 
 def musical_checks(song: Song, melody: Sequence[Note], acc: Sequence[Note]) -> dict[str, float]:
@@ -191,16 +208,14 @@ def _roots_agree(song: Song, acc: Sequence[Note], chords, end: int) -> tuple[int
     return agree, total
 
 
-def folk_checks(model, temperature: float, seed: int, key_prior: float,
-                onset_prior: float) -> dict[str, dict[str, float]]:
+def folk_checks(model, dec: Decoding, seed: int) -> dict[str, dict[str, float]]:
     """Key and chord figures on folk melodies the model never saw (engine.training.data.folk):
     the accompaniment alone against the tune's notated key (same tonic, same signature), offline
     and live; where the tune carries chord symbols, the chord root per half bar against them,
     beside the naive triad rule and the human chords themselves scored the same way."""
     from engine.training.data.folk import folk_chord_tunes, folk_melodies, naive_triad_chords
 
-    decoding = {"temperature": temperature, "seed": seed, "key_prior": key_prior,
-                "onset_prior": onset_prior}
+    decoding = dec.kwargs(seed)
     sums: dict[str, dict[str, list[float]]] = {}
 
     def add(who, k, v):
@@ -460,12 +475,14 @@ class EvalResult:
     provider: str
     seconds: float
     temperature: float = 0.0
-    temperatures_tried: dict | None = None  # {(temperature, key, onset prior): gap on valid}
+    temperatures_tried: dict | None = None  # {Decoding: gap on valid}
     key_prior: float = 0.0
     onset_prior: float = 0.0
+    tonal_prior: float = 0.0
     live: dict[str, float] | None = None  # the model's figures as a live session plays
     discriminator_auc: float = float("nan")
     folk: dict | None = None  # out-of-corpus folk melodies (folk_checks)
+    tonal_profile: dict | None = None  # {mode: (12,) degree shares} the tonal prior used
 
     def metrics(self) -> dict:
         def rounded(d):
@@ -479,23 +496,27 @@ class EvalResult:
                 "folk": {k: rounded(v) for k, v in (self.folk or {}).items()},
                 "latency_ms": {k: round(v, 3) for k, v in self.latency.items()},
                 "musical_temperature": self.temperature, "musical_key_prior": self.key_prior,
-                "musical_onset_prior": self.onset_prior}
+                "musical_onset_prior": self.onset_prior,
+                "musical_tonal_prior": self.tonal_prior}
 
 
 def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
              baseline_epochs: int = 60, latency_bars: int = 1000,
              temperature: float | None = None, key_prior: float | None = None,
-             onset_prior: float | None = None, seed: int = 0, progress=None) -> EvalResult:
+             onset_prior: float | None = None, tonal_prior: float | None = None,
+             seed: int = 0, progress=None) -> EvalResult:
     from engine.models.accompanist import Accompanist
     from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
     from engine.training.accompanist.config import ModelConfig
-    from engine.training.accompanist.data import melody_and_roles, prepare
+    from engine.training.accompanist.data import melody_and_roles, prepare, tonal_profile
     from engine.training.accompanist.train import load_source
 
     t0 = time.perf_counter()
     model = Accompanist.load(model_name, providers="cpu")
     rep = model.card.representation
     songs, _ = load_source(data)
+    # the tonal prior's profile: the train split's accompaniments (stored by --update-card)
+    model.tonal_profile = {mode: np.asarray(v) for mode, v in tonal_profile(songs).items()}
     tracks = rep["tracks"]
     spec0 = tracks[0]["spec"]
     cfg = ModelConfig(latent=model.latent, rnn_hidden=model.rnn_hidden,
@@ -530,30 +551,28 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     # Bach's there: the smallest largest gap over CHECKS and the notes per bar, the last as a
     # relative difference), then measured on test
     valid_ids = {p.id for p in valid}
-    tried: dict[tuple[float, float, float], float] = {}
-    grid = [(t, kp, op) for t in (TEMPERATURES if temperature is None else (temperature,))
+    tried: dict[Decoding, float] = {}
+    grid = [Decoding(t, kp, op, tp)
+            for t in (TEMPERATURES if temperature is None else (temperature,))
             for kp in (KEY_PRIORS if key_prior is None else (key_prior,))
-            for op in (ONSET_PRIORS if onset_prior is None else (onset_prior,))]
+            for op in (ONSET_PRIORS if onset_prior is None else (onset_prior,))
+            for tp in (TONAL_PRIORS if tonal_prior is None else (tonal_prior,))]
     if len(grid) > 1:
-        for t, kp, op in grid:
-            m = musical_split(model, songs, valid_ids, t, seed, kp, op)
-            tried[(t, kp, op)] = closeness_gap(m)
+        for dec in grid:
+            tried[dec] = closeness_gap(musical_split(model, songs, valid_ids, dec, seed))
             if progress:
-                progress(stage="decoding", temperature=t, key_prior=kp, onset_prior=op,
-                         valid_max_gap=tried[(t, kp, op)])
-        chosen, chosen_prior, chosen_onset = min(tried, key=tried.get)
+                progress(stage="decoding", **dec._asdict(), valid_max_gap=tried[dec])
+        chosen = min(tried, key=tried.get)
     else:
-        chosen, chosen_prior, chosen_onset = grid[0]
+        chosen = grid[0]
     test_ids = {p.id for p in test}
     windows: dict = {}
-    musical = musical_split(model, songs, test_ids, chosen, seed, chosen_prior, chosen_onset,
-                            windows=windows)
+    musical = musical_split(model, songs, test_ids, chosen, seed, windows=windows)
     auc = discriminator_auc(windows["bach"], windows["model"], seed=seed)
     say("musical", 0, auc)
-    live = musical_split(model, songs, test_ids, chosen, seed, chosen_prior, chosen_onset,
-                         live=True)["model"]
+    live = musical_split(model, songs, test_ids, chosen, seed, live=True)["model"]
     say("live", 0, live.get("same_tonic", float("nan")))
-    folk = folk_checks(model, chosen, seed, chosen_prior, chosen_onset)
+    folk = folk_checks(model, chosen, seed)
     say("folk", 0, folk["model"].get("same_tonic", float("nan")))
     melody_bars: list[list[Note]] = []
     for pid, split, song in songs:
@@ -566,14 +585,20 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
                                     for n in mel.notes if s <= n.start < e])
     lat = latency(model, melody_bars[:200] or [[Note(0, 480, 72)]], latency_bars)
     return EvalResult(nll, musical, lat, len(test), n_frames, model.provider,
-                      time.perf_counter() - t0, float(chosen), tried, float(chosen_prior),
-                      float(chosen_onset), live, auc, folk)
+                      time.perf_counter() - t0, chosen.temperature, tried, chosen.key_prior,
+                      chosen.onset_prior, chosen.tonal_prior, live, auc, folk,
+                      tonal_profile=model.tonal_profile)
 
 
-TEMPERATURES = (0.0, 0.25, 0.5, 0.75)
-# nats off the log-odds of off-key pitches / of every onset (engine.models.accompanist)
+# The decodings tried on valid. Temperature 0.75 and onset prior 1 are left out: on the last
+# full grid (T 0-0.75 x key prior 1-4 x onset prior 0-1) every setting with either was at least
+# 8 points further from Bach's figures than the best without.
+TEMPERATURES = (0.0, 0.25, 0.5)
+# nats off the log-odds of off-key pitches / of every onset / per unit of a scale degree's
+# tonal penalty (engine.models.accompanist)
 KEY_PRIORS = (1.0, 2.0, 4.0)
-ONSET_PRIORS = (0.0, 1.0)
+ONSET_PRIORS = (0.0,)
+TONAL_PRIORS = (0.0, 0.5, 1.0, 2.0)
 
 
 def closeness_gap(m: dict) -> float:
@@ -593,9 +618,8 @@ def closeness_gap(m: dict) -> float:
     return max(gaps)
 
 
-def musical_split(model, songs, ids: set[str], temperature: float, seed: int,
-                  key_prior: float = 0.0, onset_prior: float = 0.0, *, live: bool = False,
-                  windows: dict | None = None) -> dict:
+def musical_split(model, songs, ids: set[str], dec: Decoding, seed: int, *,
+                  live: bool = False, windows: dict | None = None) -> dict:
     """Mean musical checks (surface and harmony) of Bach's lower voices and of the model on the
     pieces `ids`; `live`: the model as a live session plays them (`live_accompany`), else as
     `accompany` does. `windows`: filled with the discriminator's features per piece
@@ -603,8 +627,7 @@ def musical_split(model, songs, ids: set[str], temperature: float, seed: int,
     from engine.training.accompanist.data import melody_and_roles
 
     sums: dict[str, dict[str, list[float]]] = {"bach": {}, "model": {}}
-    decoding = {"temperature": temperature, "seed": seed, "key_prior": key_prior,
-                "onset_prior": onset_prior}
+    decoding = dec.kwargs(seed)
     for pid, _, song in songs:
         if pid not in ids:
             continue
@@ -698,6 +721,17 @@ def harmony_markdown(res: EvalResult) -> list[str]:
     return out
 
 
+def tonal_line(profile: dict) -> str:
+    """The tonal profile's shares, e.g. "major 1 21%, 2 13%, ...; minor ..." (scale degrees
+    as semitones above the tonic where a share is at least 5%)."""
+    parts = []
+    for mode, shares in profile.items():
+        shares = np.asarray(shares)
+        parts.append(f"{mode} " + ", ".join(f"+{d} {100 * v:.0f}%" for d, v in enumerate(shares)
+                                             if v >= 0.05))
+    return "; ".join(parts)
+
+
 def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
     from engine.evaluation.report import provenance
 
@@ -717,12 +751,15 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
         "moves between runs with where it stops.", "",
         f"Musical checks at temperature {res.temperature:g}, key prior {res.key_prior:g} "
         "(nats taken off the log-odds of pitches outside the melody's key when a voice is "
-        f"decided) and onset prior {res.onset_prior:g} (nats taken off every onset's log-odds)"
+        f"decided), onset prior {res.onset_prior:g} (nats taken off every onset's log-odds) "
+        f"and tonal prior {res.tonal_prior:g} (nats per unit of a scale degree's penalty, "
+        "log(share of the commonest degree / its share) in the train split's accompaniments"
+        + (f": {tonal_line(res.tonal_profile)}" if res.tonal_profile else "") + ")"
         + (", chosen on the valid split as the setting closest to Bach's figures there (the "
-           "largest gap over the four checks in points and the notes per bar in percent; "
-           "T / key / onset: "
-           + ", ".join(f"{t:g}/{kp:g}/{op:g}: {100 * g:.1f}"
-                       for (t, kp, op), g in res.temperatures_tried.items())
+           "largest gap over the four checks and the key and cadence checks in points, and "
+           "the notes per bar in percent; T / key / onset / tonal: "
+           + ", ".join(f"{Decoding(*d).label()}: {100 * g:.1f}"
+                       for d, g in res.temperatures_tried.items())
            + ")" if res.temperatures_tried else "") + ".", "",
         "| musical check on the test melodies | Bach's lower voices | VAE-RNN | difference "
         "(points) |", "|---|---|---|---|"]
@@ -769,6 +806,8 @@ def register(p) -> None:
                         "with the temperature)")
     p.add_argument("--onset-prior", type=float, default=None,
                    help="onset prior of the musical checks (default: chosen on the valid split)")
+    p.add_argument("--tonal-prior", type=float, default=None,
+                   help="tonal prior of the musical checks (default: chosen on the valid split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--update-card", action="store_true",
                    help="store the measured metrics in the model card")
@@ -787,7 +826,8 @@ def run_cli(args) -> int:
 
     res = evaluate(args.model, args.data, baseline_epochs=args.baseline_epochs,
                    latency_bars=args.latency_bars, temperature=args.temperature,
-                   key_prior=args.key_prior, onset_prior=args.onset_prior, seed=args.seed,
+                   key_prior=args.key_prior, onset_prior=args.onset_prior,
+                   tonal_prior=args.tonal_prior, seed=args.seed,
                    progress=progress)
     from engine.models.accompanist import Accompanist
 
@@ -805,6 +845,10 @@ def run_cli(args) -> int:
             card.representation["default_temperature"] = res.temperature
             card.representation["default_key_prior"] = res.key_prior
             card.representation["default_onset_prior"] = res.onset_prior
+            card.representation["default_tonal_prior"] = res.tonal_prior
+        if res.tonal_profile:
+            card.representation["tonal_profile"] = {
+                mode: np.round(np.asarray(v), 5).tolist() for mode, v in res.tonal_profile.items()}
         card.write(card.path)
         print(f"updated {card.path}")
     return 0

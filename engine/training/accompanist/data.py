@@ -77,6 +77,29 @@ def normalising_shift(melody: Track) -> int:
     return key.tonic_shift() if key is not None else 0
 
 
+def tonal_profile(songs: Sequence[tuple[str, str, Song]],
+                  split: str = "train") -> dict[str, list[float]]:
+    """How the accompaniments of `split` share their sounding time among the 12 scale degrees
+    (pitch classes counted from the melody's tonic, by `melody_key` as the model normalises),
+    for major and for minor melodies: {"major": [12 shares], "minor": [...]}, each summing to 1.
+    Drum tracks are left out. The runtime's tonal prior pulls the voices toward it."""
+    hist = {"major": np.zeros(12), "minor": np.zeros(12)}
+    for _, sp, song in songs:
+        if sp != split:
+            continue
+        mel, roles = melody_and_roles(song)
+        key = melody_key(mel.notes)
+        if key is None:
+            continue
+        for t in roles:
+            if t.is_drum:
+                continue
+            for n in t.notes:
+                hist[key.mode][(n.pitch - key.tonic) % 12] += n.duration
+    return {mode: (h / h.sum()).round(5).tolist() if h.sum() > 0 else [1 / 12] * 12
+            for mode, h in hist.items()}
+
+
 def prepare(songs: Sequence[tuple[str, str, Song]], cfg: ModelConfig,
             roles: Sequence[str] | None = None,
             windows: Sequence[int] | None = None) -> Prepared:

@@ -36,6 +36,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-prior", type=float, metavar="NATS",
                    help="how hard the voices are kept in the melody's key: 0 = as the model "
                         "says; default: the model card's (chosen on the valid split)")
+    p.add_argument("--tonal-prior", type=float, metavar="NATS",
+                   help="how hard the voices lean on the key's main degrees (tonic, dominant) "
+                        "as the training voices do: 0 = not at all; default: the model card's")
     p.add_argument("--soundfont", metavar="SF2", help="SoundFont for --wav")
     add_reading_options(p)
 
@@ -59,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
     if args.key_prior is not None and args.key_prior < 0:
         raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
+    if args.tonal_prior is not None and args.tonal_prior < 0:
+        raise UserInputError(f"--tonal-prior must be >= 0, got {args.tonal_prior:g}")
     song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     from engine.models.band import BandAccompanist, is_band_model
 
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         soundfont = find_soundfont(args.soundfont)  # a bad soundfont fails before the work
     with about(args.file):
         out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
-                              seed=args.seed, key_prior=args.key_prior)
+                              seed=args.seed, key_prior=args.key_prior,
+                              tonal_prior=args.tonal_prior)
         # MIDI and WAV together or neither: both go to temporary files, moved into place once
         # the WAV is rendered.
         with contextlib.ExitStack() as stack:
