@@ -14,7 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.models.accompanist import Accompanist, decode_planes  # noqa: E402
+from engine.models.accompanist import Accompanist  # noqa: E402
+from engine.models.line_decoding import decode_planes  # noqa: E402
 from engine.models.card import ModelCard  # noqa: E402
 from engine.music import Key, MeterChange, Note, Song, Track  # noqa: E402
 from engine.training.accompanist.config import ModelConfig, TrainConfig  # noqa: E402
@@ -223,7 +224,7 @@ def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path)
 
 
 def test_decode_lines_holds_a_note_until_an_onset_says_otherwise():
-    from engine.models.accompanist import decode_lines
+    from engine.models.line_decoding import decode_lines
 
     S, P = 8, 5
     ac = np.full((2, S, P), -6.0)
@@ -346,7 +347,7 @@ def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
         sess = model.session(temperature=1.0, seed=4, key_prior=prior)
         first = sess.accompany_next(1920, 480, melody_notes=bar)
         sess.observe(bar, 1920, 480)
-        got.append((first, sess._key_known))
+        got.append((first, sess.priors.key_known))
     # the first bar is played before any key estimate: the prior cannot apply yet
     assert got[0][0] == got[1][0]
     assert got[1][1]  # four pitch classes heard: from now on it does
@@ -371,7 +372,7 @@ def test_onset_prior_asks_a_new_note_to_be_surer(trained):
 
 
 def test_decode_lines_does_not_stutter_on_one_pitch():
-    from engine.models.accompanist import decode_lines
+    from engine.models.line_decoding import decode_lines
 
     S, P = 8, 4
     ac = np.full((1, S, P), -6.0)
@@ -390,7 +391,7 @@ def test_decode_lines_does_not_stutter_on_one_pitch():
 
 def test_compiled_line_decision_matches_the_numpy_loop():
     from engine.models import viterbi
-    from engine.models.accompanist import decode_lines
+    from engine.models.line_decoding import decode_lines
 
     if viterbi.kernel() is None:
         pytest.skip("numba is not importable here")
@@ -412,13 +413,13 @@ def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
     sess = model.session(key=Key(9, "minor"), key_prior=2.0, tonal_prior=0.0)
     # C minor's scale (with its raised leading tone) is in key, E natural is not
     low = model._roles[0].spec.low_pitch
-    pen = sess._key_pen[0]
+    pen = sess.priors.key_pen[0]
     assert pen[(60 - low)] == 0 and pen[(63 - low)] == 0 and pen[(71 - low)] == 0
     assert pen[(64 - low)] == 2.0
 
 
 def test_the_tonal_prior_leans_on_the_training_voices_degrees(trained):
-    from engine.models.accompanist import TONAL_CLIP
+    from engine.models.accompanist_priors import TONAL_CLIP
 
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -426,16 +427,16 @@ def test_the_tonal_prior_leans_on_the_training_voices_degrees(trained):
     model.tonal_profile = {"major": shares, "minor": shares}
     sess = model.session(key=Key(2, "major"), key_prior=0.0, tonal_prior=1.5)  # D -> C
     low = model._roles[0].spec.low_pitch
-    pen = sess._key_pen[0]
+    pen = sess.priors.key_pen[0]
     assert pen[60 - low] == 0 and pen[67 - low] == 0  # tonic and dominant: the commonest
     assert pen[62 - low] == pytest.approx(1.5 * np.log(3), rel=1e-5)  # a third as common
     assert pen[61 - low] == pytest.approx(1.5 * TONAL_CLIP)  # never sounded: clipped
     # off (0): no penalty; a card without a profile: none either
     assert not model.session(key=Key(2, "major"), key_prior=0.0,
-                             tonal_prior=0.0)._key_pen[0].any()
+                             tonal_prior=0.0).priors.key_pen[0].any()
     model.tonal_profile = {}
     assert not model.session(key=Key(2, "major"), key_prior=0.0,
-                             tonal_prior=1.5)._key_pen[0].any()
+                             tonal_prior=1.5).priors.key_pen[0].any()
 
 
 def test_melody_key_counts_the_last_note():
@@ -484,7 +485,7 @@ def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
     sess = model.session(key=Key(0, "major"), key_prior=0.0)
     plain = sess._decide(logits, mask)
     final = sess._decide(logits, mask, cadence=8)  # the melody's last note from step 8
-    bass = [i for i, r in enumerate(model._roles) if r is sess._lowest][0]
+    bass = [i for i, r in enumerate(model._roles) if r is sess.priors.lowest][0]
     low = model._roles[bass].spec.low_pitch
     assert (low + np.flatnonzero(plain[bass][1, 15])[0]) % 12 == 7
     assert (low + np.flatnonzero(final[bass][1, 15])[0]) % 12 == 0

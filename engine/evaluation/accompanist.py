@@ -341,7 +341,7 @@ def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float
     `roles_decode` step by step, teacher-forced, no noise), or through the per-role graphs
     (`per_role`; default: where the card has no fused graphs). Both give the same figure
     (tests/test_accompanist.py)."""
-    from engine.models.accompanist import sigmoid
+    from engine.models.line_decoding import sigmoid
 
     if per_role is None:
         per_role = model._fused is None
@@ -383,7 +383,7 @@ def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float
 
 
 def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
-    from engine.models.accompanist import sigmoid
+    from engine.models.line_decoding import sigmoid
 
     T = p.bars.shape[0]
     roles = model.roles

@@ -1,4 +1,4 @@
-"""The single-line Viterbi of `engine.models.accompanist.decode_lines`, compiled.
+"""The single-line Viterbi of `engine.models.line_decoding.decode_lines`, compiled.
 
 Why hand-written: the search is ours (a voice rests or sounds one pitch; a new pitch needs an
 onset, a held one none; a one-step note is not struck again on its pitch), and no audio or

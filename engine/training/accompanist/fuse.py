@@ -5,7 +5,7 @@ re-encoder; plus the melody). Each call releases and re-takes the GIL, and with 
 thread busy (the studio's GUI) re-taking it can wait for the switch interval; each also pays
 ONNX Runtime's fixed cost. Now a bar whose melody is known (offline, `accompany`) is two calls:
 `roles_decode` (melody encoder + every role's RNN step and decoder), the line decision in
-numpy/numba (`engine.models.accompanist.decode_lines`, a Viterbi pass ONNX cannot express
+numpy/numba (`engine.models.line_decoding.decode_lines`, a Viterbi pass ONNX cannot express
 simply), `roles_encode` (every re-encoder + the melody RNN step on the bar, so observing it
 costs no call). Live, where the melody is predicted, a bar is three: `roles_decode` (with the
 melody decoder: the predicted bar the decoders hear), `roles_encode`, and once the bar has been

@@ -488,7 +488,7 @@ class Trainer:
         return [tuple(np.concatenate(x) for x in zip(*parts)) for parts in out]
 
     def _tune_decoding(self) -> dict:
-        from engine.models.accompanist import decode_planes
+        from engine.models.line_decoding import decode_planes
 
         decoding = {}
         per_role = self.predicted_role_logits(self.seq["valid"])
