@@ -200,7 +200,7 @@ def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path)
     graphs alone; the NLL through the fused graphs equals the per-role one."""
     import shutil
 
-    from engine.evaluation.accompanist import model_nll_per_frame
+    from engine.evaluation.accompanist_graphs import model_nll_per_frame
     from engine.training.accompanist.fuse import add_fused
 
     tr, card_path = trained
@@ -493,7 +493,7 @@ def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
 
 
 def test_live_replay_accompanies_a_pickup_tune_bar_by_bar_on_a_virtual_clock(trained):
-    from engine.evaluation.accompanist import live_accompany
+    from engine.evaluation.accompanist_checks import live_accompany
 
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")

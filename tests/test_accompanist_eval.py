@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine.evaluation.accompanist import consonance_share, coverage, in_scale_share
+from engine.evaluation.metrics import consonance_share, coverage, in_scale_share
 from engine.music import MeterChange, Note, Song, Track
 
 Q = 480
@@ -41,7 +41,7 @@ def test_coverage_and_downbeats_skip_the_pickup():
 
 
 def test_how_much_is_played_notes_per_bar_and_length():
-    from engine.evaluation.accompanist import musical_checks
+    from engine.evaluation.accompanist_checks import musical_checks
 
     song = Song([Track("m", notes=C_MAJOR_TUNE)], Q)  # 16 beats of 4/4: 4 bars
     acc = [Note(0, 2 * Q, 48), Note(2 * Q, 3 * Q, 50), Note(4 * Q, 7 * Q, 52)]
@@ -80,7 +80,7 @@ def test_closeness_gap_counts_harmony_that_falls_short_of_bach_and_voices_above_
 
 
 def test_chord_notes_and_root_agreement_per_half_bar():
-    from engine.evaluation.accompanist import _roots_agree, chord_notes
+    from engine.evaluation.accompanist_checks import _roots_agree, chord_notes
 
     song = Song([Track("m", notes=C_MAJOR_TUNE)], Q)  # 4 bars of 4/4
     chords = [(0, 0, "maj"), (4 * Q, 7, "dom7"), (8 * Q, 0, "maj")]
@@ -93,7 +93,8 @@ def test_chord_notes_and_root_agreement_per_half_bar():
 
 
 def test_the_report_shows_key_cadence_voicing_live_and_folk():
-    from engine.evaluation.accompanist import EvalResult, report_markdown
+    from engine.evaluation.accompanist import EvalResult
+    from engine.evaluation.accompanist_report import report_markdown
 
     fig = {"in_scale": 0.9, "consonance": 0.9, "bars_covered": 1.0, "downbeats": 1.0,
            "notes_per_bar": 12.0, "note_beats": 1.0, "same_tonic": 0.7, "same_signature": 0.8,

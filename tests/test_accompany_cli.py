@@ -73,7 +73,7 @@ def test_the_bundled_model_accompanies_the_demo_in_its_key_offline_and_live():
     melody RNN's blurred prediction came out in B major with three notes a bar in the upper
     voices. Seeded: at the default temperature the latents are sampled (over seeds 0-11 the
     live take was in D 11 times, once in E minor; offline 12 times)."""
-    from engine.evaluation.accompanist import live_accompany
+    from engine.evaluation.accompanist_checks import live_accompany
     from engine.evaluation.metrics import analyse_key
     from engine.models.accompanist import Accompanist
 

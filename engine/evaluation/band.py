@@ -175,9 +175,9 @@ def folk_checks(model, progress) -> dict:
 
 
 def live_replay(model, song: Song, melody: Sequence[Note]) -> dict:
-    """The live engine on a virtual clock (engine.evaluation.accompanist.replay_live): per-bar
-    planning times, late and skipped bars, and the planned parts."""
-    from engine.evaluation.accompanist import replay_live
+    """The live engine on a virtual clock (engine.evaluation.accompanist_checks.replay_live):
+    per-bar planning times, late and skipped bars, and the planned parts."""
+    from engine.evaluation.accompanist_checks import replay_live
 
     st, rec, _ = replay_live(model, song, melody)
     return {"ms": list(st.inference_ms), "late": st.late, "skipped": st.skipped,

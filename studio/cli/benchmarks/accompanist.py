@@ -1,9 +1,9 @@
 """`popmusicnet bench accompanist`: the cost of accompanying one bar, on CPU, one thread.
 
 The bars are the bundled demo melodies' 4/4 and 3/4 bars, cycled. One bar = everything the
-runtime does for it (engine.evaluation.accompanist.latency): offline (melody known: encode,
-every role's RNN step and decoder, the decision, re-encoding, the melody RNN step) and live
-(melody predicted by the melody RNN, then replayed once the bar is observed). Each of `--runs`
+runtime does for it (engine.evaluation.accompanist_graphs.latency): offline (melody known:
+encode, every role's RNN step and decoder, the decision, re-encoding, the melody RNN step) and
+live (the bar before held as the melody's guess, then replayed once the bar is observed). Each of `--runs`
 runs times `--bars` bars after a warm-up; the table shows every run and the median, with the
 machine's load average, since a shared machine's other jobs show up in the p99. The `latency`
 harness pins the process to one CPU. `eval accompanist` measures the same on the test
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     import statistics
 
     from engine.errors import UserInputError
-    from engine.evaluation.accompanist import latency
+    from engine.evaluation.accompanist_graphs import latency
     from engine.models.accompanist import Accompanist
 
     if args.bars < 10 or args.runs < 1:
