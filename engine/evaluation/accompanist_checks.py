@@ -181,7 +181,8 @@ def _roots_agree(song: Song, acc: Sequence[Note], chords, end: int) -> tuple[int
     return agree, total
 
 
-def folk_checks(model, dec: Decoding, seed: int) -> dict[str, dict[str, float]]:
+def folk_checks(model, dec: Decoding, seed: int,
+                live_dec: Decoding | None = None) -> dict[str, dict[str, float]]:
     """Key and chord figures on folk melodies the model never saw (engine.training.data.folk):
     the accompaniment alone against the tune's notated key (same tonic, same signature), offline
     and live; where the tune carries chord symbols, the chord root per half bar against them,
@@ -203,7 +204,8 @@ def folk_checks(model, dec: Decoding, seed: int) -> dict[str, dict[str, float]]:
         end = mel.end
         out = model.accompany(song, melody_track=song.tracks.index(mel), **decoding)
         takes = {"model": [n for t in out.tracks[len(song.tracks):] for n in t.notes],
-                 "model_live": [n for p in live_accompany(model, song, mel.notes, **decoding)
+                 "model_live": [n for p in live_accompany(model, song, mel.notes,
+                                                          **(live_dec or dec).kwargs(seed))
                                 for n in p]}
         if tune.chords:
             takes["human"] = chord_notes(tune.chords, end)

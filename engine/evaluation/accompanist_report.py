@@ -13,6 +13,16 @@ from engine.music import pitch_name
 if TYPE_CHECKING:
     from engine.evaluation.accompanist import EvalResult
 
+def live_temperature_line(res: EvalResult) -> str:
+    """How the live path's temperature was chosen, for the report ("" when not separately)."""
+    if not res.live_tried:
+        return ""
+    tried = ", ".join(f"{t:g}: {100 * g:+.1f}" for t, g in res.live_tried.items())
+    return (f", at temperature {res.live_temperature:g} with the same priors: the temperature "
+            "whose live figures on the valid split fall least short of the offline key figures "
+            f"(largest shortfall of same tonic and same signature, points; {tried})")
+
+
 def harmony_markdown(res: EvalResult) -> list[str]:
     """The key, cadence and voicing tables of the report."""
     bach, model, live = res.musical["bach"], res.musical["model"], res.live or {}
@@ -39,7 +49,7 @@ def harmony_markdown(res: EvalResult) -> list[str]:
            "Krumhansl-Schmuckler method on Aarden-Essen profiles (the default of music21's "
            "`analyze('key')`); live: the same model as a live session plays, replayed through "
            "the live engine on a virtual clock (each bar planned one beat before it sounds, "
-           "from the bars before it).", "",
+           "from the bars before it)" + live_temperature_line(res) + ".", "",
            "| check | Bach's lower voices | VAE-RNN (accompany) | VAE-RNN (live) |",
            "|---|---|---|---|"]
     for k, label, f in rows:

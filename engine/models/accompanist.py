@@ -100,6 +100,10 @@ class Accompanist:
                     float(dec["thr_onset"]), float(dec["thr_active"]), int(dec["max_voices"]),
                     np.asarray(dec.get("resid_std", [1.0] * self.latent), np.float32)))
             self.default_temperature = float(rep.get("default_temperature", 0.0))
+            # a live session plans each bar before it is heard: its own default, chosen on
+            # valid by `eval accompanist` for the live path (cards without one: the same)
+            self.default_live_temperature = float(rep.get("default_live_temperature",
+                                                          self.default_temperature))
             self.default_key_prior = float(rep.get("default_key_prior", 0.0))
             self.default_onset_prior = float(rep.get("default_onset_prior", 0.0))
             self.default_tonal_prior = float(rep.get("default_tonal_prior", 0.0))
@@ -199,6 +203,8 @@ class Accompanist:
         if melody is None or not melody.notes:
             raise UserInputError("the song has no melody notes to accompany")
         key = self.melody_key(melody.notes)
+        if temperature is None:
+            temperature = self.default_temperature
         sess = self.session(temperature=temperature, seed=seed, key=key, key_prior=key_prior,
                             onset_prior=onset_prior, tonal_prior=tonal_prior)
         grid = bar_grid(out, self._mel_spec, end=melody.end)
@@ -224,8 +230,8 @@ class Accompanist:
                 key: Key | None = None, key_prior: float | None = None,
                 onset_prior: float | None = None,
                 tonal_prior: float | None = None) -> AccompanimentSession:
-        """A streaming session (for the live engine); `key` fixes the key instead of estimating
-        it from the observed melody."""
+        """A streaming session (for the live engine; its temperature defaults to the card's
+        live one); `key` fixes the key instead of estimating it from the observed melody."""
         return AccompanimentSession(self, temperature=temperature, seed=seed, key=key,
                                     key_prior=key_prior, onset_prior=onset_prior,
                                     tonal_prior=tonal_prior)
