@@ -300,7 +300,7 @@ def inference_run(model: str | None, providers: str, bars: int = 300) -> dict:
     import numpy as np
 
     from engine.music import Note
-    from engine.realtime.engine import load_accompanist
+    from engine.realtime.accompaniment import load_accompanist
 
     acc = load_accompanist(model, providers)
     sess = acc.session(seed=0)
