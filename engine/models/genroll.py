@@ -165,6 +165,8 @@ def bars_to_song(bars: np.ndarray, spec: GridSpec, *, shift: int = 0, bpm: float
 def note_f1(pred: np.ndarray, true: np.ndarray, p: int) -> tuple[float, float, float]:
     """Precision, recall, F1 of note onsets, (step, pitch) exact, from [onset | active] features
     (an onset counts where the onset plane is set). Empty vs empty is a perfect 1.0."""
+    from engine.evaluation.metrics import onset_f1
+
     po = np.asarray(pred)[..., :p] > 0.5
     to = np.asarray(true)[..., :p] > 0.5
     tp = float(np.sum(po & to))
@@ -173,8 +175,7 @@ def note_f1(pred: np.ndarray, true: np.ndarray, p: int) -> tuple[float, float, f
         return 1.0, 1.0, 1.0
     prec = tp / n_pred if n_pred else 0.0
     rec = tp / n_true if n_true else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return prec, rec, f1
+    return prec, rec, onset_f1(po, to, empty=1.0)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from engine.errors import UserInputError
+from engine.evaluation.metrics import onset_f1
 from engine.training import common
 from engine.training.accompanist.config import ModelConfig, TrainConfig
 from engine.training.accompanist.data import Prepared, prepare, shift_planes, toy_songs
@@ -501,12 +502,12 @@ class Trainer:
             best = (-1.0, 0.5)
             for thr in np.arange(0.05, 0.71, 0.05):
                 planes = decode_planes(on, ac, 0.5, float(thr), info.max_voices)
-                best = max(best, (_f1(planes[:, 1] & m, t_ac), float(thr)))
+                best = max(best, (onset_f1(planes[:, 1] & m, t_ac), float(thr)))
             f1_ac, thr_ac = best
             best = (-1.0, 0.5)
             for thr in np.arange(0.05, 0.91, 0.05):
                 planes = decode_planes(on, ac, float(thr), thr_ac, info.max_voices)
-                best = max(best, (_f1(planes[:, 0] & m, t_on), float(thr)))
+                best = max(best, (onset_f1(planes[:, 0] & m, t_on), float(thr)))
             f1_on, thr_on = best
             resid = np.sqrt(((pred - z) ** 2).mean(axis=0))
             decoding[name] = {"thr_active": round(thr_ac, 2), "thr_onset": round(thr_on, 2),
@@ -570,12 +571,6 @@ class _Roles(torch.nn.Module):
                                       melody.reshape(B * T, *melody.shape[2:]), prev)
             outs.append((pred, on, ac))
         return outs
-
-
-def _f1(pred: np.ndarray, true: np.ndarray) -> float:
-    tp = float(np.logical_and(pred, true).sum())
-    denom = float(pred.sum() + true.sum())
-    return 2 * tp / denom if denom else 0.0
 
 
 def train(data: str, out: str | Path, *, epochs: int, device: str = "auto", seed: int = 0,
