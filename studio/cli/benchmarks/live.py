@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from engine.synth.jackd import PrivateJackd
 
 NAME = "live"
 HELP = ("live engine: note-on to sound latency in a JACK loop, accompaniment timing, xruns, CPU, "
@@ -63,31 +64,19 @@ class _Server:
     def __init__(self, period: int) -> None:
         from engine.synth.live import jack_server_running
 
-        self.proc = None
+        self.private = None
         self.env = dict(os.environ, JACK_NO_START_SERVER="1", PYTHONUNBUFFERED="1")
         self.reason = ""
         if jack_server_running():
             self.how = "running server"
             return
-        jackd = shutil.which("jackd")
-        if jackd is None:
-            self.reason = "jackd is not installed"
-            return
-        name = f"pmn-bench-{os.getpid()}"
-        self.env["JACK_DEFAULT_SERVER"] = name
-        os.environ["JACK_DEFAULT_SERVER"] = name
-        self.proc = subprocess.Popen([jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p",
-                                      str(period)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=self.env)
+        self.private = PrivateJackd(f"pmn-bench-{os.getpid()}", period)
         self.how = f"private dummy server ({period} frames)"
-        for _ in range(100):
-            if jack_server_running():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.reason = "jackd did not start"
-        self.close()
+        if not self.private.start():
+            self.reason = self.private.error
+            return
+        self.env.update(self.private.env, PYTHONUNBUFFERED="1")
+        os.environ["JACK_DEFAULT_SERVER"] = self.private.name  # this process's engine runs
 
     @property
     def ok(self) -> bool:
@@ -115,12 +104,8 @@ class _Server:
         return {"sample_rate": sr, "period": period, "playback_latency": playback}
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.private is not None:
+            self.private.stop()
 
 
 class _ReferenceServer:
@@ -134,19 +119,13 @@ class _ReferenceServer:
         self.name = f"pmn-ref-{os.getpid()}"
         self.xruns = 0
         self.client = None
-        self.proc = subprocess.Popen([shutil.which("jackd") or "jackd", "-n", self.name, "-d",
-                                      "dummy", "-r", "48000", "-p", str(period)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                self.client = jack.Client("pmn-ref-monitor", servername=self.name,
-                                          no_start_server=True)
-                break
-            except jack.JackError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        if self.client is None:
+        self.server = PrivateJackd(self.name, period)
+        if not self.server.start():
+            return
+        try:
+            self.client = jack.Client("pmn-ref-monitor", servername=self.name,
+                                      no_start_server=True)
+        except jack.JackError:
             self.close()
             return
         self.client.set_xrun_callback(self._on_xrun)
@@ -166,7 +145,7 @@ class _ReferenceServer:
                 self.client.close()
             except Exception:  # the server may be gone already: nothing left to release
                 pass
-        _kill(self.proc)
+        self.server.stop()
 
 
 def _kill(p) -> None:
