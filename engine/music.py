@@ -41,6 +41,16 @@ def pitch_name(pitch: int) -> str:
     return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+def fold_octaves(pitch: int, low: int = 0, high: int = N_PITCHES - 1) -> int:
+    """`pitch` moved by whole octaves into [low, high] (a window at least an octave wide; by
+    default MIDI's 0..127)."""
+    while pitch < low:
+        pitch += 12
+    while pitch > high:
+        pitch -= 12
+    return pitch
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Note:
     """One note. `start` and `end` in ticks, `end > start`; `pitch` and `velocity` MIDI 0-127."""

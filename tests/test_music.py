@@ -87,3 +87,11 @@ def test_parse_key_refuses_what_is_not_a_key(text):
 
     with pytest.raises(ValueError, match="not a key"):
         parse_key(text)
+
+
+def test_fold_octaves_moves_by_whole_octaves_into_the_window():
+    from engine.music import fold_octaves
+
+    assert fold_octaves(-5) == 7 and fold_octaves(130) == 118 and fold_octaves(60) == 60
+    assert fold_octaves(30, 48, 72) == 54 and fold_octaves(85, 48, 72) == 61
+    assert fold_octaves(48, 48, 59) == 48 and fold_octaves(59, 48, 59) == 59

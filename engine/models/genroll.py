@@ -25,6 +25,7 @@ from engine.music import (
     Song,
     Track,
     estimate_key,
+    fold_octaves,
     notes_to_planes,
     planes_to_notes,
     step_to_tick,
@@ -54,11 +55,7 @@ class GridSpec:
 
 def fold_pitch(pitch: int, spec: GridSpec) -> int:
     """Move `pitch` by octaves into the spec's window."""
-    while pitch < spec.low:
-        pitch += 12
-    while pitch > spec.high:
-        pitch -= 12
-    return pitch
+    return fold_octaves(pitch, spec.low, spec.high)
 
 
 def key_shift(song: Song) -> int:
