@@ -91,3 +91,11 @@ def test_the_studio_reports_the_probe_in_one_status_line(qtbot, tmp_path, capfd)
         assert text.startswith("No audio device (tried ") and all(d in text for d in tried)
     err = capfd.readouterr().err
     assert not [ln for ln in err.splitlines() if ln.startswith(("fluidsynth:", "ALSA lib"))]
+
+
+def test_the_backend_names_offered_are_the_ones_open_backend_tries():
+    from engine.synth.live import PLATFORM_DRIVERS, backend_names
+
+    assert backend_names("linux") == ("auto", "jack", "pulseaudio", "pipewire", "alsa", "null")
+    assert backend_names("darwin") == ("auto", *PLATFORM_DRIVERS["darwin"], "null")
+    assert backend_names("plan9") == ("auto", "null")

@@ -61,6 +61,12 @@ PLATFORM_DRIVERS = {"linux": ("jack", "pulseaudio", "pipewire", "alsa"),
                     "darwin": ("coreaudio",), "win32": ("wasapi", "dsound")}
 
 
+def backend_names(platform: str = sys.platform) -> tuple[str, ...]:
+    """The backends a person may choose on `platform` (`open_backend` takes each): "auto", the
+    platform's audio drivers in the order "auto" tries them, and "null" (silent)."""
+    return ("auto", *PLATFORM_DRIVERS.get(platform, ()), "null")
+
+
 @dataclass(frozen=True, slots=True)
 class SynthEvent:
     """What a backend was asked to do; the NullBackend keeps a log of these (tests, diagnostics)."""
