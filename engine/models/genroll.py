@@ -7,8 +7,8 @@ pitch window of `n_pitches` keys from `low`. Notes outside the window are moved 
 (4/4, 2/2, or two bars of 2/4) counted after the pickup; the generators write 4/4 bars unless
 asked for another meter (`bars_to_song(meter=...)`: 3/4 keeps a bar's first 12 steps).
 
-Key normalisation: songs are transposed to C major / A minor for the models (the seeds' main
-missing improvement) and back to the user's key afterwards (`engine.music.estimate_key`).
+Key normalisation: songs are transposed to C major / A minor for the models and back to the
+user's key afterwards (`engine.music.estimate_key`).
 
 Per step the feature vector is `[onset(P), active(P)]`: a separate onset plane keeps two repeated
 notes two notes (ARCHITECTURE.md, Representation). numpy only.

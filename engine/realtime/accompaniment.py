@@ -18,17 +18,11 @@ log = logging.getLogger(__name__)
 def load_accompanist(name: str | None, providers: str = "cpu"):
     """The accompanist `name` (None: the bundled default; a band name: the band, chords, bass and
     drums, with the same interface). ModelError if missing."""
-    from engine.errors import ModelError
-    from engine.models.band import is_band_model
+    from engine.models.accompanist import Accompanist
+    from engine.models.band import BandAccompanist, is_band_model
 
     if is_band_model(name):
-        from engine.models.band import BandAccompanist
-
         return BandAccompanist.load(name, providers=providers)
-    try:
-        from engine.models.accompanist import Accompanist
-    except ImportError as exc:
-        raise ModelError(f"no accompanist runtime available ({exc})") from exc
     return Accompanist.load(name, providers=providers)
 
 

@@ -1,7 +1,7 @@
 """The realtime synth: FluidSynth rendering in C through its own audio driver, behind one facade.
 
-Why FluidSynth's own driver and not a Python audio callback: ENVIRONMENT.md measured a Python
-callback next to a busy Python thread dropping ~900 periods in 6 s (the GIL switch interval,
+Why FluidSynth's own driver and not a Python audio callback: a Python callback next to a busy
+Python thread was measured dropping ~900 periods in 6 s (the GIL switch interval,
 5 ms, is longer than a 128-frame period, 2.67 ms), while FluidSynth's C JACK driver with the same
 load had 2 xruns, both at start-up. So no Python code ever runs in the audio path here: Python only
 calls into the synth (note on/off, program changes) and hands timed events to FluidSynth's own
@@ -416,23 +416,6 @@ def _last_error(text: str) -> str:
     """The last line a failed driver wrote, for the one-line error (or "")."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1].removeprefix("fluidsynth: ").removeprefix("error: ") if lines else ""
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C libraries writing to file descriptor 2 for a moment (not Python's sys.stderr)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int = 128,

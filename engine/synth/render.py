@@ -298,14 +298,6 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
                         len(active))
 
 
-def render_song(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None = None,
-                tracks: Sequence[int] | None = None, progress: ProgressFn | None = None,
-                **kwargs) -> np.ndarray:
-    """float32 (frames, 2) audio of `song` (see `render` for the options)."""
-    return render(song, sample_rate=sample_rate, soundfont=soundfont, tracks=tracks,
-                  progress=progress, **kwargs).audio
-
-
 def _setup_channels(synth, sfid: int, lib, song: Song, indices: Sequence[int]) -> None:
     for ch, ti in enumerate(indices):
         track = song.tracks[ti]

@@ -45,8 +45,8 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="notes for the two runs with a busy thread (default 100)")
     p.add_argument("--spacing", type=float, default=0.15, help="seconds between notes (0.15)")
     p.add_argument("--seconds", type=float, default=60.0,
-                   help="length of each accompaniment-timing run (default 60 s; the issue asks "
-                        "for 600 s runs: pass --seconds 600)")
+                   help="length of each accompaniment-timing run (default 60 s; --seconds 600 "
+                        "for ten-minute runs)")
     p.add_argument("--tempos", default="60,120,240", help="BPMs for the timing runs")
     p.add_argument("--model", help="accompanist model (default: the bundled one)")
     p.add_argument("--providers", default="cpu", choices=["cpu", "cuda", "auto"],
@@ -296,16 +296,25 @@ def inference_run(model: str | None, providers: str, bars: int = 300) -> dict:
             "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
-def _gpu_note() -> str:
+def _gpu_note(providers: str) -> str:
+    """This machine's GPU state as ONNX Runtime sees it, and what the run measured on it."""
     try:
         import onnxruntime as ort
 
         avail = ort.get_available_providers()
     except ImportError:
         return "onnxruntime is not importable"
-    return (f"ONNX Runtime lists {', '.join(avail)}; only a session's get_providers() is "
-            "trusted (ENVIRONMENT.md). No GPU on this machine: CUDA per-bar inference not "
-            "measured; the live engine runs the model on CPU by default (--providers).")
+    from engine.models.runtime import cuda_usable
+
+    listed = (f"ONNX Runtime lists {', '.join(avail)}; only a session's get_providers() is "
+              "trusted (the provider named on each row).")
+    if not cuda_usable():
+        gpu = f"No usable GPU here ({cuda_usable.reason}): CUDA per-bar inference not measured"
+    elif providers == "cpu":
+        gpu = "A GPU is usable here: `--providers cuda` measures per-bar inference on it"
+    else:
+        gpu = f"A GPU is usable here and the rows above asked for --providers {providers}"
+    return f"{listed} {gpu}; the live engine runs the model on CPU by default (--providers)."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -371,7 +380,7 @@ def run(args: argparse.Namespace) -> int:
                 f"p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms")
         except UserInputError as exc:
             say(f"inference: not measured ({exc})")
-        say(_gpu_note())
+        say(_gpu_note(args.providers))
     finally:
         server.close()
     if not args.no_results:
@@ -423,5 +432,5 @@ def _write_results(args, server, lat_rows, timing_rows, inf, lines) -> None:
         md += [f"Inference per bar (accompany_next + observe), {inf['model']} on "
                f"{inf['provider']}: p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms "
                f"over {inf['bars']} bars.", ""]
-    md += [_gpu_note(), "", "Raw output:", "", "```", *lines, "```"]
+    md += [_gpu_note(args.providers), "", "Raw output:", "", "```", *lines, "```"]
     update_section("bench-live", "\n".join(md))
