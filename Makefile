@@ -2,13 +2,17 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup setup-test bench eval fuzz models demo screenshot clean
+.PHONY: run test test-fast setup setup-test bench eval fuzz models demo screenshot clean
 
 run: setup
 	$(PY) -m studio.launcher $(if $(DISPLAY),studio,demo)
 
 test: setup-test
 	$(PY) -m pytest -q
+
+# Everything but the tests marked slow (training, fuzzing: 20 s or more each on 2 cores).
+test-fast: setup-test
+	$(PY) -m pytest -q -m 'not slow'
 
 setup:
 	@scripts/setup.sh run

@@ -41,6 +41,16 @@ def pitch_name(pitch: int) -> str:
     return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+def fold_octaves(pitch: int, low: int = 0, high: int = N_PITCHES - 1) -> int:
+    """`pitch` moved by whole octaves into [low, high] (a window at least an octave wide; by
+    default MIDI's 0..127)."""
+    while pitch < low:
+        pitch += 12
+    while pitch > high:
+        pitch -= 12
+    return pitch
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Note:
     """One note. `start` and `end` in ticks, `end > start`; `pitch` and `velocity` MIDI 0-127."""
@@ -283,21 +293,7 @@ def _dedupe_by_tick(items: Iterable) -> list:
     return list(by_tick.values())
 
 
-# -- pianorolls --------------------------------------------------------------------------------
-@dataclass(slots=True)
-class Roll:
-    """A multi-track pianoroll: `onset` and `active` are bool arrays (tracks, steps, 128)."""
-
-    onset: np.ndarray
-    active: np.ndarray
-    steps_per_beat: int
-    velocity: np.ndarray | None = None  # uint8 (tracks, steps, 128): velocity at onsets
-
-    @property
-    def n_steps(self) -> int:
-        return self.onset.shape[1]
-
-
+# -- pianoroll planes --------------------------------------------------------------------------
 def tick_to_step(tick: float, ticks_per_beat: int, steps_per_beat: int) -> int:
     return int(round(tick * steps_per_beat / ticks_per_beat))
 
@@ -358,32 +354,6 @@ def planes_to_notes(onset: np.ndarray, active: np.ndarray, ticks_per_beat: int,
             notes.append(Note(t0, t1, p + pitch_offset, vel if vel > 0 else 80))
     notes.sort()
     return notes
-
-
-def song_to_roll(song: Song, steps_per_beat: int = 4, n_steps: int | None = None,
-                 tracks: Sequence[Track] | None = None) -> Roll:
-    """Multi-track roll of `tracks` (default: all) on a grid of `steps_per_beat` per quarter."""
-    tracks = list(song.tracks if tracks is None else tracks)
-    if n_steps is None:
-        n_steps = max(tick_to_step(song.end, song.ticks_per_beat, steps_per_beat), 1)
-    shape = (len(tracks), n_steps, N_PITCHES)
-    onset, active = np.zeros(shape, bool), np.zeros(shape, bool)
-    velocity = np.zeros(shape, np.uint8)
-    for i, t in enumerate(tracks):
-        onset[i], active[i], velocity[i] = notes_to_planes(
-            t.notes, n_steps, song.ticks_per_beat, steps_per_beat)
-    return Roll(onset, active, steps_per_beat, velocity)
-
-
-def roll_to_tracks(roll: Roll, ticks_per_beat: int, templates: Sequence[Track]) -> list[Track]:
-    """Tracks (names/programs/roles copied from `templates`) holding the notes of `roll`."""
-    out = []
-    for i, tmpl in enumerate(templates):
-        vel = roll.velocity[i] if roll.velocity is not None else 80
-        notes = planes_to_notes(roll.onset[i], roll.active[i], ticks_per_beat,
-                                roll.steps_per_beat, vel)
-        out.append(dataclasses.replace(tmpl, notes=notes))
-    return out
 
 
 # -- keys --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engine.music import Note, Song, Track, notes_to_planes, planes_to_notes
+from engine.music import Note, Song, Track, fold_octaves, notes_to_planes, planes_to_notes
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ class BarSpec:
 
     def fold(self, pitch: int) -> int:
         """Move `pitch` by octaves into the window."""
-        while pitch < self.low_pitch:
-            pitch += 12
-        while pitch > self.high_pitch:
-            pitch -= 12
-        return pitch
+        return fold_octaves(pitch, self.low_pitch, self.high_pitch)
 
 
 @dataclass(frozen=True)
@@ -260,19 +256,11 @@ def decode_bar(planes: np.ndarray, length: int, ticks_per_beat: int, spec: BarSp
     n = spec.n_pitches
     if lo < 0 or lo + n > 128:  # rare: fold each note (a shift of the window would not fit)
         notes = decode_bar(planes, length, ticks_per_beat, spec, offset, velocity, start_tick)
-        return [Note(x.start, x.end, _fold_midi(x.pitch + transpose), x.velocity)
+        return [Note(x.start, x.end, fold_octaves(x.pitch + transpose), x.velocity)
                 for x in notes]
     return planes_to_notes(planes[ONSET, offset:length], planes[ACTIVE, offset:length],
                            ticks_per_beat, spec.steps_per_beat, velocity, start_tick=start_tick,
                            pitch_offset=lo)
-
-
-def _fold_midi(pitch: int) -> int:
-    while pitch < 0:
-        pitch += 12
-    while pitch > 127:
-        pitch -= 12
-    return pitch
 
 
 def bar_units(bar_ticks: int, ticks_per_beat: int, spec: BarSpec) -> list[tuple[int, int]]:

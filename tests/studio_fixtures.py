@@ -25,10 +25,5 @@ def make_window(qtbot, tmp_path, *, panels: bool = False):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    return make_window(qtbot, tmp_path)
-
-
-@pytest.fixture
 def full_window(qtbot, tmp_path):
     return make_window(qtbot, tmp_path, panels=True)

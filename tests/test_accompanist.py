@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
-from engine.models.accompanist import Accompanist  # noqa: E402
-from engine.models.line_decoding import decode_planes  # noqa: E402
-from engine.models.card import ModelCard  # noqa: E402
-from engine.music import Key, MeterChange, Note, Song, Track  # noqa: E402
-from engine.training.accompanist.config import ModelConfig, TrainConfig  # noqa: E402
+from engine.models.accompanist import Accompanist
+from engine.models.card import ModelCard
+from engine.models.line_decoding import decode_planes
+from engine.music import Key, MeterChange, Note, Song, Track
+from engine.training.accompanist.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(latent=8, vae_hidden=32, step_embed=8, rnn_hidden=16)
@@ -26,6 +24,7 @@ TINY = dict(latent=8, vae_hidden=32, step_embed=8, rnn_hidden=16)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    pytest.importorskip("torch")  # the training extra; the runtime-only tests below run without
     from engine.training.accompanist.train import Trainer
 
     out = tmp_path_factory.mktemp("acc")
@@ -35,6 +34,7 @@ def trained(tmp_path_factory):
     return tr, card
 
 
+@pytest.mark.slow
 def test_training_writes_card_checkpoint_and_graphs(trained):
     tr, card_path = trained
     card = ModelCard.read(card_path)
@@ -50,8 +50,11 @@ def test_training_writes_card_checkpoint_and_graphs(trained):
         assert 0 < dec["thr_active"] < 1 and dec["max_voices"] >= 1
 
 
+@pytest.mark.slow
 def test_torch_and_onnx_runtime_agree_on_every_graph(trained):
     """Parity measured here, independently of the check the exporter ran."""
+    import torch
+
     from engine.training.accompanist.model import (DecoderExport, EncoderExport, MelodyStep,
                                                    RoleStep)
 
@@ -110,6 +113,7 @@ def melody_34_with_pickup() -> Song:
                 meters=[MeterChange(0, 1, 4), MeterChange(q, 3, 4)])
 
 
+@pytest.mark.slow
 def test_runtime_accompanies_a_34_melody_with_pickup(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -126,6 +130,7 @@ def test_runtime_accompanies_a_34_melody_with_pickup(trained):
     assert [t.notes for t in a.tracks] == [t.notes for t in b.tracks]
 
 
+@pytest.mark.slow
 def test_session_streams_bars_with_and_without_the_melody(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -148,6 +153,7 @@ def test_session_streams_bars_with_and_without_the_melody(trained):
     assert sess.n_observed == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature,voices", [(0.0, 1), (1.0, 1), (0.5, 2)])
 def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, temperature,
                                                                      voices):
@@ -195,6 +201,7 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
         sp.accompany_next(1920, 480, melody_notes=bar)
 
 
+@pytest.mark.slow
 def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path):
     """`fuse --slim` drops the per-role graphs: same accompaniment, same NLL, from the fused
     graphs alone; the NLL through the fused graphs equals the per-role one."""
@@ -270,9 +277,10 @@ def test_decode_planes_keeps_the_likeliest_voice():
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
+    pytest.importorskip("torch")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=0" if False else "--standalone", "-m", "studio", "train", "accompanist",
+           "--standalone", "-m", "studio", "train", "accompanist",
            "--data", "toy:10", "--epochs", "1", "--device", "cpu", "--out", str(tmp_path),
            "--name", "acc-ddp", "--latent", "8", "--rnn-hidden", "16", "--batch-bars", "32"]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
@@ -286,8 +294,10 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert (tmp_path / "acc-ddp.json").exists()
 
 
+@pytest.mark.slow
 def test_training_on_a_folder_of_midi_files(tmp_path):
     """The user's own files: any track names become roles (here one, "bass"), 3/4 and 4/4."""
+    pytest.importorskip("torch")
     from engine.midi_io import write_midi
     from engine.training.accompanist.data import toy_songs
     from engine.training.accompanist.train import train
@@ -315,6 +325,7 @@ def unlikely_bar(model):
     return logits, np.ones((1, S), np.float32)
 
 
+@pytest.mark.slow
 def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -338,6 +349,7 @@ def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
         model.session(key_prior=-1.0)
 
 
+@pytest.mark.slow
 def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -353,6 +365,7 @@ def test_key_prior_waits_for_a_live_session_to_know_the_key(trained):
     assert got[1][1]  # four pitch classes heard: from now on it does
 
 
+@pytest.mark.slow
 def test_onset_prior_asks_a_new_note_to_be_surer(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -393,8 +406,7 @@ def test_compiled_line_decision_matches_the_numpy_loop():
     from engine.models import viterbi
     from engine.models.line_decoding import decode_lines
 
-    if viterbi.kernel() is None:
-        pytest.skip("numba is not importable here")
+    assert viterbi.kernel() is not None  # numba is a runtime dependency
     rng = np.random.default_rng(0)
     B, S, P = 3, 16, 12
     for _ in range(300):
@@ -404,6 +416,7 @@ def test_compiled_line_decision_matches_the_numpy_loop():
         assert np.array_equal(decode_lines(*args), decode_lines(*args, compiled=False))
 
 
+@pytest.mark.slow
 def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -418,6 +431,7 @@ def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
     assert pen[(64 - low)] == 2.0
 
 
+@pytest.mark.slow
 def test_the_tonal_prior_leans_on_the_training_voices_degrees(trained):
     from engine.models.accompanist_priors import TONAL_CLIP
 
@@ -450,6 +464,7 @@ def test_melody_key_counts_the_last_note():
     assert melody_key([]) is None
 
 
+@pytest.mark.slow
 def test_the_ceiling_keeps_every_voice_under_the_melody(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -471,6 +486,7 @@ def test_the_ceiling_keeps_every_voice_under_the_melody(trained):
         assert r.spec.low_pitch + np.flatnonzero(u[1].any(axis=0)).max() <= 64
 
 
+@pytest.mark.slow
 def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
@@ -492,6 +508,7 @@ def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
     assert (low + np.flatnonzero(final[bass][1, 0])[0]) % 12 == 7  # before the cadence: as it was
 
 
+@pytest.mark.slow
 def test_live_replay_accompanies_a_pickup_tune_bar_by_bar_on_a_virtual_clock(trained):
     from engine.evaluation.accompanist_checks import live_accompany
 

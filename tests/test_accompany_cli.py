@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from engine.midi_io import read_midi, write_midi
 from engine.models.runtime import MODELS_DIR
 from engine.music import MeterChange, Note, Song, Track
 from studio.cli import main
 
-BUNDLED = MODELS_DIR / "accompanist-bach.json"
-pytestmark = pytest.mark.skipif(not BUNDLED.exists(), reason="bundled accompanist not built yet")
 
 Q = 480
 

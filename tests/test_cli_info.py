@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.midi_io import write_midi
 from engine.music import (
     ROLE_MELODY,
@@ -64,8 +66,7 @@ def test_info_pickup_and_help(tmp_path, capsys):
     assert main(["info", str(waltz)]) == 0
     out = capsys.readouterr().out
     assert "pickup of 1 beat" in out and "1/4, 3/4 from bar 2" in out
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["info", "--help"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exc.value.code == 0
     assert "MIDI file" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import soundfile
 
 from engine.midi_io import read_midi, write_midi
@@ -94,10 +95,9 @@ def test_bench_render_prints_numbers_and_writes_its_section(tmp_path, capsys, mo
 
 
 def test_bench_lists_its_benchmarks(capsys):
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["bench", "--help"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert exc.value.code == 0
     assert "render" in capsys.readouterr().out
 
 

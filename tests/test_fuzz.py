@@ -12,9 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_fuzzed_midi_files_through_the_cli():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "fuzz.py"), "--files", "300", "--workers", "1",

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.synth.jackd import PrivateJackd
+
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,29 +40,11 @@ def _kill(proc: subprocess.Popen | None) -> None:
 
 @pytest.fixture
 def jack_server(tmp_path):
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        pytest.skip("jackd is not installed (apt-get install jackd2)")
     pytest.importorskip("jack", reason="JACK-Client is not installed")
-    name = f"pmn-test-{os.getpid()}"
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1",
-               PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p", str(PERIOD)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.skip(f"jackd did not start: {proc.stderr.read().decode()[-300:]}")
-            r = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
-            if r.returncode == 0 and "system:playback_1" in r.stdout:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.skip("jackd did not come up in 10 s")
-        yield proc, env
-    finally:
-        _kill(proc)
+    with PrivateJackd(f"pmn-test-{os.getpid()}", PERIOD) as server:
+        if not server.start():
+            pytest.skip(server.error)
+        yield server.proc, dict(server.env, PYTHONUNBUFFERED="1")
 
 
 def _live(env, *extra, duration=12.0):
@@ -218,4 +202,4 @@ def test_bench_reference_server_counts_xruns_of_its_own_and_goes_away():
         assert ref.xruns >= 1
     finally:
         ref.close()
-    assert ref.proc.poll() is not None  # the server is stopped
+    assert not ref.server.running  # the server is stopped

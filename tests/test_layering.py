@@ -50,3 +50,43 @@ def test_cli_starts_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "popmusicnet" in out.stdout
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules imported when `path` is imported (not inside its functions)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+#: The two CLI modules whose job is the window: `popmusicnet studio` and `bench studio`.
+QT_COMMANDS = {"studio/cli/commands/studio.py", "studio/cli/benchmarks/studio.py"}
+
+
+def test_the_cli_never_imports_qt():
+    """Building the parser imports every command and benchmark module: none of them imports
+    PySide6 when loaded; only the window's own command and benchmark do, when they run."""
+    loaded = [str(p.relative_to(ROOT)) for p in _sources("studio/cli")
+              if "PySide6" in _top_level_imports(p)]
+    lazy = {str(p.relative_to(ROOT)) for p in _sources("studio/cli") if "PySide6" in _imports(p)}
+    assert loaded == [] and lazy <= QT_COMMANDS
+
+
+def test_a_real_command_runs_with_torch_and_qt_blocked(tmp_path):
+    """`popmusicnet accompany` on the demo, in a process where importing torch or PySide6 fails:
+    the runtime path needs neither."""
+    out = tmp_path / "demo-acc.mid"
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['PySide6'] = None\n"
+            "from studio.cli import main\n"
+            f"rc = main(['accompany', 'assets/demo/melody.mid', '-o', {str(out)!r}, '--seed', '0'])\n"
+            "print('loaded', sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'PySide6') and sys.modules[m] is not None))\n"
+            "sys.exit(rc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "loaded []" in run.stdout and out.stat().st_size > 0

@@ -4,14 +4,13 @@ server through libjack alone (the JACK-Client module comes only with the test ex
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from engine.synth.jackd import PrivateJackd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,31 +45,10 @@ def test_without_the_jack_module_no_server_is_no_server():
 
 @pytest.fixture
 def private_jackd():
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        pytest.skip("jackd is not installed (apt-get install jackd2)")
-    name = f"pmn-setup-{os.getpid()}"
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    proc = subprocess.Popen([jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.skip(f"jackd did not start: {proc.stderr.read().decode()[-300:]}")
-            r = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
-            if r.returncode == 0 and "system:playback_1" in r.stdout:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.skip("jackd did not come up in 10 s")
-        yield env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with PrivateJackd(f"pmn-setup-{os.getpid()}", 256) as server:
+        if not server.start():
+            pytest.skip(server.error)
+        yield server.env
 
 
 @pytest.mark.jack
@@ -113,3 +91,11 @@ def test_the_studio_reports_the_probe_in_one_status_line(qtbot, tmp_path, capfd)
         assert text.startswith("No audio device (tried ") and all(d in text for d in tried)
     err = capfd.readouterr().err
     assert not [ln for ln in err.splitlines() if ln.startswith(("fluidsynth:", "ALSA lib"))]
+
+
+def test_the_backend_names_offered_are_the_ones_open_backend_tries():
+    from engine.synth.live import PLATFORM_DRIVERS, backend_names
+
+    assert backend_names("linux") == ("auto", "jack", "pulseaudio", "pipewire", "alsa", "null")
+    assert backend_names("darwin") == ("auto", *PLATFORM_DRIVERS["darwin"], "null")
+    assert backend_names("plan9") == ("auto", "null")

@@ -117,3 +117,22 @@ def test_roc_auc_as_mann_whitney():
     assert metrics.roc_auc([1, 2], [3, 4]) == 0.0
     assert metrics.roc_auc([1, 1], [1, 1]) == 0.5
     assert metrics.roc_auc([2, 4], [1, 3]) == 0.75
+
+
+def test_onset_f1_counts_by_hand_whole_and_per_row():
+    pred = np.array([[1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]], bool)
+    true = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]], bool)
+    assert metrics.onset_f1(pred, true) == pytest.approx(2 * 1 / (3 + 3))
+    assert metrics.onset_f1(pred[1], true[1]) == 0.0  # nothing on either side: `empty`
+    assert metrics.onset_f1(pred[1], true[1], empty=1.0) == 1.0
+    rows = metrics.onset_f1(pred, true, empty=1.0, axis=1)
+    assert rows.tolist() == pytest.approx([0.5, 1.0, 0.0])
+
+
+def test_bernoulli_nll_is_minus_log_the_probability_of_the_target():
+    p = np.array([0.9, 0.9, 0.0, 1.0])
+    y = np.array([1.0, 0.0, 0.0, 0.0])
+    nll = metrics.bernoulli_nll(p, y)
+    assert nll[:2] == pytest.approx([-math.log(0.9), -math.log(0.1)])
+    assert nll[2] == pytest.approx(0.0, abs=1e-5)
+    assert nll[3] == pytest.approx(-math.log(1e-6))  # a confident miss is clipped, not infinite

@@ -93,5 +93,7 @@ def test_auto_provider_is_quiet_and_reports_what_runs(exported, capfd):
     model = OnnxModel(p, providers="auto")
     err = capfd.readouterr().err
     assert "libonnxruntime_providers_cuda" not in err
-    if not cuda_usable():
+    if cuda_usable():  # "auto" takes the GPU whenever ONNX Runtime can use it
+        assert model.provider == "CUDAExecutionProvider"
+    else:
         assert model.provider == "CPUExecutionProvider" and cuda_usable.reason

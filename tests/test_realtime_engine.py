@@ -21,6 +21,8 @@ import pytest
 
 from engine.music import Note
 from engine.realtime.clock import TempoMap, click_ticks, parse_meter, quantise
+from engine.realtime.commands import (SetAccompany, SetMeter, SetMetronome, SetTemperature,
+                                      SetTempo)
 from engine.realtime.engine import LiveConfig, LiveEngine
 from engine.realtime.midi import NOTE_OFF, NOTE_ON, MidiEvent, MidiInput, match_port, parse
 from engine.synth.live import FluidSynthBackend, sequencer_stamp, sound_frame
@@ -187,7 +189,7 @@ def test_sequencer_stamp_rule_is_what_fluidsynth_does():
 # -- the engine, offline -----------------------------------------------------------------------
 def test_melody_thru_within_one_block():
     eng, synth, clock, _ = make(acc=FakeAccompanist(), count_in=0)
-    eng._session = None  # melody only: every onset in the audio is a played note
+    eng.accompaniment.session = None  # melody only: every onset in the audio is a played note
     synth.set_program(0, WOODBLOCK)
     played = [(int(SR * (0.9 + 0.4 * k)) + 37 * k, p) for k, p in enumerate([60, 64, 67, 72])]
     inputs = [(f, NOTE_ON, p, 100) for f, p in played]
@@ -241,7 +243,7 @@ def test_pending_and_observed_notes_are_quantised_and_relative():
 def test_metronome_and_count_in_clicks():
     eng, synth, clock, _ = make(120.0, (3, 4), metronome=True, count_in=1,
                                 acc=FakeAccompanist())
-    eng._session = None
+    eng.accompaniment.session = None
     origin = eng.tempo.origin_frame
     audio = drive(eng, synth, clock, origin / SR + 1.6)
     heard = onsets(audio, quiet=300)
@@ -274,8 +276,8 @@ def test_failing_model_pauses_accompaniment_melody_keeps_sounding():
 
 def test_tempo_and_meter_commands_take_effect_at_a_bar_line():
     eng, synth, clock, _ = make(120.0, (4, 4), count_in=0)
-    eng.send("tempo", 60.0)
-    eng.send("meter", (3, 4))
+    eng.send(SetTempo(60.0))
+    eng.send(SetMeter((3, 4)))
     origin = eng.tempo.origin_frame
     drive(eng, synth, clock, origin / SR + 6.0)
     # The bar prepared first after the commands changed: bar 0 starts at origin, in 3/4 at 60.
@@ -445,17 +447,18 @@ def test_midi_out_carries_accompaniment_and_clock():
 
 
 def test_model_switch_between_bars(monkeypatch):
-    import engine.realtime.engine as engine_mod
+    import engine.realtime.accompaniment as accompaniment_mod
+    from engine.realtime.commands import LoadModel
 
     other = FakeAccompanist()
     other.name = "other"
     other.programs = (33,)
-    monkeypatch.setattr(engine_mod, "load_accompanist", lambda name, providers: other)
+    monkeypatch.setattr(accompaniment_mod, "load_accompanist", lambda name, providers: other)
     eng, synth, clock, first = make(120.0, (4, 4))
     other.clock = clock
     origin = eng.tempo.origin_frame
     drive(eng, synth, clock, origin / SR + 0.5)
-    assert eng.send("model", "other")
+    assert eng.send(LoadModel("other"))
     import time
 
     time.sleep(0.2)  # the loader thread
@@ -466,28 +469,35 @@ def test_model_switch_between_bars(monkeypatch):
     eng.stop()
 
 
+def test_commands_are_dataclasses_and_nothing_else():
+    eng, synth, clock, acc = make(120.0, (4, 4))
+    with pytest.raises(TypeError):
+        eng.send(("tempo", 60.0))
+    assert eng.send(SetMetronome(True)) and eng.send(SetTemperature(0.5))
+    drive(eng, synth, clock, eng.tempo.origin_frame / SR + 1.5)
+    assert eng.planner.metronome and eng.config.temperature == 0.5
+    assert len(acc.sessions) >= 2  # the temperature took a fresh session at the next bar
+    eng.stop()
+
+
 def test_accompaniment_off_and_on_by_command():
     eng, synth, clock, acc = make(240.0, (4, 4))
     origin = eng.tempo.origin_frame
-    eng.send("accompany", False)
+    eng.send(SetAccompany(False))
     drive(eng, synth, clock, origin / SR + 2.0)
     assert eng.stats.bars_accompanied == 0
     assert eng.status().accompaniment == "paused: off by request"
-    eng.send("accompany", True)
+    eng.send(SetAccompany(True))
     drive(eng, synth, clock, clock() / SR + 2.5)
     assert eng.stats.bars_accompanied >= 2 and eng.status().accompaniment == "on"
     eng.stop()
 
 
 def test_bundled_accompanist_in_the_engine():
-    """The real model (when installed) through the same path: notes on the tick grid, on time."""
-    from engine.errors import ModelError
-    from engine.realtime.engine import load_accompanist
+    """The bundled model through the same path: notes on the tick grid, on time."""
+    from engine.realtime.accompaniment import load_accompanist
 
-    try:
-        acc = load_accompanist(None, "cpu")
-    except ModelError as exc:
-        pytest.skip(f"no bundled accompanist: {exc}")
+    acc = load_accompanist(None, "cpu")  # the bundled model ships in assets/models
     eng, synth, clock, _ = make(120.0, (3, 4), acc=acc)
     origin = eng.tempo.origin_frame
     inputs = []

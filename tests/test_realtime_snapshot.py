@@ -61,7 +61,7 @@ def test_readers_get_frozen_snapshots_and_never_the_engines_own_state():
                      thru="python", switch_interval_s=None)
     eng = LiveEngine(cfg, synth=synth, accompanist=OneVoice())
     violations: list[str] = []
-    eng._open_notes = EngineOnly(violations, eng)
+    eng.capture.open_notes = EngineOnly(violations, eng)
     eng.start()
     try:
         deadline = time.monotonic() + 20

@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,6 @@ from engine.music import Note, Song, Track
 
 pytest.importorskip("pytestqt")
 
-from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 
 def point(editor, tick: float, pitch: int) -> QPoint:

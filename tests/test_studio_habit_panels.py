@@ -271,9 +271,7 @@ def test_recovered_work_keeps_its_file_name(qtbot, tmp_path):
 
 
 def test_live_shows_one_clock_and_takes_the_computer_keys(qtbot, window):
-    pytest.importorskip("engine.realtime")
-    if not services.capability("live"):
-        pytest.skip(services.capability("live").reason)
+    assert services.capability("live"), services.capability("live").reason
     window.settings.audio_backend = "null"  # no sound card needed: the engine's silent synth
     song = tune()
     song.tempos[0] = song.tempos[0].__class__(0, 300.0)

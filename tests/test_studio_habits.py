@@ -15,7 +15,6 @@ from engine.music import MeterChange, Note, Song, TempoChange, Track
 
 pytest.importorskip("pytestqt")
 
-from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 
 def when_dialog(kind, act) -> None:
@@ -220,7 +219,6 @@ def test_fit_shows_every_track_top_to_bottom(qtbot, window):
 
 # -- transport --------------------------------------------------------------------------------
 def open_null_player(qtbot, window) -> None:
-    pytest.importorskip("engine.realtime.player")
     window.transport.open_player("null")
     qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
 

@@ -9,9 +9,7 @@ import pytest
 from engine.music import MeterChange, Note, Song, TempoChange, Track
 
 pytest.importorskip("pytestqt")
-pytest.importorskip("engine.midi_io")
 
-from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 
 def song() -> Song:

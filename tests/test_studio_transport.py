@@ -11,7 +11,6 @@ from studio.app.transport.playback import CLICK_HIGH, build_playback
 
 pytest.importorskip("pytestqt")
 
-from studio_fixtures import window  # noqa: E402,F401 (a fixture)
 
 
 def song() -> Song:
@@ -39,7 +38,6 @@ def test_count_in_starts_a_bar_early_on_the_bar_line():
 
 
 def test_play_with_the_null_backend_moves_the_playhead(qtbot, window):
-    pytest.importorskip("engine.realtime.player")
     window.doc.set_song(song())
     window.transport.open_player("null")
     qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
@@ -53,7 +51,6 @@ def test_play_with_the_null_backend_moves_the_playhead(qtbot, window):
 
 
 def test_record_from_the_computer_keyboard(qtbot, window):
-    pytest.importorskip("engine.realtime.player")
     window.transport.open_player("null")
     qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
     window.transport_bar.act_keys.trigger()
@@ -78,7 +75,6 @@ def test_record_from_the_computer_keyboard(qtbot, window):
 
 
 def test_opening_another_song_stops_playback(qtbot, window):
-    pytest.importorskip("engine.realtime.player")
     window.doc.set_song(song())
     window.transport.open_player("null")
     qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)
@@ -89,7 +85,6 @@ def test_opening_another_song_stops_playback(qtbot, window):
 
 
 def test_keys_reach_the_piano_and_space_plays(qtbot, window):
-    pytest.importorskip("engine.realtime.player")
     window.doc.set_song(song())
     window.transport.open_player("null")
     qtbot.waitUntil(lambda: window.transport.can_play, timeout=5000)

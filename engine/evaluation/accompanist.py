@@ -94,7 +94,7 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
     from engine.training.accompanist.config import ModelConfig
     from engine.training.accompanist.data import melody_and_roles, prepare, tonal_profile
-    from engine.training.accompanist.train import load_source
+    from engine.training.accompanist.sources import load_source
 
     t0 = time.perf_counter()
     model = Accompanist.load(model_name, providers="cpu")

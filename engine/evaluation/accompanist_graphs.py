@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.evaluation.metrics import bernoulli_nll
 from engine.music import Note
 
 def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float:
@@ -50,9 +51,7 @@ def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float
                 last = true[np.arange(T), 1, last_step]
                 feeds["prev_last"] = np.concatenate([np.zeros_like(last[:1]), last[:-1]])
             dec = model._dec[r].run(feeds)
-            prob = np.clip(sigmoid(dec["active_logits"].astype(np.float64)), 1e-6, 1 - 1e-6)
-            y = true[:, 1]
-            nll = -(y * np.log(prob) + (1 - y) * np.log(1 - prob))
+            nll = bernoulli_nll(sigmoid(dec["active_logits"].astype(np.float64)), true[:, 1])
             tot += float((nll * masks[:, :, None]).sum())
         frames += int(masks.sum())
     return tot / max(frames, 1)
@@ -95,10 +94,8 @@ def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
         out = model._fused[0].run(feeds)
         for r, name in enumerate(roles):
             h[name] = out[f"{name}.h_out"]
-            prob = np.clip(sigmoid(out[f"{name}.active_logits"][0].astype(np.float64)),
-                           1e-6, 1 - 1e-6)
-            y = true[r][t, 1]
-            nll = -(y * np.log(prob) + (1 - y) * np.log(1 - prob))
+            nll = bernoulli_nll(sigmoid(out[f"{name}.active_logits"][0].astype(np.float64)),
+                                true[r][t, 1])
             tot += float((nll * masks[t][:, None]).sum())
     return tot
 

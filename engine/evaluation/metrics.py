@@ -15,7 +15,10 @@ accompaniment *alone* (melody notes removed) with the melody:
   parallel fifths and octaves per 100 moves of a voice pair.
 - `chord_of`: the best of 24 triad templates for a set of sounding notes (chord roots).
 - `roc_auc`: the area under the ROC curve of scores for two classes.
-Everything takes lists of engine.music.Note (ticks) and returns plain floats.
+Everything above takes lists of engine.music.Note (ticks) and returns plain floats. On arrays
+(pianoroll planes, probabilities), used by training and evaluation alike:
+- `onset_f1`: F1 of two boolean event arrays (notes present in both), whole or per row.
+- `bernoulli_nll`: the negative log-likelihood of binary targets under probabilities.
 """
 
 from __future__ import annotations
@@ -248,3 +251,23 @@ def roc_auc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
         ranks[tie] = ranks[tie].mean()
     u = ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
     return float(u / (len(pos) * len(neg)))
+
+
+def onset_f1(pred: np.ndarray, true: np.ndarray, *, empty: float = 0.0,
+             axis: int | tuple[int, ...] | None = None) -> float | np.ndarray:
+    """F1 = 2 tp / (predicted + true) of two boolean arrays (a note onset, an active step, at the
+    same place in both is a true positive), over `axis` (None: the whole arrays, a float; else an
+    array of one F1 per remaining index). `empty`: the F1 where both are empty."""
+    pred, true = np.asarray(pred, bool), np.asarray(true, bool)
+    tp = np.logical_and(pred, true).sum(axis=axis)
+    denom = pred.sum(axis=axis) + true.sum(axis=axis)
+    if axis is None:
+        return 2 * float(tp) / float(denom) if denom else float(empty)
+    return np.where(denom == 0, empty, 2 * tp.astype(np.float64) / np.maximum(denom, 1))
+
+
+def bernoulli_nll(p: np.ndarray, y: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Elementwise -log P(y | p) of binary targets `y` under probabilities `p` (clipped to
+    [eps, 1 - eps], so a confident miss costs at most -log eps)."""
+    p = np.clip(p, eps, 1 - eps)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))

@@ -119,6 +119,7 @@ class Accompanist:
         self.melody_name = melody["name"]
         self.roles = tuple(r.name for r in self._roles)
         self.programs = tuple(r.program for r in self._roles)
+        self.drums = tuple(r.is_drum for r in self._roles)
         self.max_bar_steps = self._mel_spec.max_bar_steps
         self._providers = providers
         self._enc_mel = card.open(f"enc_{self.melody_name}", providers=providers)

@@ -18,7 +18,7 @@ import numpy as np
 from engine.errors import UserInputError
 from engine.models.line_decoding import decide, sigmoid
 from engine.models.accompanist_priors import Priors
-from engine.music import Key, Note, estimate_key, melody_key
+from engine.music import Key, Note, estimate_key, fold_octaves, melody_key
 from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_bar, step_mask
 
 if TYPE_CHECKING:
@@ -33,15 +33,7 @@ LIVE_CEILING_MARGIN = 3
 def shift_notes(notes: Sequence[Note], semitones: int) -> list[Note]:
     if semitones == 0:
         return list(notes)
-    out = []
-    for n in notes:
-        p = n.pitch + semitones
-        while p < 0:
-            p += 12
-        while p > 127:
-            p -= 12
-        out.append(Note(n.start, n.end, p, n.velocity))
-    return out
+    return [Note(n.start, n.end, fold_octaves(n.pitch + semitones), n.velocity) for n in notes]
 
 
 class _Ahead(NamedTuple):

@@ -18,7 +18,7 @@ Either way the notes are normalised so that only the music is left to classify:
   pitch lies in C4..B4, folded into the model's pitch window,
 - time rescaled by a power of two so the median inter-onset interval is about one "beat": a
   Palestrina mass in half-note pulse and a jig in eighths then look alike on the grid, so notation
-  habits cannot give the label away (DATA.md, classification pitfalls).
+  habits cannot give the label away.
 Training (engine/training/classify) uses these same functions.
 
 A card may carry `representation["unsure_below"]`, a top-class probability chosen on validation

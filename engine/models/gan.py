@@ -104,7 +104,7 @@ class BarGenerator:
 
 
 # -- Table 1 metrics (Liu & Huo, after MuseGAN, Dong et al. 2018) -------------------------------
-# Hand-written because pypianoroll 1.0.4's are wrong (ENVIRONMENT.md) and muspy has no qualified
+# Hand-written because pypianoroll 1.0.4's are wrong (checked by hand counts) and muspy has no qualified
 # note rate; tests check these against hand counts and muspy's n_pitch_classes_used.
 def empty_bar_rate(bars: np.ndarray) -> float:
     """Share of bars with no sounding cell. bars: (N, steps, pitches) bool."""

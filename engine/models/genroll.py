@@ -7,8 +7,8 @@ pitch window of `n_pitches` keys from `low`. Notes outside the window are moved 
 (4/4, 2/2, or two bars of 2/4) counted after the pickup; the generators write 4/4 bars unless
 asked for another meter (`bars_to_song(meter=...)`: 3/4 keeps a bar's first 12 steps).
 
-Key normalisation: songs are transposed to C major / A minor for the models (the seeds' main
-missing improvement) and back to the user's key afterwards (`engine.music.estimate_key`).
+Key normalisation: songs are transposed to C major / A minor for the models and back to the
+user's key afterwards (`engine.music.estimate_key`).
 
 Per step the feature vector is `[onset(P), active(P)]`: a separate onset plane keeps two repeated
 notes two notes (ARCHITECTURE.md, Representation). numpy only.
@@ -25,6 +25,7 @@ from engine.music import (
     Song,
     Track,
     estimate_key,
+    fold_octaves,
     notes_to_planes,
     planes_to_notes,
     step_to_tick,
@@ -54,11 +55,7 @@ class GridSpec:
 
 def fold_pitch(pitch: int, spec: GridSpec) -> int:
     """Move `pitch` by octaves into the spec's window."""
-    while pitch < spec.low:
-        pitch += 12
-    while pitch > spec.high:
-        pitch -= 12
-    return pitch
+    return fold_octaves(pitch, spec.low, spec.high)
 
 
 def key_shift(song: Song) -> int:
@@ -165,6 +162,8 @@ def bars_to_song(bars: np.ndarray, spec: GridSpec, *, shift: int = 0, bpm: float
 def note_f1(pred: np.ndarray, true: np.ndarray, p: int) -> tuple[float, float, float]:
     """Precision, recall, F1 of note onsets, (step, pitch) exact, from [onset | active] features
     (an onset counts where the onset plane is set). Empty vs empty is a perfect 1.0."""
+    from engine.evaluation.metrics import onset_f1
+
     po = np.asarray(pred)[..., :p] > 0.5
     to = np.asarray(true)[..., :p] > 0.5
     tp = float(np.sum(po & to))
@@ -173,8 +172,7 @@ def note_f1(pred: np.ndarray, true: np.ndarray, p: int) -> tuple[float, float, f
         return 1.0, 1.0, 1.0
     prec = tp / n_pred if n_pred else 0.0
     rec = tp / n_true if n_true else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return prec, rec, f1
+    return prec, rec, onset_f1(po, to, empty=1.0)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:

@@ -1,7 +1,10 @@
 """The realtime engine: play a MIDI keyboard, hear the melody at once and the accompaniment on the beat.
 
 - `SongPlayer` (player.py): the studio's transport, a Song through the realtime synth.
-- `LiveEngine` (engine.py): MIDI in -> melody thru -> accompaniment scheduled on the beat, recording.
+- `LiveEngine` (engine.py): MIDI in -> melody thru -> accompaniment scheduled on the beat, recording;
+  a facade over capture.py (the melody as played), planner.py (bars on the beat), accompaniment.py
+  and voices.py (the model, its session and its channels), devices.py (MIDI ports, JACK monitor,
+  thru), commands.py (what `LiveEngine.send` takes) and status.py (what readers see).
 - clock.py (musical time from the sample clock), midi.py (rtmidi ports), jackmon.py (JACK xruns,
   shutdown, port connections).
 

@@ -12,7 +12,7 @@ L + o; a recorded sample i of the period starting at L is at L + i. The recordin
 relative to the first event frame minus `pre_s`.
 
 Inside the process callbacks: no allocation beyond jack-client's buffers, no locks, no logging;
-the plan and the recording array are prepared before activation (STYLE.md habit 3).
+the plan and the recording array are prepared before activation.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def run(plan: dict, out_path: str | Path) -> dict:
             raise TimeoutError("the app did not connect in time: recording "
                                f"{connected}, MIDI connections "
                                f"{[p.name for p in player.get_all_connections(outport)]}")
-        time.sleep(float(plan.get("settle_s", 0.3)))  # ENVIRONMENT.md: ~100 ms after connecting
+        time.sleep(float(plan.get("settle_s", 0.3)))  # measured: ports carry data ~100 ms after connecting
         state["go"] = True
         deadline = time.monotonic() + total / sr + 10.0
         while not state["done"] and time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """MIDI ports through python-rtmidi, with an explicit API, typed events and port following.
 
-One facade for MIDI (STYLE.md habit 6). Raw bytes become typed `MidiEvent`s on rtmidi's own thread
-(note-on with velocity 0 is a note-off, habit 5), stamped with the engine's sample clock, and go to
+One facade for MIDI. Raw bytes become typed `MidiEvent`s on rtmidi's own thread
+(note-on with velocity 0 is a note-off), stamped with the engine's sample clock, and go to
 a callback that must not block (the engine's puts them on a bounded queue).
 
 APIs: "jack" (Linux without an ALSA sequencer, or with JACK running), "alsa", "coremidi", "winmm",
@@ -29,7 +29,6 @@ import itertools
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -320,11 +319,3 @@ class MidiOutput:
             if hasattr(self.midi_out, "delete"):
                 self.midi_out.delete()
 
-
-def sleep_until(clock: Callable[[], int], frame: int, sample_rate: int) -> None:
-    """Sleep until the sample clock reaches `frame` (benchmarks and tests)."""
-    while True:
-        left = frame - clock()
-        if left <= 0:
-            return
-        time.sleep(min(left / sample_rate, 0.002))

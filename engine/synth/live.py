@@ -1,7 +1,7 @@
 """The realtime synth: FluidSynth rendering in C through its own audio driver, behind one facade.
 
-Why FluidSynth's own driver and not a Python audio callback: ENVIRONMENT.md measured a Python
-callback next to a busy Python thread dropping ~900 periods in 6 s (the GIL switch interval,
+Why FluidSynth's own driver and not a Python audio callback: a Python callback next to a busy
+Python thread was measured dropping ~900 periods in 6 s (the GIL switch interval,
 5 ms, is longer than a 128-frame period, 2.67 ms), while FluidSynth's C JACK driver with the same
 load had 2 xruns, both at start-up. So no Python code ever runs in the audio path here: Python only
 calls into the synth (note on/off, program changes) and hands timed events to FluidSynth's own
@@ -29,7 +29,6 @@ rendered frames in millisecond steps.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import sys
@@ -43,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DeviceError, SoundfontError
-from engine.synth.fluid import import_fluidsynth
+from engine.synth.fluid import fluid_lib, import_fluidsynth
+from engine.synth.soundfont import find_soundfont
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,12 @@ PLATFORM_DRIVERS = {"linux": ("jack", "pulseaudio", "pipewire", "alsa"),
                     "darwin": ("coreaudio",), "win32": ("wasapi", "dsound")}
 
 
+def backend_names(platform: str = sys.platform) -> tuple[str, ...]:
+    """The backends a person may choose on `platform` (`open_backend` takes each): "auto", the
+    platform's audio drivers in the order "auto" tries them, and "null" (silent)."""
+    return ("auto", *PLATFORM_DRIVERS.get(platform, ()), "null")
+
+
 @dataclass(frozen=True, slots=True)
 class SynthEvent:
     """What a backend was asked to do; the NullBackend keeps a log of these (tests, diagnostics)."""
@@ -71,40 +77,6 @@ class SynthEvent:
     data1: int
     data2: int = 0
     scheduled: bool = False
-
-
-def locate_soundfont(explicit: str | Path | None = None) -> Path:
-    """The io engineer's engine.synth.soundfont.find_soundfont when present, else a small search.
-
-    The fallback only exists so the realtime engine works while engine.synth.soundfont is being
-    written; it looks in the same well-known places.
-    """
-    try:
-        from engine.synth.soundfont import find_soundfont  # type: ignore[import-not-found]
-    except ImportError:
-        find_soundfont = None
-    if find_soundfont is not None:
-        return Path(find_soundfont(explicit))
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise SoundfontError(f"soundfont {p} does not exist")
-        return p
-    env = os.environ.get("POPMUSICNET_SOUNDFONT")
-    candidates = [Path(env)] if env else []
-    candidates += [Path("/usr/share/sounds/sf2") / n
-                   for n in ("TimGM6mb.sf2", "default-GM.sf2", "FluidR3_GM.sf2")]
-    try:
-        import pretty_midi
-
-        candidates.append(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
-    except ImportError:
-        pass
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise SoundfontError("no soundfont found (looked in: "
-                         + ", ".join(str(c) for c in candidates) + ")")
 
 
 class SynthBackend:
@@ -215,13 +187,6 @@ class NullBackend(SynthBackend):
             self.events.extend(kept)
 
 
-def _bind(fl, name, restype, *argtypes):
-    fn = getattr(fl, name)
-    fn.restype = restype
-    fn.argtypes = list(argtypes)
-    return fn
-
-
 class FluidSynthBackend(SynthBackend):
     """FluidSynth with its own audio driver (or none: offline rendering with `render`).
 
@@ -241,7 +206,7 @@ class FluidSynthBackend(SynthBackend):
         self.driver = driver
         self.client_name = client_name
         self.name = driver or "offline"
-        self._sf_path = locate_soundfont(soundfont)
+        self._sf_path = find_soundfont(soundfont)
         self._sfids: dict[Path, int] = {}
         self._lock = threading.Lock()
         uses_jack = driver == "jack" or (not isinstance(driver, str) and driver is not None
@@ -265,11 +230,9 @@ class FluidSynthBackend(SynthBackend):
         # number of frames rendered, and its events are dispatched inside the render loop, in C.
         self.seq = fluidsynth.Sequencer(time_scale=self.sample_rate, use_system_timer=False)
         self._dest = self.seq.register_fluidsynth(self.synth)
-        self._remove = _bind(fluidsynth._fl, "fluid_sequencer_remove_events", None,
-                             ctypes.c_void_p, ctypes.c_short, ctypes.c_short, ctypes.c_int)
-        self._write_float = _bind(fluidsynth._fl, "fluid_synth_write_float", ctypes.c_int,
-                                  ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
-                                  ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+        lib = fluid_lib()
+        self._remove = lib.fluid_sequencer_remove_events
+        self._write_float = lib.fluid_synth_write_float
         self._midi_port: str | None = None
         if driver is not None:
             # Several candidates share one synth (the soundfont is loaded once).
@@ -344,7 +307,7 @@ class FluidSynthBackend(SynthBackend):
         self.synth.cc(channel, control, value)
 
     def set_program(self, channel, program, *, is_drum=False, soundfont=None):
-        sfid = self._load(locate_soundfont(soundfont)) if soundfont else self._main_sfid
+        sfid = self._load(find_soundfont(soundfont)) if soundfont else self._main_sfid
         self.synth.program_select(channel, sfid, DRUM_BANK if is_drum else 0, program)
 
     def all_notes_off(self) -> None:
@@ -453,23 +416,6 @@ def _last_error(text: str) -> str:
     """The last line a failed driver wrote, for the one-line error (or "")."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1].removeprefix("fluidsynth: ").removeprefix("error: ") if lines else ""
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C libraries writing to file descriptor 2 for a moment (not Python's sys.stderr)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def open_backend(backend: str = "auto", *, sample_rate: int = 48000, period: int = 128,

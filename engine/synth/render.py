@@ -30,7 +30,6 @@ Why it is built the way it is (each point measured on this machine):
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 from collections import defaultdict, deque
@@ -42,7 +41,7 @@ import numpy as np
 
 from engine.errors import DeviceError, SoundfontError, UserInputError
 from engine.music import Song
-from engine.synth.fluid import import_fluidsynth
+from engine.synth.fluid import fluid_lib, import_fluidsynth, route_log
 from engine.synth.soundfont import find_soundfont
 
 log = logging.getLogger(__name__)
@@ -90,40 +89,17 @@ class RenderResult:
 
 
 # -- libfluidsynth access ----------------------------------------------------------------------
-_lib = None
-_log_cb = None
-
-
 def _fluidsynth():
-    """Import pyfluidsynth once, declare the C functions we call, route FluidSynth's log."""
-    global _lib, _log_cb
+    """pyfluidsynth and libfluidsynth (engine.synth.fluid), FluidSynth's log routed to ours."""
     try:
-        fluidsynth = import_fluidsynth()
+        fluidsynth, lib = import_fluidsynth(), fluid_lib()
     except (ImportError, OSError) as exc:
         raise DeviceError(f"FluidSynth is not available ({exc}); install libfluidsynth3 "
                           "(Debian: apt install libfluidsynth3)") from None
-    if _lib is None:
-        lib = fluidsynth._fl
-        lib.fluid_synth_write_float.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
-                                                ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
-                                                ctypes.c_int, ctypes.c_int]
-        lib.fluid_synth_write_float.restype = ctypes.c_int
-        lib.fluid_synth_set_channel_type.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        lib.fluid_synth_get_active_voice_count.argtypes = [ctypes.c_void_p]
-        # FluidSynth prints its errors on stderr; send them to our log instead (the CLI then
-        # shows one line for a bad soundfont, not FluidSynth's three).
-        cb_type = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
-
-        def _route(level: int, message: bytes, _data) -> None:
-            text = message.decode("utf-8", "replace") if message else ""
-            log.log(logging.WARNING if level <= 2 else logging.DEBUG, "fluidsynth: %s", text)
-
-        _log_cb = cb_type(_route)
-        lib.fluid_set_log_function.argtypes = [ctypes.c_int, cb_type, ctypes.c_void_p]
-        for level in range(5):
-            lib.fluid_set_log_function(level, _log_cb, None)
-        _lib = lib
-    return fluidsynth, _lib
+    # FluidSynth prints its errors on stderr; our log instead: the CLI then shows one line for
+    # a bad soundfont, not FluidSynth's three.
+    route_log(log)
+    return fluidsynth, lib
 
 
 def load_synth(soundfont: Path, sample_rate: int, gain: float = DEFAULT_GAIN,
@@ -320,14 +296,6 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
         progress(1.0)
     return RenderResult(out, sample_rate, peak, scale, time.perf_counter() - t0, sf_path,
                         len(active))
-
-
-def render_song(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None = None,
-                tracks: Sequence[int] | None = None, progress: ProgressFn | None = None,
-                **kwargs) -> np.ndarray:
-    """float32 (frames, 2) audio of `song` (see `render` for the options)."""
-    return render(song, sample_rate=sample_rate, soundfont=soundfont, tracks=tracks,
-                  progress=progress, **kwargs).audio
 
 
 def _setup_channels(synth, sfid: int, lib, song: Song, indices: Sequence[int]) -> None:

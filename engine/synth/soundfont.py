@@ -94,7 +94,7 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return validate_soundfont(env, f"${ENV_VAR}")
-    looked = [f"--soundfont (not given)", f"${ENV_VAR} (not set)"]
+    looked = ["--soundfont (not given)", f"${ENV_VAR} (not set)"]
     value, cfg = _from_config()
     if value:
         return validate_soundfont(value, f"{cfg}")

@@ -182,10 +182,6 @@ def wrap_model(model: torch.nn.Module, dist_info: DistInfo,
     return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 def make_sampler(dataset, dist_info: DistInfo, shuffle: bool = True, seed: int = 0):
     """A DistributedSampler under DDP (each rank sees its shard), else None (use shuffle=)."""
     if not dist_info.enabled:

@@ -1,7 +1,7 @@
 """torch -> ONNX export, parity against ONNX Runtime, and model-card writing.
 
 Uses the legacy TorchScript exporter (`dynamo=False`): the dynamo exporter silently fixes a
-"dynamic" LSTM sequence length and writes weights to a side file (measured, ENVIRONMENT.md).
+"dynamic" LSTM sequence length and writes weights to a side file (measured with torch 2.13).
 Recurrent models are exported as a single step with explicit state inputs and outputs; loops run
 in the engine.
 """

@@ -77,11 +77,6 @@ def run_in_thread(fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], N
     return job.start()
 
 
-def wait_for_jobs(timeout_ms: int = 30000) -> bool:
-    """For tests and shutdown: wait until the pool is idle."""
-    return QThreadPool.globalInstance().waitForDone(timeout_ms)
-
-
 class LatestValueWorker(QObject):
     """A thread that computes `fn(value)` for the newest submitted value only.
 

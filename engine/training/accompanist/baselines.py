@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine.evaluation.metrics import bernoulli_nll
 from engine.representation import ACTIVE, ONSET
 from engine.training.accompanist.data import PieceBars, shift_planes
 
@@ -39,11 +40,6 @@ def piece_frames(p: PieceBars, shift: int = 0, drums: list[bool] | None = None):
     x = np.concatenate([mel, pos], axis=2)[valid]
     y = bars[:, 1:, ACTIVE].transpose(0, 2, 1, 3)[valid].astype(np.float32)  # (N, R, P)
     return x, y
-
-
-def bernoulli_nll(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
 class FrequencyBaseline:

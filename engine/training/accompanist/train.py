@@ -17,6 +17,8 @@
 Every stage keeps the state with the best validation loss and stops early. A checkpoint after each
 epoch (rank 0) allows `--resume`. Afterwards: decoding thresholds per role chosen on the
 validation split, the RNNs' residual std (for temperature), ONNX export + parity + model card.
+The songs come from `sources` (the --data argument), as tensors from `batches`; every stage
+runs the same epoch loop (`Trainer._fit`).
 """
 
 from __future__ import annotations
@@ -32,110 +34,17 @@ import numpy as np
 import torch
 
 from engine.errors import UserInputError
+from engine.evaluation.metrics import onset_f1
 from engine.training import common
+from engine.training.accompanist.batches import BarPool, encode_pieces, pad_batch, shift_batch
 from engine.training.accompanist.config import ModelConfig, TrainConfig
-from engine.training.accompanist.data import Prepared, prepare, shift_planes, toy_songs
-from engine.training.accompanist.model import (RNNSet, VAESet, bar_bce, kl_free_bits,
-                                               previous_last)
+from engine.training.accompanist.data import prepare
+from engine.training.accompanist.model import RNNSet, VAESet, bar_bce, kl_free_bits, previous_last
+from engine.training.accompanist.sources import load_source
 
 log = logging.getLogger(__name__)
 
 STAGES = ("vae", "melody_rnn", "acc_rnn")
-
-
-# -- data sources ------------------------------------------------------------------------------
-def load_source(spec: str) -> tuple[list[tuple[str, str, object]], str]:
-    """`corpus:bach`, `folder:PATH`, `lpd5:PATH` or `toy:N` (tiny songs made in code, tests only)
-    -> ((id, split, Song) triples, a description)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "corpus":
-        if arg not in ("bach", "chorales"):
-            raise UserInputError(f"--data corpus:{arg}: only corpus:bach is known")
-        from engine.training.data import load_chorales
-
-        pieces = load_chorales()
-        return [(p.id, p.split, p.song) for p in pieces], "Bach chorales (music21 corpus), S/A/T/B"
-    if kind in ("folder", "lpd5"):
-        if not arg or not Path(arg).exists():
-            raise UserInputError(f"--data {spec}: {arg or 'PATH'} does not exist")
-        from engine.training import data as d
-
-        pieces = d.load_folder(arg) if kind == "folder" else d.load_lpd5(arg)
-        return [(p.id, p.split, p.song) for p in pieces], f"{kind} {arg}"
-    if kind == "toy":
-        n = int(arg or 10)
-        return toy_songs(n), f"{n} toy songs made in code"
-    raise UserInputError(f"--data must be corpus:bach, folder:PATH or lpd5:PATH, got {spec!r}")
-
-
-# -- tensors -----------------------------------------------------------------------------------
-class BarPool:
-    """All bars of a split as one tensor, for the VAE stage."""
-
-    def __init__(self, prepared: Prepared, split: str) -> None:
-        pieces = prepared.split(split)
-        if not pieces:
-            raise UserInputError(f"no {split} pieces in the data")
-        self.bars = torch.from_numpy(np.concatenate([p.bars for p in pieces])).float()
-        self.masks = torch.from_numpy(np.concatenate([p.masks for p in pieces]))
-
-    def __len__(self) -> int:
-        return len(self.bars)
-
-
-def shift_batch(bars: torch.Tensor, s: int, drums: list[bool]) -> torch.Tensor:
-    if s == 0:
-        return bars
-    out = torch.zeros_like(bars)
-    if s > 0:
-        out[..., s:] = bars[..., :-s]
-    else:
-        out[..., :s] = bars[..., -s:]
-    for k, is_drum in enumerate(drums):
-        if is_drum:
-            out[:, k] = bars[:, k]
-    return out
-
-
-@torch.no_grad()
-def encode_pieces(vaes: VAESet, prepared: Prepared, shifts: list[int], split: str,
-                  device) -> list[dict]:
-    """Encoder means of every piece of `split` at every shift: dicts with z (T, K, L), bars
-    (T, K, 2, S, P) float, mask (T, S)."""
-    vaes.eval()
-    drums = [t.is_drum for t in prepared.tracks]
-    out = []
-    for p in prepared.split(split):
-        for s in shifts:
-            bars = p.bars if s == 0 else np.stack(
-                [p.bars[:, k] if drums[k] else shift_planes(p.bars[:, k], s)
-                 for k in range(p.bars.shape[1])], axis=1)
-            b = torch.from_numpy(bars).float().to(device)
-            m = torch.from_numpy(p.masks).to(device)
-            z = torch.stack([vae.encoder(b[:, k], m, b[:, 0] if k else None)[0]
-                             for k, vae in enumerate(vaes.vaes)], 1)
-            out.append({"z": z.cpu(), "bars": b.cpu(), "mask": m.cpu()})
-    return out
-
-
-def pad_batch(seqs: list[dict]) -> dict[str, torch.Tensor]:
-    T = max(s["z"].shape[0] for s in seqs)
-    B = len(seqs)
-    z0 = seqs[0]
-    z = torch.zeros(B, T, *z0["z"].shape[1:])
-    bars = torch.zeros(B, T, *z0["bars"].shape[1:])
-    mask = torch.zeros(B, T, z0["mask"].shape[1])
-    valid = torch.zeros(B, T)
-    mel_pred = torch.zeros(B, T, z0["z"].shape[-1]) if "mel_pred" in z0 else None
-    for i, s in enumerate(seqs):
-        n = s["z"].shape[0]
-        z[i, :n], bars[i, :n], mask[i, :n], valid[i, :n] = s["z"], s["bars"], s["mask"], 1.0
-        if mel_pred is not None:
-            mel_pred[i, :n] = s["mel_pred"]
-    out = {"z": z, "bars": bars, "mask": mask, "valid": valid}
-    if mel_pred is not None:
-        out["mel_pred"] = mel_pred
-    return out
 
 
 # -- the trainer -------------------------------------------------------------------------------
@@ -179,6 +88,53 @@ class Trainer:
         if stage == "vae":
             return self.tcfg.vae_epochs or self.tcfg.epochs
         return self.tcfg.rnn_epochs or self.tcfg.epochs
+
+    def _fit(self, stage: str, ck: dict, opt, n_items: int, snapshot, one_epoch, score):
+        """The epoch loop every stage shares; returns the best state (`snapshot()` at the best
+        validation `score(losses)`). Resumes from `ck` when it stopped in this stage. Each epoch
+        `one_epoch(epoch, epochs, order)` trains on the items in `order` (this rank's shard under
+        DDP) and validates: (losses, batches, warm); the losses are averaged over ranks, early
+        stopping counts only once `warm` (until then it restarts), and a checkpoint is saved."""
+        cfg = self.tcfg
+        early = common.EarlyStopping(cfg.patience)
+        best = snapshot()
+        first = 0
+        if ck and self.state["stage"] == stage:
+            opt.load_state_dict(ck["opt"])
+            early.load_state_dict(ck["early"])
+            best = ck["best"]
+            first = self.state["epoch"] + 1
+        epochs = self._epochs(stage)
+        idx = torch.arange(n_items)
+        sampler = common.make_sampler(idx, self.dist, shuffle=True, seed=cfg.seed)
+        t_stage = time.perf_counter()
+        step = 0
+        for epoch in range(first, epochs):
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+                order = torch.tensor(list(iter(sampler)))
+            else:
+                order = idx[torch.randperm(len(idx))]
+            losses, batches, warm = one_epoch(epoch, epochs, order)
+            step += batches
+            losses = {k: common.all_reduce_mean(x, self.dist) for k, x in losses.items()}
+            if early.step(score(losses)):
+                best = snapshot()
+            self.log.epoch(stage, epoch, epochs, losses, t_stage, step=step, best=early.best,
+                           stopping=early.should_stop)
+            self.state.update(stage=stage, epoch=epoch)
+            self._save(opt=opt.state_dict(), early=early.state_dict(), best=best)
+            if warm and early.should_stop:
+                break
+            if not warm:
+                early = common.EarlyStopping(cfg.patience)
+                best = snapshot()
+        return best
+
+    def _stage_done(self, stage: str) -> None:
+        self.state["done"].append(stage)
+        self.state.update(stage=None, epoch=-1)
+        self._save()
 
     # -- run ----------------------------------------------------------------------------------
     def run(self, install: bool = False) -> Path | None:
@@ -227,27 +183,10 @@ class Trainer:
         train, valid = BarPool(self.prepared, "train"), BarPool(self.prepared, "valid")
         model = common.wrap_model(self.vaes, self.dist, self.device)
         opt = torch.optim.Adam(self.vaes.parameters(), lr=cfg.lr)
-        early = common.EarlyStopping(cfg.patience)
-        first = 0
-        best = copy.deepcopy(self.vaes.state_dict())
-        if ck and self.state["stage"] == "vae":
-            opt.load_state_dict(ck["opt"])
-            early.load_state_dict(ck["early"])
-            best = ck["best"]
-            first = self.state["epoch"] + 1
-        epochs = self._epochs("vae")
         drums = [t.is_drum for t in self.prepared.tracks]
-        idx = torch.arange(len(train))
-        sampler = common.make_sampler(idx, self.dist, shuffle=True, seed=cfg.seed)
         rng = np.random.default_rng(cfg.seed + 1000 * self.dist.rank)
-        t_stage = time.perf_counter()
-        step = 0
-        for epoch in range(first, epochs):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-                order = torch.tensor(list(iter(sampler)))
-            else:
-                order = idx[torch.randperm(len(idx))]
+
+        def one_epoch(epoch: int, epochs: int, order: torch.Tensor):
             beta = cfg.beta * min(1.0, (epoch + 1) / max(1.0, cfg.kl_warmup * epochs))
             self.vaes.train()
             tot = {"recon": 0.0, "kl": 0.0}
@@ -257,9 +196,8 @@ class Trainer:
                 bars = shift_batch(train.bars[bi], int(rng.integers(-cfg.transpose,
                                                                      cfg.transpose + 1)), drums)
                 bars, mask = bars.to(self.device), train.masks[bi].to(self.device)
-                outs = model(bars, mask)
                 loss = 0.0
-                for k, (on, ac, mu, lv) in enumerate(outs):
+                for k, (on, ac, mu, lv) in enumerate(model(bars, mask)):
                     rec = bar_bce(on, ac, bars[:, k], mask).mean()
                     kl_pen, kl = kl_free_bits(mu, lv, cfg.free_bits)
                     loss = loss + rec + beta * kl_pen
@@ -270,29 +208,15 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.vaes.parameters(), 5.0)
                 opt.step()
                 nb += 1
-                step += 1
-            v = self._valid_vae(valid)
-            losses = {"train_recon": tot["recon"] / max(nb, 1), "train_kl": tot["kl"] / max(nb, 1),
-                      **v, "beta": beta}
-            losses = {k: common.all_reduce_mean(x, self.dist) for k, x in losses.items()}
+            losses = {"train_recon": tot["recon"] / max(nb, 1),
+                      "train_kl": tot["kl"] / max(nb, 1), **self._valid_vae(valid), "beta": beta}
             # early stopping only once beta has reached its final value (losses comparable)
-            score = losses["valid_recon"] + cfg.beta * losses["valid_kl"]
-            if early.step(score):
-                best = copy.deepcopy(self.vaes.state_dict())
-            self.log.epoch("vae", epoch, epochs, losses, t_stage, step=step,
-                           best=early.best, stopping=early.should_stop)
-            self.state.update(stage="vae", epoch=epoch)
-            self._save(opt=opt.state_dict(), early=early.state_dict(), best=best)
-            warm = beta >= cfg.beta
-            if warm and early.should_stop:
-                break
-            if not warm:
-                early = common.EarlyStopping(cfg.patience)
-                best = copy.deepcopy(self.vaes.state_dict())
+            return losses, nb, beta >= cfg.beta
+
+        best = self._fit("vae", ck, opt, len(train), lambda: copy.deepcopy(self.vaes.state_dict()),
+                         one_epoch, lambda ls: ls["valid_recon"] + cfg.beta * ls["valid_kl"])
         self.vaes.load_state_dict(best)
-        self.state["done"].append("vae")
-        self.state.update(stage=None, epoch=-1)
-        self._save()
+        self._stage_done("vae")
 
     @torch.no_grad()
     def _valid_vae(self, valid: BarPool) -> dict[str, float]:
@@ -383,42 +307,21 @@ class Trainer:
         cfg = self.tcfg
         if stage == "melody_rnn":
             sub = self.rnns.melody
+            self._melody_model = common.wrap_model(sub, self.dist, self.device)
+            opt = torch.optim.Adam(sub.parameters(), lr=cfg.lr)
         else:
             decoders = torch.nn.ModuleList(v.decoder for v in self.vaes.vaes[1:])
             if cfg.finetune_decoders:
                 for p in decoders.parameters():
                     p.requires_grad_(True)
             sub = _Roles(self.rnns.roles, decoders)
-        model = common.wrap_model(sub, self.dist, self.device)
-        if stage == "melody_rnn":
-            self._melody_model = model
-        else:
-            self._acc_model = model
-        if stage == "melody_rnn":
-            opt = torch.optim.Adam(sub.parameters(), lr=cfg.lr)
-        else:
+            self._acc_model = common.wrap_model(sub, self.dist, self.device)
             opt = torch.optim.Adam([{"params": sub.roles.parameters(), "lr": cfg.lr},
                                     {"params": sub.decoders.parameters(), "lr": cfg.decoder_lr}])
-        early = common.EarlyStopping(cfg.patience)
-        best = self._rnn_best()
-        first = 0
-        if ck and self.state["stage"] == stage:
-            opt.load_state_dict(ck["opt"])
-            early.load_state_dict(ck["early"])
-            best = ck["best"]
-            first = self.state["epoch"] + 1
-        epochs = self._epochs(stage)
-        train = self.seq["train"]
-        idx = torch.arange(len(train))
-        sampler = common.make_sampler(idx, self.dist, shuffle=True, seed=cfg.seed)
-        t_stage = time.perf_counter()
-        step = 0
-        for epoch in range(first, epochs):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-                order = list(iter(sampler))
-            else:
-                order = torch.randperm(len(idx)).tolist()
+        train, valid = self.seq["train"], self.seq["valid"]
+
+        def one_epoch(epoch: int, epochs: int, order: torch.Tensor):
+            order = order.tolist()
             sub.train()
             tot, nb = 0.0, 0
             for b0 in range(0, len(order), cfg.batch_seqs):
@@ -430,35 +333,26 @@ class Trainer:
                 opt.step()
                 tot += loss.item()
                 nb += 1
-                step += 1
             sub.eval()
             with torch.no_grad():
                 vl, parts, n = 0.0, {}, 0
-                for b0 in range(0, len(self.seq["valid"]), 64):
-                    batch = pad_batch(self.seq["valid"][b0:b0 + 64])
-                    l, p = self._rnn_loss(batch, stage, train=False)
+                for b0 in range(0, len(valid), 64):
+                    l, p = self._rnn_loss(pad_batch(valid[b0:b0 + 64]), stage, train=False)
                     vl += l.item()
                     n += 1
                     for kk, x in p.items():
                         parts[f"valid_{kk}"] = parts.get(f"valid_{kk}", 0.0) + x
             losses = {"train": tot / max(nb, 1), "valid": vl / n,
                       **{kk: x / n for kk, x in parts.items()}}
-            losses = {kk: common.all_reduce_mean(x, self.dist) for kk, x in losses.items()}
-            if early.step(losses["valid"]):
-                best = self._rnn_best()
-            self.log.epoch(stage, epoch, epochs, losses, t_stage, step=step, best=early.best,
-                           stopping=early.should_stop)
-            self.state.update(stage=stage, epoch=epoch)
-            self._save(opt=opt.state_dict(), early=early.state_dict(), best=best)
-            if early.should_stop:
-                break
+            return losses, nb, True
+
+        best = self._fit(stage, ck, opt, len(train), self._rnn_best, one_epoch,
+                         lambda ls: ls["valid"])
         self.rnns.load_state_dict(best["rnns"])
         self.vaes.load_state_dict(best["vaes"])
         for p in self.vaes.parameters():
             p.requires_grad_(False)
-        self.state["done"].append(stage)
-        self.state.update(stage=None, epoch=-1)
-        self._save()
+        self._stage_done(stage)
 
     def _rnn_best(self) -> dict:
         return {"rnns": copy.deepcopy(self.rnns.state_dict()),
@@ -501,12 +395,12 @@ class Trainer:
             best = (-1.0, 0.5)
             for thr in np.arange(0.05, 0.71, 0.05):
                 planes = decode_planes(on, ac, 0.5, float(thr), info.max_voices)
-                best = max(best, (_f1(planes[:, 1] & m, t_ac), float(thr)))
+                best = max(best, (onset_f1(planes[:, 1] & m, t_ac), float(thr)))
             f1_ac, thr_ac = best
             best = (-1.0, 0.5)
             for thr in np.arange(0.05, 0.91, 0.05):
                 planes = decode_planes(on, ac, float(thr), thr_ac, info.max_voices)
-                best = max(best, (_f1(planes[:, 0] & m, t_on), float(thr)))
+                best = max(best, (onset_f1(planes[:, 0] & m, t_on), float(thr)))
             f1_on, thr_on = best
             resid = np.sqrt(((pred - z) ** 2).mean(axis=0))
             decoding[name] = {"thr_active": round(thr_ac, 2), "thr_onset": round(thr_on, 2),
@@ -570,12 +464,6 @@ class _Roles(torch.nn.Module):
                                       melody.reshape(B * T, *melody.shape[2:]), prev)
             outs.append((pred, on, ac))
         return outs
-
-
-def _f1(pred: np.ndarray, true: np.ndarray) -> float:
-    tp = float(np.logical_and(pred, true).sum())
-    denom = float(pred.sum() + true.sum())
-    return 2 * tp / denom if denom else 0.0
 
 
 def train(data: str, out: str | Path, *, epochs: int, device: str = "auto", seed: int = 0,

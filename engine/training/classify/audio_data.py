@@ -23,6 +23,7 @@ import numpy as np
 from engine import audio_features as af
 from engine.models.classifier import pitch_shift, time_factor
 from engine.synth.fluid import import_fluidsynth
+from engine.synth.soundfont import find_soundfont
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
 from engine.training.classify.texture import OOD_SETS, training_texture
@@ -32,24 +33,10 @@ log = logging.getLogger(__name__)
 # piano, harpsichord, vibraphone, church organ, nylon guitar, violin, cello, strings, choir,
 # trumpet, oboe, clarinet, flute, recorder
 PROGRAMS = (0, 6, 11, 19, 24, 40, 42, 48, 52, 56, 68, 71, 73, 74)
-DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 _CHANNELS = tuple(c for c in range(16) if c != 9)  # channel 10 is drums in GM
 #: What a render holds: the whole score, or the top part alone (the secondary measurement).
 RENDER_SCORE = "score"
 RENDER_TOP_PART = "top part"
-
-
-def find_soundfont(explicit: str | Path | None = None) -> Path:
-    try:  # the io team's finder when it is there
-        from engine.synth import find_soundfont as _find  # type: ignore[attr-defined]
-
-        return Path(_find(explicit))
-    except ImportError:
-        pass
-    for p in [explicit, DEFAULT_SOUNDFONT, Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")]:
-        if p and Path(p).exists():
-            return Path(p)
-    raise FileNotFoundError("no GM soundfont found in /usr/share/sounds/sf2")
 
 
 class ScoreRenderer:

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 
 from engine.models.continuation import Continuer, hamming_accuracy, parse_decoding
+from engine.evaluation.metrics import onset_f1
 from engine.models.genroll import note_f1
 
 #: The decodings `choose_decoding` tries: onset threshold x held threshold x most onsets a step
@@ -30,11 +31,7 @@ def window_note_f1(pred: np.ndarray, true: np.ndarray, p: int) -> np.ndarray:
     """Note-onset F1 of each window (N,), as `note_f1` on each (empty vs empty = 1.0)."""
     po = np.asarray(pred)[..., :p] > 0.5
     to = np.asarray(true)[..., :p] > 0.5
-    axes = tuple(range(1, po.ndim))
-    tp = (po & to).sum(axis=axes).astype(np.float64)
-    n_pred, n_true = po.sum(axis=axes), to.sum(axis=axes)
-    denom = n_pred + n_true  # F1 = 2 tp / (n_pred + n_true)
-    return np.where(denom == 0, 1.0, 2 * tp / np.maximum(denom, 1))
+    return onset_f1(po, to, empty=1.0, axis=tuple(range(1, po.ndim)))
 
 
 def choose_decoding(model: Continuer, windows: np.ndarray, *, batch: int = 512,

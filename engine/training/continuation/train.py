@@ -15,7 +15,7 @@ frames and comparing with the true second bar, beside "repeat the last bar".
 JSB task (Boulanger-Lewandowski et al. 2012 protocol): whole chorales transposed to C major /
 C minor, one frame per quarter note, 88 keys (MIDI 21-108) sounding at the beat, the first frame
 predicted from an empty one; the loss per frame is the sum of the 88 per-key BCEs (nats), averaged
-with every frame weighted equally. Split: the data engineer's JSB-like hymn-tune split (not the
+with every frame weighted equally. Split: the corpus's JSB-like hymn-tune split (not the
 same pieces as JSB Chorales, so the figure is JSB-like only). The JSB model is measured in torch
 and not bundled (it serves the benchmark, not a feature).
 """

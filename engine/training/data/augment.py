@@ -22,7 +22,7 @@ from engine.music import Key, Song, estimate_key
 #: Default augmentation shifts around the normalised key: all 12 transpositions.
 DEFAULT_SHIFTS = tuple(range(-5, 7))
 
-#: Measured ranges of the chorale voices (MIDI, ../shared/DATA.md: S 57-81, A 53-74, T 48-69,
+#: Measured ranges of the chorale voices (MIDI, in the corpus: S 57-81, A 53-74, T 48-69,
 #: B 36-64), widened by 2 semitones so that a shift of a piece sitting at the edge of its voice's
 #: range is still allowed when it stays singable.
 CHORALE_VOICE_RANGES: dict[str, tuple[int, int]] = {

@@ -12,7 +12,6 @@ in the same split on every machine and every run, and a group never straddles tw
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -373,5 +372,3 @@ def load_cache(cache_dir: str | Path | None, name: str, *, parser_version: int,
     return pieces
 
 
-def with_split(piece: Piece, split_name: str) -> Piece:
-    return dataclasses.replace(piece, split=split_name)

@@ -17,7 +17,7 @@ Classes (label: source; group key = what the split keeps together):
 
 Every piece becomes a Song with all its parts as tracks in score order (the highest-sounding part
 marked melody, the others accompaniment), GM programs by style. Folk classes are single melodies
-and art-music classes polyphonic (../shared/DATA.md): a classifier that sees all parts learns
+and art-music classes polyphonic: a classifier that sees all parts learns
 texture, so `top_voice()` gives the one line to classify. Palestrina and Trecento are notated in
 half-note pulse (`meta["half_note_pulse"]`; `meta["median_duration_ql"]` is measured for every
 piece): `pulse_normalised()` halves their durations so that rhythm alone does not give them away.

@@ -98,7 +98,3 @@ class GeneratorGraph(nn.Module):
         return torch.sigmoid(self.gen(z, style))
 
 
-def build_generator(config: dict) -> nn.Module:
-    cfg = dict(config)
-    arch = cfg.pop("arch")
-    return CNNGenerator(**cfg) if arch == "cnn" else BiLSTMGenerator(**cfg)

@@ -95,9 +95,10 @@ class LiveController(QObject):
         if engine is not None:
             engine.play_note(on, pitch, velocity)
 
-    def send(self, command: str, value: object) -> None:
+    def send(self, command: Any) -> None:
+        """Pass a command (engine.realtime.commands) to the running engine."""
         if self.engine is not None:
-            self.engine.send(command, value)
+            self.engine.send(command)
 
     def _poll(self) -> None:
         engine = self.engine

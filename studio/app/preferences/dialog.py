@@ -11,7 +11,6 @@ from studio.app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "jack", "pulseaudio", "pipewire", "alsa", "null")
 BUFFERS = (64, 128, 256, 512, 1024)
 NONE = "(none)"
 
@@ -37,7 +36,9 @@ class PreferencesDialog(QDialog):
         self.settings = settings
         form = QFormLayout(self)
         self.backend = QComboBox(self)
-        self.backend.addItems(list(BACKENDS))
+        from engine.synth.live import backend_names
+
+        self.backend.addItems(list(backend_names()))
         self.backend.setCurrentText(settings.audio_backend)
         self.backend.setToolTip("auto: JACK when a server runs, else the system's audio; "
                                 "null: silent")

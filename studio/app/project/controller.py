@@ -285,5 +285,3 @@ def mark_melody(song: Song) -> None:
         (named or pitched)[0].role = ROLE_MELODY
 
 
-def song_is_empty(song: Song) -> bool:
-    return song.n_notes == 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from engine.synth.jackd import PrivateJackd
 
 NAME = "live"
 HELP = ("live engine: note-on to sound latency in a JACK loop, accompaniment timing, xruns, CPU, "
@@ -44,8 +45,8 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="notes for the two runs with a busy thread (default 100)")
     p.add_argument("--spacing", type=float, default=0.15, help="seconds between notes (0.15)")
     p.add_argument("--seconds", type=float, default=60.0,
-                   help="length of each accompaniment-timing run (default 60 s; the issue asks "
-                        "for 600 s runs: pass --seconds 600)")
+                   help="length of each accompaniment-timing run (default 60 s; --seconds 600 "
+                        "for ten-minute runs)")
     p.add_argument("--tempos", default="60,120,240", help="BPMs for the timing runs")
     p.add_argument("--model", help="accompanist model (default: the bundled one)")
     p.add_argument("--providers", default="cpu", choices=["cpu", "cuda", "auto"],
@@ -63,31 +64,19 @@ class _Server:
     def __init__(self, period: int) -> None:
         from engine.synth.live import jack_server_running
 
-        self.proc = None
+        self.private = None
         self.env = dict(os.environ, JACK_NO_START_SERVER="1", PYTHONUNBUFFERED="1")
         self.reason = ""
         if jack_server_running():
             self.how = "running server"
             return
-        jackd = shutil.which("jackd")
-        if jackd is None:
-            self.reason = "jackd is not installed"
-            return
-        name = f"pmn-bench-{os.getpid()}"
-        self.env["JACK_DEFAULT_SERVER"] = name
-        os.environ["JACK_DEFAULT_SERVER"] = name
-        self.proc = subprocess.Popen([jackd, "-n", name, "-d", "dummy", "-r", "48000", "-p",
-                                      str(period)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=self.env)
+        self.private = PrivateJackd(f"pmn-bench-{os.getpid()}", period)
         self.how = f"private dummy server ({period} frames)"
-        for _ in range(100):
-            if jack_server_running():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.reason = "jackd did not start"
-        self.close()
+        if not self.private.start():
+            self.reason = self.private.error
+            return
+        self.env.update(self.private.env, PYTHONUNBUFFERED="1")
+        os.environ["JACK_DEFAULT_SERVER"] = self.private.name  # this process's engine runs
 
     @property
     def ok(self) -> bool:
@@ -115,12 +104,8 @@ class _Server:
         return {"sample_rate": sr, "period": period, "playback_latency": playback}
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        if self.private is not None:
+            self.private.stop()
 
 
 class _ReferenceServer:
@@ -134,19 +119,13 @@ class _ReferenceServer:
         self.name = f"pmn-ref-{os.getpid()}"
         self.xruns = 0
         self.client = None
-        self.proc = subprocess.Popen([shutil.which("jackd") or "jackd", "-n", self.name, "-d",
-                                      "dummy", "-r", "48000", "-p", str(period)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                self.client = jack.Client("pmn-ref-monitor", servername=self.name,
-                                          no_start_server=True)
-                break
-            except jack.JackError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        if self.client is None:
+        self.server = PrivateJackd(self.name, period)
+        if not self.server.start():
+            return
+        try:
+            self.client = jack.Client("pmn-ref-monitor", servername=self.name,
+                                      no_start_server=True)
+        except jack.JackError:
             self.close()
             return
         self.client.set_xrun_callback(self._on_xrun)
@@ -166,7 +145,7 @@ class _ReferenceServer:
                 self.client.close()
             except Exception:  # the server may be gone already: nothing left to release
                 pass
-        _kill(self.proc)
+        self.server.stop()
 
 
 def _kill(p) -> None:
@@ -300,7 +279,7 @@ def inference_run(model: str | None, providers: str, bars: int = 300) -> dict:
     import numpy as np
 
     from engine.music import Note
-    from engine.realtime.engine import load_accompanist
+    from engine.realtime.accompaniment import load_accompanist
 
     acc = load_accompanist(model, providers)
     sess = acc.session(seed=0)
@@ -317,16 +296,25 @@ def inference_run(model: str | None, providers: str, bars: int = 300) -> dict:
             "p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
 
 
-def _gpu_note() -> str:
+def _gpu_note(providers: str) -> str:
+    """This machine's GPU state as ONNX Runtime sees it, and what the run measured on it."""
     try:
         import onnxruntime as ort
 
         avail = ort.get_available_providers()
     except ImportError:
         return "onnxruntime is not importable"
-    return (f"ONNX Runtime lists {', '.join(avail)}; only a session's get_providers() is "
-            "trusted (ENVIRONMENT.md). No GPU on this machine: CUDA per-bar inference not "
-            "measured; the live engine runs the model on CPU by default (--providers).")
+    from engine.models.runtime import cuda_usable
+
+    listed = (f"ONNX Runtime lists {', '.join(avail)}; only a session's get_providers() is "
+              "trusted (the provider named on each row).")
+    if not cuda_usable():
+        gpu = f"No usable GPU here ({cuda_usable.reason}): CUDA per-bar inference not measured"
+    elif providers == "cpu":
+        gpu = "A GPU is usable here: `--providers cuda` measures per-bar inference on it"
+    else:
+        gpu = f"A GPU is usable here and the rows above asked for --providers {providers}"
+    return f"{listed} {gpu}; the live engine runs the model on CPU by default (--providers)."
 
 
 def run(args: argparse.Namespace) -> int:
@@ -392,7 +380,7 @@ def run(args: argparse.Namespace) -> int:
                 f"p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms")
         except UserInputError as exc:
             say(f"inference: not measured ({exc})")
-        say(_gpu_note())
+        say(_gpu_note(args.providers))
     finally:
         server.close()
     if not args.no_results:
@@ -444,5 +432,5 @@ def _write_results(args, server, lat_rows, timing_rows, inf, lines) -> None:
         md += [f"Inference per bar (accompany_next + observe), {inf['model']} on "
                f"{inf['provider']}: p50 {inf['p50_ms']:.2f} ms, p99 {inf['p99_ms']:.2f} ms "
                f"over {inf['bars']} bars.", ""]
-    md += [_gpu_note(), "", "Raw output:", "", "```", *lines, "```"]
+    md += [_gpu_note(args.providers), "", "Raw output:", "", "```", *lines, "```"]
     update_section("bench-live", "\n".join(md))

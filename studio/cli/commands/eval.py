@@ -9,7 +9,9 @@ How kinds are found (each team adds its own without editing this file): every mo
     def register(parser): ...       # its options (argparse), no heavy imports at module level
     def run_cli(args) -> int: ...   # measures, prints, calls report.update_section(...)
 
-is a kind. Modules without KIND (report.py, metric helpers) are skipped.
+is a kind. Modules without KIND (report.py, metric helpers) are skipped. A module that fails to
+import is an error, not a kind left out: it stops the command with its ImportError (kinds import
+their heavy dependencies inside run_cli, so this is a broken module or install).
 """
 
 from __future__ import annotations
@@ -28,10 +30,7 @@ def _kind_modules():
     for info in sorted(pkgutil.iter_modules(evaluation.__path__), key=lambda i: i.name):
         if info.ispkg or info.name.startswith("_") or info.name == "report":
             continue
-        try:
-            mod = importlib.import_module(f"engine.evaluation.{info.name}")
-        except ImportError:
-            continue
+        mod = importlib.import_module(f"engine.evaluation.{info.name}")
         if all(hasattr(mod, a) for a in ("KIND", "HELP", "register", "run_cli")):
             yield mod
 
@@ -46,15 +45,14 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def _run_all() -> int:
-    """Each kind with its default options; the first failure stops the run."""
+    """Each kind with its default options, one after the other; exit status: the worst one."""
+    worst = 0
     for mod in _kind_modules():
         kp = argparse.ArgumentParser(prog=f"popmusicnet eval {mod.KIND}")
         mod.register(kp)
         print(f"== eval {mod.KIND}", flush=True)
-        rc = int(mod.run_cli(kp.parse_args([])) or 0)
-        if rc:
-            return rc
-    return 0
+        worst = max(worst, int(mod.run_cli(kp.parse_args([])) or 0))
+    return worst
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,9 +113,9 @@ def _check(args) -> tuple[int, int]:
     for opt in ("soundfont", "melody_soundfont", "accompaniment_soundfont"):
         path = getattr(args, opt)
         if path is not None:
-            from engine.synth.live import locate_soundfont
+            from engine.synth.soundfont import find_soundfont
 
-            locate_soundfont(path)  # SoundfontError (exit 2) names the file
+            find_soundfont(path)  # SoundfontError (exit 2) names the file
     if args.duration is not None and args.duration <= 0:
         raise UserInputError(f"--duration must be positive, got {args.duration:g}")
     if args.record:
