@@ -227,9 +227,11 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
     import signal
     import threading
 
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(folder, "is not a folder")
+    given = Path(folder)
+    if given.exists() and not given.is_dir():
+        raise OutputError(given, "is not a folder")
+    # A symbolic link to a folder: stage beside its target (one filesystem, so renames work).
+    folder = Path(os.path.realpath(given)) if given.is_symlink() else given
     created: list[Path] = []  # missing parents made for the staged folder, innermost last
     parent = folder.parent if str(folder.parent) else Path(".")
     missing = [p for p in (parent, *parent.parents) if not p.exists()]
@@ -241,12 +243,12 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
                                       dir=parent))
     except OSError as exc:
         _remove_folders(created)
-        raise OutputError(folder, os_reason(exc)) from None
+        raise OutputError(given, os_reason(exc)) from None
 
     def _terminated(signum, frame):
         raise SystemExit(128 + signum)
 
-    _STAGED[str(stage)] = str(folder)
+    _STAGED[str(stage)] = str(given)
     handled, previous = threading.current_thread() is threading.main_thread(), None
     if handled:
         previous = signal.signal(signal.SIGTERM, _terminated)
@@ -264,7 +266,7 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
                         shutil.rmtree(target)
                     os.replace(p, target)
             except OSError as exc:
-                raise OutputError(folder, os_reason(exc)) from None
+                raise OutputError(given, os_reason(exc)) from None
         created.clear()  # installed: the folders made for it stay
     finally:
         _STAGED.pop(str(stage), None)

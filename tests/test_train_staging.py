@@ -176,3 +176,18 @@ def test_sigterm_during_training_then_resume(tmp_path):
     assert all(f == "acc" or f.startswith("acc/") for f in files), files  # nothing staged left
     done = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")][-1]
     assert done["event"] == "done" and done["card"] == str(out / "acc-term.json")
+
+
+def test_staged_folder_through_a_symbolic_link(tmp_path):
+    real = tmp_path / "a" / "real"
+    real.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    with staged_folder(tmp_path / "link") as stage:
+        assert stage.parent == real.parent  # beside the target
+        (stage / "m.json").write_text("{}")
+        assert final_name(stage / "m.json") == str(tmp_path / "link" / "m.json")
+    assert (real / "m.json").exists() and (tmp_path / "link").is_symlink()
+    assert _listing(tmp_path) == ["a", "a/real", "a/real/m.json", "link"]
+    with pytest.raises(UserInputError, match="not a folder"):
+        with staged_folder(real / "m.json"):
+            pass
