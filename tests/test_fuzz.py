@@ -1,6 +1,6 @@
 """The command line against a few hundred mutated MIDI files (seeded, built by the fuzzer in
-scripts/fuzz.py; `make fuzz` runs 10,000): only exit codes 0 and 2, no run past 20 s of CPU time, no output
-left after a non-zero exit, a worker's peak memory under 1 GiB.
+scripts/fuzz.py; `make fuzz` runs 10,000): only exit codes 0 and 2, no run past 20 s of CPU
+time, no output left after a non-zero exit, a worker's peak memory under 1 GiB.
 
 One child process runs them all through `studio.cli.main` in-process; its peak memory is its own
 high-water mark (VmHWM), not the ru_maxrss that a process started from this test session
