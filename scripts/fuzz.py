@@ -411,9 +411,10 @@ def results_markdown(res: dict, provenance: str) -> str:
     if over:
         cpus = [r["cpu_s"] for r in over]
         loads = [r["load"] for r in over]
+        walls = [r["wall_s"] for r in over]
         wall_note = (f"{len(over)} run(s) took more than {limit} of wall-clock time "
                      f"({', '.join(sorted({r['command'] for r in over}))}; "
-                     f"{min(r['wall_s'] for r in over):.1f} to {max(r['wall_s'] for r in over):.1f} s) "
+                     f"{min(walls):.1f} to {max(walls):.1f} s) "
                      f"but only {min(cpus):.1f} to {max(cpus):.1f} s of CPU time, with the "
                      f"machine's 1-minute load average at {min(loads):g} to {max(loads):g} "
                      "when they ended: the rest was time spent waiting for a shared CPU, "
