@@ -235,6 +235,7 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
     created: list[Path] = []  # missing parents made for the staged folder, innermost last
     parent = folder.parent if str(folder.parent) else Path(".")
     missing = [p for p in (parent, *parent.parents) if not p.exists()]
+    new = not folder.exists()
     try:
         for p in reversed(missing):
             p.mkdir()
@@ -257,9 +258,7 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
         entries = sorted(stage.iterdir(), key=lambda p: (p.suffix == ".json", p.name))
         if entries:
             try:
-                if not folder.exists():
-                    folder.mkdir()
-                    created.append(folder)
+                folder.mkdir(exist_ok=True)
                 for p in entries:
                     target = folder / p.name
                     if p.is_dir() and target.is_dir():
@@ -268,7 +267,10 @@ def staged_folder(folder: str | Path) -> Iterator[Path]:
             except OSError as exc:
                 raise OutputError(given, os_reason(exc)) from None
         created.clear()  # installed: the folders made for it stay
+        new = False
     finally:
+        if new:  # `folder` itself, if something made it meanwhile (and left it empty)
+            created.append(folder)
         _STAGED.pop(str(stage), None)
         try:
             shutil.rmtree(stage, ignore_errors=True)

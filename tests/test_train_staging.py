@@ -58,8 +58,9 @@ def test_staged_folder_leaves_nothing_on_failure(tmp_path, exc):
     with pytest.raises(type(exc)):
         with staged_folder(out) as stage:
             (stage / "m.onnx").write_bytes(b"half")
+            out.mkdir()  # as a checkpoint writer would, before its first file is complete
             raise exc
-    assert _listing(tmp_path) == []  # the parents it made are gone too
+    assert _listing(tmp_path) == []  # the empty folder and the parents made are gone too
     existing = tmp_path / "kept"
     existing.mkdir()
     (existing / "m.json").write_text("old")
