@@ -195,3 +195,93 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+#: Staged folders being built, {staged folder: the folder it is installed into}.
+_STAGED: dict[str, str] = {}
+
+
+def final_name(path: str | Path) -> str:
+    """`path` as it will be named once installed, if it lies in a folder being staged (for
+    messages printed while the outputs are still being built); else `path` unchanged."""
+    text = str(path)
+    for stage, folder in _STAGED.items():
+        if text == stage or text.startswith(stage + os.sep):
+            return folder + text[len(stage):]
+    return text
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `folder` to build a set of outputs in; installed all or nothing.
+
+    When the block succeeds, everything written into the staged folder is moved into `folder`
+    (created if needed; a file of the same name is replaced, other files there are left alone;
+    `.json` files, the model cards that make the rest visible, move last). When it fails (an
+    exception, Ctrl-C, or SIGTERM, which is turned into `SystemExit(143)` for the time of the
+    block in the main thread), the staged folder is removed, and so is every folder this
+    created: nothing half-built is left. Errors of the operating system become an `OutputError`
+    naming `folder`. While the block runs, `final_name` maps a path in the staged folder to
+    its place in `folder`.
+    """
+    import signal
+    import threading
+
+    given = Path(folder)
+    if given.exists() and not given.is_dir():
+        raise OutputError(given, "is not a folder")
+    # A symbolic link to a folder: stage beside its target (one filesystem, so renames work).
+    folder = Path(os.path.realpath(given)) if given.is_symlink() else given
+    created: list[Path] = []  # missing parents made for the staged folder, innermost last
+    parent = folder.parent if str(folder.parent) else Path(".")
+    missing = [p for p in (parent, *parent.parents) if not p.exists()]
+    new = not folder.exists()
+    try:
+        for p in reversed(missing):
+            p.mkdir()
+            created.append(p)
+        stage = Path(tempfile.mkdtemp(prefix=f".{folder.name[:100]}.", suffix=".staged",
+                                      dir=parent))
+    except OSError as exc:
+        _remove_folders(created)
+        raise OutputError(given, os_reason(exc)) from None
+
+    def _terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    _STAGED[str(stage)] = str(given)
+    handled, previous = threading.current_thread() is threading.main_thread(), None
+    if handled:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield stage
+        entries = sorted(stage.iterdir(), key=lambda p: (p.suffix == ".json", p.name))
+        if entries:
+            try:
+                folder.mkdir(exist_ok=True)
+                for p in entries:
+                    target = folder / p.name
+                    if p.is_dir() and target.is_dir():
+                        shutil.rmtree(target)
+                    os.replace(p, target)
+            except OSError as exc:
+                raise OutputError(given, os_reason(exc)) from None
+        created.clear()  # installed: the folders made for it stay
+        new = False
+    finally:
+        if new:  # `folder` itself, if something made it meanwhile (and left it empty)
+            created.append(folder)
+        _STAGED.pop(str(stage), None)
+        try:
+            shutil.rmtree(stage, ignore_errors=True)
+            _remove_folders(created)
+        finally:
+            if handled:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _remove_folders(created: list[Path]) -> None:
+    """Remove the folders this module created (innermost first) if they are still empty."""
+    for p in reversed(created):
+        with contextlib.suppress(OSError):
+            p.rmdir()

@@ -7,7 +7,9 @@ read -> write -> read round trip be tick-exact. The file's `ticks_per_beat` is k
 Reading rules (documented here because they are choices):
 - Type 0 and type 1 files are read; type 2 (independent patterns) is refused.
 - Tempo and time-signature events are collected from *every* track (some writers put them in
-  the last track), merged into the Song's maps. A tempo outside 10..500 BPM is refused.
+  the last track), merged into the Song's maps. A tempo outside 10..500 BPM is refused, and so
+  is a time signature more than `MAX_TRAILING_BARS` bars after the last note ends (it would
+  add that many silent bars to every command's work).
 - Each (file track, MIDI channel) pair that carries notes becomes one `Track`; a track with
   channel events but no notes (e.g. an empty part written by us) becomes an empty `Track`.
   Channel 10 (index 9) is the drum channel. A track without notes and without channel events
@@ -33,6 +35,7 @@ Writing is engine.midi_write's (re-exported here: `write_midi`, `song_to_midifil
 
 from __future__ import annotations
 
+import bisect
 import logging
 import struct
 from collections import defaultdict, deque
@@ -64,11 +67,12 @@ MAX_BEATS = 20_000  # quarter notes; bounds pianorolls at 4 steps a beat to 80,0
 MAX_TRACKS = 256  # (file track, channel) pairs that become Tracks
 MAX_NOTES = 500_000
 MAX_BARS = 20_000
+MAX_TRAILING_BARS = 64  # bars a meter change may add after the last note ends
 
 __all__ = ["read_midi", "read_midi_bytes", "write_midi", "require_notes", "song_to_midifile",
            "midifile_to_song", "assign_channels", "check_song_size", "MIN_BPM", "MAX_BPM", "DRUM_CHANNEL",
            "ROLE_MARKER", "MAX_FILE_BYTES", "MAX_SECONDS", "MAX_BEATS", "MAX_TRACKS", "MAX_NOTES",
-           "MAX_BARS"]
+           "MAX_BARS", "MAX_TRAILING_BARS"]
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -405,7 +409,18 @@ def check_song_size(song: Song, path: str | Path = "<song>") -> Song:
     if seconds > MAX_SECONDS:
         raise MidiFileError(path, f"too long: {seconds / 60:.0f} minutes (the limit is "
                                   f"{MAX_SECONDS / 60:.0f} minutes)")
-    bars = len(song.bar_starts(end))
+    starts = song.bar_starts(end)
+    bars = len(starts)
     if bars > MAX_BARS:
         raise MidiFileError(path, f"too many bars ({bars}; the limit is {MAX_BARS})")
+    if end > 0:
+        # bar_starts runs on to the last meter change: bars after the one holding the last note
+        # are there only because of a meter change past the end (a corrupt delta time, most
+        # often); every command would carry them as silent bars.
+        trailing = bars - bisect.bisect_left(starts, end)
+        if trailing > MAX_TRAILING_BARS:
+            last = song.meters[-1]
+            raise MidiFileError(path, f"time signature {last} at tick {last.tick} is "
+                                      f"{trailing} bars after the last note ends (tick {end}; "
+                                      f"the limit is {MAX_TRAILING_BARS} bars)")
     return song

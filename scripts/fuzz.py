@@ -8,9 +8,19 @@ key signatures, odd resolutions down to 1 tick per beat); each fuzzed file is on
 1 to 4 mutations (bit flips, interesting bytes, inserted, deleted, duplicated or spliced
 ranges, huge delta times, header fields). Every file goes through the real entry point,
 `studio.cli.main`, in this process: `info` and `export` always, `accompany` and `render` for a
-share of them. Counted: exit codes other than 0 and 2, runs over the time limit (a SIGALRM
-timer; "hangs"), outputs left after a non-zero exit (the output or any temporary beside it),
-and the peak resident memory of each worker process.
+share of them. Counted: exit codes other than 0 and 2, hangs, outputs left after a non-zero
+exit (the output or any temporary beside it), and the peak resident memory of each worker.
+
+Time is measured two ways, since the machine may be shared: a run is a *hang* when it spends
+more than the limit (20 s) of the worker's CPU time (a SIGPROF timer stops it) or more than
+`WALL_FACTOR` times the limit of wall-clock time (a SIGALRM timer: a run blocked without
+using the CPU). Runs past the limit in wall-clock time only are counted and reported apart,
+with the CPU time they took and the load average, so that a loaded machine does not pass for
+a hang and a hang does not hide behind the load.
+
+Peak memory is the worker's own high-water mark, VmHWM in /proc/self/status: the kernel keeps
+`ru_maxrss` across exec, so a process started by a large one (a test session) would report its
+parent's peak.
 """
 
 from __future__ import annotations
@@ -242,6 +252,9 @@ def mutate(data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
 
 
 # -- running -----------------------------------------------------------------------------------
+WALL_FACTOR = 6  # a run blocked this many times the limit in wall-clock time is a hang too
+
+
 class _Timeout(BaseException):
     pass
 
@@ -250,13 +263,27 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 
-def run_cli(argv: list[str], limit_s: float) -> tuple[int | str, float]:
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory in MiB (VmHWM), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_cli(argv: list[str], limit_s: float) -> tuple[int | str, float, float]:
+    """(exit code or what went wrong, wall seconds, CPU seconds) of one `studio.cli.main` run."""
     from studio.cli import main
 
     err = io.StringIO()
+    signal.signal(signal.SIGPROF, _alarm)
     signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit_s)
-    t0 = time.perf_counter()
+    signal.setitimer(signal.ITIMER_PROF, limit_s)
+    signal.setitimer(signal.ITIMER_REAL, limit_s * WALL_FACTOR)
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
             code = main(argv)
@@ -267,8 +294,9 @@ def run_cli(argv: list[str], limit_s: float) -> tuple[int | str, float]:
     except BaseException as exc:  # noqa: BLE001 - anything escaping main is a finding
         code = f"escaped {type(exc).__name__}"
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-    return code, time.perf_counter() - t0
+    return code, time.perf_counter() - t0, time.process_time() - c0
 
 
 def _fuzz_chunk(job: tuple[int, int, int, float, dict]) -> dict:
@@ -279,7 +307,7 @@ def _fuzz_chunk(job: tuple[int, int, int, float, dict]) -> dict:
     sf = str(bundled_soundfont())
     corpus = seeds()
     stats = {"files": 0, "runs": 0, "codes": {}, "hangs": 0, "left_behind": 0,
-             "bad": [], "slowest_s": 0.0, "commands": {}}
+             "bad": [], "slowest_s": 0.0, "slowest_cpu_s": 0.0, "over_wall": [], "commands": {}}
     with tempfile.TemporaryDirectory(prefix="pmn-fuzz-") as tmp:
         tmp = Path(tmp)
         for n in range(start, start + count):
@@ -299,10 +327,15 @@ def _fuzz_chunk(job: tuple[int, int, int, float, dict]) -> dict:
             if n % 5 == 2:
                 commands.append(("info", [str(src), "--strict"]))
             for name, argv in commands:
-                code, secs = run_cli([name, *argv], limit_s)
+                code, secs, cpu = run_cli([name, *argv], limit_s)
                 stats["runs"] += 1
                 stats["commands"][name] = stats["commands"].get(name, 0) + 1
                 stats["slowest_s"] = max(stats["slowest_s"], secs)
+                stats["slowest_cpu_s"] = max(stats["slowest_cpu_s"], cpu)
+                if secs > limit_s and code != "hang":
+                    stats["over_wall"].append({"file": n, "command": name, "wall_s": round(secs, 2),
+                                               "cpu_s": round(cpu, 2),
+                                               "load": round(os.getloadavg()[0], 1)})
                 key = str(code)
                 stats["codes"][key] = stats["codes"].get(key, 0) + 1
                 if code == "hang":
@@ -319,7 +352,7 @@ def _fuzz_chunk(job: tuple[int, int, int, float, dict]) -> dict:
                 for p in out_dir.iterdir():
                     p.unlink()
             stats["files"] += 1
-    stats["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    stats["peak_rss_mib"] = peak_rss_mib()
     stats["worker"] = worker
     return stats
 
@@ -340,13 +373,16 @@ def fuzz(files: int, workers: int = 1, seed: int = 0, limit_s: float = 20.0,
     jobs = [(w, w * per, min(per, files - w * per), limit_s, opts) for w in range(workers)
             if files - w * per > 0]
     t0 = time.perf_counter()
+    load = [os.getloadavg()[0]]
     if workers == 1:
         parts = [_fuzz_chunk(jobs[0])]
     else:
         with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
             parts = pool.map(_fuzz_chunk, jobs)
+    load.append(os.getloadavg()[0])
     total = {"files": 0, "runs": 0, "codes": {}, "hangs": 0, "left_behind": 0, "bad": [],
-             "commands": {}, "slowest_s": 0.0, "peak_rss_mib": 0.0}
+             "commands": {}, "slowest_s": 0.0, "slowest_cpu_s": 0.0, "over_wall": [],
+             "peak_rss_mib": 0.0}
     for p in parts:
         for k in ("files", "runs", "hangs", "left_behind"):
             total[k] += p[k]
@@ -355,29 +391,54 @@ def fuzz(files: int, workers: int = 1, seed: int = 0, limit_s: float = 20.0,
         for k, v in p["commands"].items():
             total["commands"][k] = total["commands"].get(k, 0) + v
         total["bad"] += p["bad"]
+        total["over_wall"] += p["over_wall"]
         total["slowest_s"] = round(max(total["slowest_s"], p["slowest_s"]), 2)
+        total["slowest_cpu_s"] = round(max(total["slowest_cpu_s"], p["slowest_cpu_s"]), 2)
         total["peak_rss_mib"] = max(total["peak_rss_mib"], p["peak_rss_mib"])
     total["other_codes"] = sum(v for k, v in total["codes"].items() if k not in ("0", "2"))
     total["seconds"] = round(time.perf_counter() - t0, 1)
-    total.update(seed=seed, workers=len(jobs), limit_s=limit_s)
+    total["over_wall"].sort(key=lambda r: -r["wall_s"])
+    total.update(seed=seed, workers=len(jobs), limit_s=limit_s, wall_limit_s=limit_s * WALL_FACTOR,
+                 load_start=round(load[0], 1), load_end=round(load[1], 1))
     return total
 
 
 def results_markdown(res: dict, provenance: str) -> str:
     codes = ", ".join(f"{k}: {v}" for k, v in sorted(res["codes"].items()))
     commands = ", ".join(f"{k} {v}" for k, v in sorted(res["commands"].items()))
+    limit = f"{res['limit_s']:g} s"
+    over = res["over_wall"]
+    if over:
+        cpus = [r["cpu_s"] for r in over]
+        loads = [r["load"] for r in over]
+        walls = [r["wall_s"] for r in over]
+        wall_note = (f"{len(over)} run(s) took more than {limit} of wall-clock time "
+                     f"({', '.join(sorted({r['command'] for r in over}))}; "
+                     f"{min(walls):.1f} to {max(walls):.1f} s) "
+                     f"but only {min(cpus):.1f} to {max(cpus):.1f} s of CPU time, with the "
+                     f"machine's 1-minute load average at {min(loads):g} to {max(loads):g} "
+                     "when they ended: the rest was time spent waiting for a shared CPU, "
+                     "so they are not counted as hangs.")
+    else:
+        wall_note = f"No run took more than {limit} of wall-clock time."
     return f"""## Bad input (`make fuzz`: scripts/fuzz.py)
 
 {provenance}
 
 {res['files']:,} mutated MIDI files (seed {res['seed']}; 1 to 4 mutations of 7 seed songs built
 in code), each through `studio.cli.main` in {res['workers']} worker processes: {res['runs']:,}
-runs ({commands}). Targets: only exit codes 0 and 2, no run past {res['limit_s']:g} s, no
+runs ({commands}). Targets: only exit codes 0 and 2, no run past {limit}, no
 output left after a non-zero exit, peak memory under 1 GiB.
 
-| files | runs | exit codes | other than 0/2 | hangs (> {res['limit_s']:g} s) | slowest run | outputs left after non-zero exit | peak memory (a worker) | wall |
-|---|---|---|---|---|---|---|---|---|
-| {res['files']:,} | {res['runs']:,} | {codes} | {res['other_codes']} | {res['hangs']} | {res['slowest_s']} s | {res['left_behind']} | {res['peak_rss_mib']:.0f} MiB | {res['seconds']:.0f} s |
+A hang is a run stopped after {limit} of CPU time or {res['wall_limit_s']:g} s of wall-clock
+time. Peak memory: a worker's own high-water mark (VmHWM). Load average at the start and the
+end: {res['load_start']:g}, {res['load_end']:g}.
+
+| files | runs | exit codes | other than 0/2 | hangs | runs past {limit} wall-clock | slowest run: wall / CPU | outputs left after non-zero exit | peak memory (a worker) | wall |
+|---|---|---|---|---|---|---|---|---|---|
+| {res['files']:,} | {res['runs']:,} | {codes} | {res['other_codes']} | {res['hangs']} | {len(over)} | {res['slowest_s']} s / {res['slowest_cpu_s']} s | {res['left_behind']} | {res['peak_rss_mib']:.0f} MiB | {res['seconds']:.0f} s |
+
+{wall_note}
 """
 
 
@@ -393,19 +454,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", action="store_true",
                     help="write the figures into docs/RESULTS.md (section fuzz)")
     a = ap.parse_args(argv)
+    from engine.evaluation.report import provenance, update_section
+
+    started = provenance()  # the commit that runs, even if HEAD moves during a long run
     res = fuzz(a.files, a.workers, a.seed, a.limit, a.render_every, a.accompany_every)
     if a.results:
-        from engine.evaluation.report import provenance, update_section
-
-        update_section("fuzz", results_markdown(res, provenance()))
+        update_section("fuzz", results_markdown(res, started))
     if a.json:
         print(json.dumps(res))
     else:
         print(f"fuzz: {res['files']} files, {res['runs']} runs {res['commands']} in "
               f"{res['seconds']} s ({res['workers']} workers, seed {res['seed']})")
         print(f"  exit codes: {res['codes']}; other than 0/2: {res['other_codes']}")
-        print(f"  hangs (> {res['limit_s']:g} s): {res['hangs']}; slowest run "
-              f"{res['slowest_s']} s")
+        print(f"  hangs (> {res['limit_s']:g} s CPU or {res['wall_limit_s']:g} s wall): "
+              f"{res['hangs']}; slowest run {res['slowest_s']} s wall, "
+              f"{res['slowest_cpu_s']} s CPU")
+        print(f"  runs past {res['limit_s']:g} s wall-clock only: {len(res['over_wall'])} "
+              f"{res['over_wall'][:10]}; load average {res['load_start']} -> {res['load_end']}")
         print(f"  outputs left after a non-zero exit: {res['left_behind']}")
         print(f"  peak memory of a worker: {res['peak_rss_mib']} MiB")
         for b in res["bad"]:

@@ -53,6 +53,11 @@ def _bad_files(tmp_path):
         ("on", 60, 0), ("off", 60, 480))
     fast = [mido.MetaMessage("set_tempo", tempo=60_000_000 // 900)] + notes_track(
         ("on", 60, 0), ("off", 60, 480))
+    # A meter change 1000 bars after the only note (a corrupt delta time): refused, not carried
+    # as 1000 silent bars through every command.
+    far_meter = [mido.MetaMessage("time_signature", numerator=4, denominator=4)] + notes_track(
+        ("on", 60, 0), ("off", 60, 480)) + [mido.MetaMessage(
+            "time_signature", numerator=3, denominator=4, time=480 * 4 * 1000)]
     trk = bytes([0x00, 0x90, 60, 200, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00])
     (tmp_path / "velocity200.mid").write_bytes(
         b"MThd" + struct.pack(">IHHH", 6, 1, 1, 480) + b"MTrk" + struct.pack(">I", len(trk))
@@ -73,6 +78,8 @@ def _bad_files(tmp_path):
         raw_midi(tmp_path, "zero_length.mid", tracks=[notes_track(
             ("on", 60, 0), ("off", 60, 0), ("on", 62, 0), ("off", 62, 100))]):
             "zero-length note",
+        raw_midi(tmp_path, "far_meter.mid", tracks=[far_meter]):
+            "1001 bars after the last note ends",
         raw_midi(tmp_path, "overlap.mid", tracks=[notes_track(
             ("on", 60, 0), ("on", 60, 100), ("off", 60, 100), ("off", 60, 100))]):
             "overlapping notes",

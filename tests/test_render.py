@@ -213,3 +213,20 @@ def test_onsets_follow_the_tempo_map(sf):
                 tempos=[TempoChange(0, 120.0), TempoChange(960, 60.0)])
     audio = render(song, sample_rate=48000, soundfont=sf, timing_groups=64).audio
     assert abs(first_rise(audio) / 48000 - 2.0) < 0.0005
+
+
+def test_render_holds_one_buffer_of_audio(sf):
+    """The peak is measured without a second buffer of the render's size (np.abs would make
+    one): the memory a render allocates stays near the audio it returns."""
+    import tracemalloc
+
+    song = Song(tracks=[Track("p", notes=[Note(i * 480, i * 480 + 240, 60 + i % 12, 100)
+                                          for i in range(120)])])
+    tracemalloc.start()
+    try:
+        res = render(song, sample_rate=22050, soundfont=sf, timing_groups=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.audio.nbytes > 4 * 2**20
+    assert peak < 1.5 * res.audio.nbytes, (peak, res.audio.nbytes)

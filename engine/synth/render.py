@@ -283,7 +283,8 @@ def render(song: Song, *, sample_rate: int = 48000, soundfont: str | Path | None
         for synth, _ in synths:
             synth.delete()
 
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    # max and min rather than abs(): abs would make a second buffer of the render's size.
+    peak = max(float(out.max()), -float(out.min())) if out.size else 0.0
     scale = 1.0
     if peak_dbfs is not None and peak > 0:
         scale = min(10 ** (peak_dbfs / 20), HEADROOM_PEAK) / peak

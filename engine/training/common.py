@@ -62,8 +62,10 @@ def _jsonable(v: Any) -> Any:
         v = v.item()
     if isinstance(v, float):
         return round(v, 6) if math.isfinite(v) else None
-    if isinstance(v, Path):
-        return str(v)
+    if isinstance(v, (str, Path)):  # a path in a staged output folder: named where it goes
+        from engine.fileio import final_name
+
+        return final_name(v)
     return v
 
 

@@ -25,7 +25,9 @@ def epochs_and_minutes_kind(train_module: str) -> tuple[Callable, Callable]:
             path = importlib.import_module(train_module).train(args)
         except ValueError as exc:  # no usable data for the options given
             raise UserInputError(str(exc)) from None
-        print(f"wrote {path}")
+        from engine.fileio import final_name
+
+        print(f"wrote {final_name(path)}")
         return 0
 
     return register, run

@@ -22,7 +22,10 @@ def register(p: argparse.ArgumentParser) -> None:
                                                            "the validation split may stop sooner)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for checkpoint, ONNX "
-                                                                "files and the model card")
+                                                                "files and the model card (the "
+                                                                "model is installed there only "
+                                                                "when training succeeds; the "
+                                                                "checkpoint is kept for --resume)")
     p.add_argument("--name", default="accompanist-bach", help="model name (card file name)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -71,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         tcfg.latent_loss = args.latent_loss
     train(args.data, args.out, epochs=args.epochs, device=args.device, seed=args.seed,
           resume=args.resume, install=args.install, name=args.name, model_cfg=mcfg,
-          train_cfg=tcfg, threads=args.threads)
+          train_cfg=tcfg, threads=args.threads,
+          checkpoint_dir=getattr(args, "final_out", None) or args.out)
     return 0

@@ -52,7 +52,8 @@ class Trainer:
     def __init__(self, data: str, out_dir: Path, *, epochs: int, device: str = "auto",
                  seed: int = 0, resume: bool = False, name: str = "accompanist-bach",
                  model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-                 progress: common.ProgressLog | None = None, threads: int | None = None) -> None:
+                 progress: common.ProgressLog | None = None, threads: int | None = None,
+                 checkpoint_dir: Path | None = None) -> None:
         if threads:
             # Measured on a shared 2-core machine: 2 intra-op threads under load were 9x slower
             # per batch than 1 (OpenMP threads spin waiting for each other).
@@ -69,7 +70,9 @@ class Trainer:
         self.device = common.device_for(self.dist, self.device0)
         self.resume = resume
         self.log = progress or common.ProgressLog(enabled=self.dist.is_main)
-        self.ckpt_path = self.out_dir / f"{name}.ckpt"
+        # The checkpoint may live apart from the outputs (the CLI stages --out and keeps the
+        # checkpoint in the real folder, so that --resume continues after an interruption).
+        self.ckpt_path = Path(checkpoint_dir or self.out_dir) / f"{name}.ckpt"
         self.state: dict = {"done": [], "stage": None, "epoch": -1}
         common.seed_everything(seed)
 
@@ -469,9 +472,10 @@ class _Roles(torch.nn.Module):
 def train(data: str, out: str | Path, *, epochs: int, device: str = "auto", seed: int = 0,
           resume: bool = False, install: bool = False, name: str = "accompanist-bach",
           model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-          threads: int | None = None) -> Path | None:
+          threads: int | None = None, checkpoint_dir: str | Path | None = None) -> Path | None:
     trainer = Trainer(data, Path(out), epochs=epochs, device=device, seed=seed, resume=resume,
-                      name=name, model_cfg=model_cfg, train_cfg=train_cfg, threads=threads)
+                      name=name, model_cfg=model_cfg, train_cfg=train_cfg, threads=threads,
+                      checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None)
     try:
         return trainer.run(install=install)
     finally:

@@ -30,5 +30,7 @@ def run(args: argparse.Namespace) -> int:
         path = train(args)
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
-    print(f"wrote {path}")
+    from engine.fileio import final_name
+
+    print(f"wrote {final_name(path)}")
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.fileio import final_name
 from engine.models.band import N_CHORDS, N_FEATURES, N_POS, causal_inputs
 from engine.training.band.options import NAME  # noqa: F401  (the default --name)
 from engine.training.common import ProgressLog, seed_everything
@@ -172,7 +173,7 @@ def train(args: argparse.Namespace) -> Path:
                       f"--{k.replace('_', '-')} {v}" for k, v in
                       (("epochs", args.epochs), ("hidden", args.hidden), ("lr", args.lr),
                        ("batch", args.batch), ("dropout", args.dropout), ("threads", args.threads), ("seed", args.seed),
-                       ("minutes", args.minutes), ("out", args.out))),
+                       ("minutes", args.minutes), ("out", final_name(args.out)))),
                       "data": "music21 Bach chorales chordified per beat "
                               "(engine.training.band.data), split by hymn tune",
                       "pieces": {"train": len(tr), "valid": len(va)},
@@ -185,5 +186,5 @@ def train(args: argparse.Namespace) -> Path:
     res = choose(path)
     log.emit("decoding", **{k: v for k, v in res.items() if k != "grid"})
     log.emit("done", card=str(path))
-    print(json.dumps({"event": "card", "path": str(path)}))
+    print(json.dumps({"event": "card", "path": final_name(path)}))
     return path

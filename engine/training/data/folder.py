@@ -35,6 +35,7 @@ from engine.training.data.corpus import Piece, make_piece, quota_split
 log = logging.getLogger(__name__)
 
 MIDI_SUFFIXES = (".mid", ".midi")
+NO_ACCOMPANIMENT = "no accompaniment track with notes"
 
 
 @dataclass
@@ -128,7 +129,7 @@ def read_folder(root: str | Path, *, melody_name: str | None = None,
             data.skipped.append((rel, str(exc)))
             continue
         if require_accompaniment and len(song.tracks) < 2:
-            data.skipped.append((rel, "no accompaniment track with notes"))
+            data.skipped.append((rel, NO_ACCOMPANIMENT))
             continue
         song.title = song.title or path.stem
         data.pieces.append(make_piece(song, id=rel, group=rel, title=song.title,
@@ -152,17 +153,22 @@ def load_folder(root: str | Path, *, melody_name: str | None = None,
     """
     data = read_folder(root, melody_name=melody_name, melody_track=melody_track,
                        lenient=lenient, require_accompaniment=require_accompaniment)
+    if not data.pieces:  # one line: the error below carries the reasons
+        if not data.skipped:
+            raise UserInputError(f"{root}: no .mid or .midi files found")
+        if all(why == NO_ACCOMPANIMENT for _, why in data.skipped):
+            raise UserInputError(
+                f"{root}: nothing to accompany: each of its {len(data.skipped)} MIDI files has "
+                "only a melody track (training needs files with a melody and at least one "
+                "other track with notes)")
+        first = "; ".join(f"{rel}: {why}" for rel, why in data.skipped[:3])
+        raise UserInputError(f"{root}: none of {len(data.skipped)} MIDI files is usable "
+                             f"({first})")
     if data.skipped:
         listing = "; ".join(f"{rel}: {why}" for rel, why in data.skipped[:20])
         more = f" (and {len(data.skipped) - 20} more)" if len(data.skipped) > 20 else ""
         log.warning("skipped %d of %d MIDI files in %s: %s%s", len(data.skipped),
                     len(data.skipped) + len(data.pieces), root, listing, more)
-    if not data.pieces:
-        if not data.skipped:
-            raise UserInputError(f"{root}: no .mid or .midi files found")
-        first = "; ".join(f"{rel}: {why}" for rel, why in data.skipped[:3])
-        raise UserInputError(f"{root}: none of {len(data.skipped)} MIDI files is usable "
-                             f"({first})")
     log.info("folder %s: %d pieces, splits %s", root, len(data.pieces),
              {s: sum(p.split == s for p in data.pieces) for s in ("train", "valid", "test")})
     return data.pieces

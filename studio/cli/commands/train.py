@@ -13,6 +13,9 @@ only to build the parser: they must not import torch at module level, so `popmus
 stays fast and works without the training extras. `KINDS` below can pin extra kinds whose module
 lives elsewhere ("kind": "dotted.module").
 
+Every kind's `--out` folder is staged (see `run`): a kind writes into the folder it is given,
+and the dispatcher installs it all or nothing.
+
 Training output is one JSON object per line on stdout (stage, epoch, step, losses, seconds,
 eta_seconds), which the studio's training tab reads. Every kind runs under
 `torchrun --nproc_per_node=N -m studio train KIND ...` (DistributedDataParallel).
@@ -63,5 +66,40 @@ def register(p: argparse.ArgumentParser) -> None:
         kp.set_defaults(_train=mod.run)
 
 
+class _Failed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 def run(args: argparse.Namespace) -> int:
-    return int(args._train(args) or 0)
+    """Run the kind with its `--out` folder staged (engine.fileio.staged_folder): the kind
+    writes into a temporary folder beside it, installed into `--out` only when training
+    succeeds. A failure, Ctrl-C or SIGTERM leaves nothing half-built there. `args.final_out`
+    is that folder (what a card records and a message names, and where a resumable checkpoint
+    goes)."""
+    if not hasattr(args, "out"):
+        return int(args._train(args) or 0)
+    from pathlib import Path
+
+    from engine.fileio import staged_folder
+
+    if args.out is None:
+        from engine.models.runtime import user_models_dir
+
+        final = user_models_dir()
+    else:
+        final = Path(args.out)
+    args.final_out = final
+    given = args.out
+    try:
+        with staged_folder(final) as stage:
+            args.out = stage if isinstance(args.out, Path) else str(stage)
+            code = int(args._train(args) or 0)
+            if code != 0:
+                raise _Failed(code)
+    except _Failed as failed:
+        return failed.code
+    finally:
+        args.out = given
+    return 0
