@@ -52,7 +52,7 @@ def chord_notes(chords: Sequence[tuple[int, int, str]], end: int) -> list[Note]:
 
 
 def _beat_chords(pred: np.ndarray, beats, shift: int) -> list[tuple[int, int, str]]:
-    from engine.models.band import chord_label, transpose_index
+    from engine.models.band_chords import chord_label, transpose_index
 
     out = []
     for b, c in zip(beats, pred):
@@ -63,7 +63,7 @@ def _beat_chords(pred: np.ndarray, beats, shift: int) -> list[tuple[int, int, st
 
 
 def chorale_checks(model, progress) -> dict:
-    from engine.models.band import decode_beats, song_beats
+    from engine.models.band_chords import chord_index, decode_beats, song_beats
     from engine.music import melody_key
     from engine.training.band.baselines import FrequencyBaseline, HmmBaseline
     from engine.training.band.data import load_chord_pieces
@@ -93,8 +93,6 @@ def chorale_checks(model, progress) -> dict:
                  "frequency": freq.predict(p.x), "hmm": hmm.predict(p.x)}
         spans = model.chords(song, mel)  # as the band plays it: per harmonic span
         beats = song_beats(song, end)
-        from engine.models.band import chord_index
-
         span_pred = np.zeros(len(beats), np.int64)
         shift = melody_key(mel).tonic_shift()
         for i, b in enumerate(beats):

@@ -3,7 +3,7 @@ the card (engine.models.band reads it).
 
     popmusicnet train band --epochs 30 --hidden 96 --dropout 0.3 --threads 1 --seed 0 --out DIR
 
-Two networks over per-beat melody features (engine.models.band.beat_features), trained together
+Two networks over per-beat melody features (engine.models.band_chords.beat_features), trained together
 with cross-entropy on the chord of every beat:
 - offline: a bidirectional GRU over the whole melody -> per-beat chord log-probabilities;
 - causal: a GRU over the beats heard (a zero "start" step first) whose head reads its state and
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.models.band import N_CHORDS, N_FEATURES, N_POS, causal_inputs
+from engine.models.band_chords import N_CHORDS, N_FEATURES, N_POS, causal_inputs
 from engine.training.band.options import NAME  # noqa: F401  (the default --name)
 from engine.training.common import ProgressLog, seed_everything
 
