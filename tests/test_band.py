@@ -99,6 +99,25 @@ def test_decode_spans_change_penalty_and_final_tonic():
     assert home[-1] == C
 
 
+def test_the_tonic_prior_pulls_toward_the_chords_of_the_key():
+    from engine.models.band_chords import key_fit
+
+    C, Am, G, Cm, Eb = (chord_index(0, "maj"), chord_index(9, "min"), chord_index(7, "maj"),
+                        chord_index(0, "min"), chord_index(3, "maj"))
+    major, minor = key_fit(False), key_fit(True)
+    assert major[1:].argmax() + 1 == C and minor[1:].argmax() + 1 == Cm
+    assert major[C] > major[G] > major[chord_index(1, "maj")]
+    logp = np.full((4, N_CHORDS), -10.0)
+    logp[:, Am], logp[:, C] = -1.0, -1.1  # the relative minor a little likelier throughout
+    spans = [(0, 2), (2, 4)]
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0) == [Am, Am]
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0,
+                        tonic_prior=1.0) == [C, C]
+    logp[:, Eb], logp[:, Cm] = -1.0, -1.1  # in C minor: its relative major
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0, minor=True,
+                        tonic_prior=1.0) == [Cm, Cm]
+
+
 def test_beats_and_harmonic_spans_follow_the_meter():
     w = waltz_with_pickup()
     beats = song_beats(w, w.tracks[0].end)

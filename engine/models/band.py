@@ -13,8 +13,8 @@ alone). Offline the chords are decided per harmonic span (`band_chords.decode_sp
 change penalty, final bonus, diatonic and tonic priors of the card). Live, the chord of bar t is
 chosen one beat before bar t from the bars heard so far (the bar before included as far as it
 was played) and held for the bar; each observed bar is fed to the GRU, so the next bar's chord
-follows what was really played. A bar's plan is kept: asked again for the same bar with the
-same notes heard, the session returns it without running the graphs or the arranger again.
+follows what was really played (the live chord is the causal GRU's argmax, without the
+priors). The arranger lays out each bar length and meter once (engine.models.band_arranger).
 """
 
 from __future__ import annotations
