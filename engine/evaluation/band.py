@@ -348,9 +348,9 @@ def report_markdown(res: dict, command: str) -> str:
                          f"{r['naive_same_tonic']:.1%} |")
     hc = fo["human_chords"]
     lines += ["", "The key finder's tonic: engine.music.melody_key of the tune against its notated "
-                  "key; the band's chords are decoded in that key (and the tonic prior pulls "
-                  "toward it), so it bounds the band's folk figure. The naive rule is given the "
-                  "notated key.", "",
+                  "key. The band's chords are decoded in that key and the tonic prior pulls "
+                  "toward its tonic, so where the key finder misses the notated tonic the band "
+                  "mostly does too. The naive rule is given the notated key.", "",
               "Tunes with human chord symbols: chord root per half bar against them: model "
                   f"{hc['model']['agree']}/{hc['model']['half_bars']} "
                   f"({hc['model']['share']:.1%}), naive triad rule "
