@@ -3,8 +3,8 @@ the card (engine.models.band reads it).
 
     popmusicnet train band --epochs 30 --hidden 96 --dropout 0.3 --threads 1 --seed 0 --out DIR
 
-Two networks over per-beat melody features (engine.models.band_chords.beat_features), trained together
-with cross-entropy on the chord of every beat:
+Two networks over per-beat melody features (engine.models.band_chords.beat_features), trained
+together with cross-entropy on the chord of every beat:
 - offline: a bidirectional GRU over the whole melody -> per-beat chord log-probabilities;
 - causal: a GRU over the beats heard (a zero "start" step first) whose head reads its state and
   the place in the bar of the *next* beat -> that beat's chord, before any of it is heard.
