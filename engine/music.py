@@ -135,10 +135,8 @@ class Track:
         return max((n.end for n in self.notes), default=0)
 
     def pitch_range(self) -> tuple[int, int] | None:
-        if not self.notes:
-            return None
         pitches = [n.pitch for n in self.notes]
-        return min(pitches), max(pitches)
+        return (min(pitches), max(pitches)) if pitches else None
 
 
 @dataclass(slots=True)
@@ -287,10 +285,8 @@ class Song:
 
 
 def _dedupe_by_tick(items: Iterable) -> list:
-    by_tick = {}
-    for it in sorted(items, key=lambda x: x.tick):
-        by_tick[it.tick] = it
-    return list(by_tick.values())
+    """Sorted by tick, the last item given at each tick kept."""
+    return list({it.tick: it for it in sorted(items, key=lambda x: x.tick)}.values())
 
 
 # -- pianoroll planes --------------------------------------------------------------------------
@@ -359,7 +355,7 @@ def planes_to_notes(onset: np.ndarray, active: np.ndarray, ticks_per_beat: int,
 # -- keys --------------------------------------------------------------------------------------
 # Krumhansl-Kessler key profiles (Krumhansl 1990, "Cognitive Foundations of Musical Pitch"), used
 # with the Krumhansl-Schmuckler method: correlate the duration-weighted pitch-class histogram with
-# the profile rotated to each of the 24 keys, take the best.
+# the profile rotated to each of the 24 keys, take the best (key_scores, in one matrix product).
 _KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
@@ -382,8 +378,7 @@ class Key:
 
     def normalising_shift(self) -> int:
         """Semitones in -6..+5 that move this key to C major or A minor."""
-        target = 0 if self.mode == "major" else 9
-        return (target - self.tonic + 6) % 12 - 6
+        return ((0 if self.mode == "major" else 9) - self.tonic + 6) % 12 - 6
 
     def tonic_shift(self) -> int:
         """Semitones in -6..+5 that move this key's tonic to C (C major or C minor)."""
@@ -391,10 +386,9 @@ class Key:
 
 
 def pitch_class_histogram(notes: Iterable[Note]) -> np.ndarray:
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += n.duration
-    return hist
+    """(12,) the notes' durations summed per pitch class."""
+    pd = np.array([(n.pitch % 12, n.duration) for n in notes], np.int64).reshape(-1, 2)
+    return np.bincount(pd[:, 0], weights=pd[:, 1], minlength=12).astype(np.float64)
 
 
 _LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -428,6 +422,10 @@ AARDEN_MAJOR = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587,
                          22.062, 0.145624, 8.15494, 0.232998, 4.95122])
 AARDEN_MINOR = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494,
                          18.6161, 4.56621, 1.93186, 7.37619, 1.75623])
+KEY_PROFILES = {"kk": (_KK_MAJOR, _KK_MINOR), "aarden": (AARDEN_MAJOR, AARDEN_MINOR)}
+# every key's profile, centred (major tonics 0-11, then minor), for key_scores
+_ROTATIONS = {k: np.array([np.roll(p, t) - p.mean() for p in pair for t in range(12)])
+              for k, pair in KEY_PROFILES.items()}
 # A melody's last note is its tonic far more often than its share of the duration says (a
 # cadence): counted again for this share of the melody's duration. Measured on the 333 train and
 # valid chorale sopranos against the key of the whole four-part score, the tonic was right for
@@ -439,36 +437,33 @@ def melody_key(notes: Sequence[Note], *, final: bool = True) -> Key | None:
     """The key of a melody: Krumhansl-Schmuckler with the Aarden-Essen profiles (made from folk
     melodies), the last note counted again for FINAL_NOTE_WEIGHT of the melody's duration when
     `final` (a melody heard to its end; a melody still being played has no last note yet)."""
-    notes = list(notes)
-    if not notes:
-        return None
-    if final:
+    hist = pitch_class_histogram(notes)
+    if final and hist.sum():
         last = max(notes, key=lambda n: (n.start, -n.pitch))
-        total = sum(n.duration for n in notes)
-        notes.append(Note(0, max(1, round(FINAL_NOTE_WEIGHT * total)), last.pitch))
-    return _best_key(pitch_class_histogram(notes), AARDEN_MAJOR, AARDEN_MINOR)
+        hist[last.pitch % 12] += max(1, round(FINAL_NOTE_WEIGHT * hist.sum()))
+    return key_of_histogram(hist, "aarden")
 
 
-def _best_key(hist: np.ndarray, major: np.ndarray, minor: np.ndarray) -> Key | None:
-    """The key whose rotated profile correlates best with the pitch-class histogram."""
-    if hist.sum() == 0 or np.count_nonzero(hist) < 2:
-        if hist.sum() == 0:
-            return None
-        return Key(int(np.argmax(hist)), "major", 0.0)
-    best: Key | None = None
-    for mode, profile in (("major", major), ("minor", minor)):
-        for tonic in range(12):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if best is None or r > best.confidence:
-                best = Key(tonic, mode, r)
-    return best
+def key_scores(hist: np.ndarray, profiles: str = "aarden") -> np.ndarray:
+    """(24,) Pearson r of a pitch-class histogram with the profile rotated to each key: the 12
+    major tonics from C, then the 12 minor ones (NaN for a flat histogram)."""
+    rot, h = _ROTATIONS[profiles], np.asarray(hist, np.float64) - np.mean(hist)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rot @ h) / np.sqrt((rot * rot).sum(axis=1) * (h @ h))
+
+
+def key_of_histogram(hist: np.ndarray, profiles: str = "aarden") -> Key | None:
+    """The key whose rotated profile (KEY_PROFILES) correlates best with the pitch-class
+    histogram; None for an empty one, the sounding pitch class (major) for a single one."""
+    if np.sum(hist) == 0 or np.count_nonzero(hist) < 2:
+        return Key(int(np.argmax(hist)), "major", 0.0) if np.sum(hist) else None
+    r = key_scores(hist, profiles)
+    return Key(int(r.argmax()) % 12, ("major", "minor")[int(r.argmax()) // 12], float(r.max()))
 
 
 def estimate_key(notes: Iterable[Note] | Song) -> Key | None:
-    """Krumhansl-Schmuckler key estimate from duration-weighted pitch classes (None if no notes).
-
-    Drum tracks are ignored when a Song is given.
-    """
+    """Krumhansl-Schmuckler key estimate from duration-weighted pitch classes with the
+    Krumhansl-Kessler profiles (None if no notes); a Song's drum tracks are left out."""
     if isinstance(notes, Song):
         notes = [n for t in notes.tracks if not t.is_drum for n in t.notes]
-    return _best_key(pitch_class_histogram(notes), _KK_MAJOR, _KK_MINOR)
+    return key_of_histogram(pitch_class_histogram(notes), "kk")

@@ -11,9 +11,10 @@ import pytest
 
 from engine.errors import UserInputError
 from engine.midi_io import read_midi, write_midi
-from engine.models.band import (N_CHORDS, N_FEATURES, Arranger, BandAccompanist, beat_features,
-                                chord_index, chord_label, decode_spans, harmonic_spans,
-                                is_band_model, song_beats)
+from engine.models.band import BandAccompanist, is_band_model
+from engine.models.band_arranger import Arranger
+from engine.models.band_chords import (N_CHORDS, N_FEATURES, beat_features, chord_index,
+                                       chord_label, decode_spans, harmonic_spans, song_beats)
 from engine.music import MeterChange, Note, Song, Track
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +99,25 @@ def test_decode_spans_change_penalty_and_final_tonic():
     assert home[-1] == C
 
 
+def test_the_tonic_prior_pulls_toward_the_chords_of_the_key():
+    from engine.models.band_chords import key_fit
+
+    C, Am, G, Cm, Eb = (chord_index(0, "maj"), chord_index(9, "min"), chord_index(7, "maj"),
+                        chord_index(0, "min"), chord_index(3, "maj"))
+    major, minor = key_fit(False), key_fit(True)
+    assert major[1:].argmax() + 1 == C and minor[1:].argmax() + 1 == Cm
+    assert major[C] > major[G] > major[chord_index(1, "maj")]
+    logp = np.full((4, N_CHORDS), -10.0)
+    logp[:, Am], logp[:, C] = -1.0, -1.1  # the relative minor a little likelier throughout
+    spans = [(0, 2), (2, 4)]
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0) == [Am, Am]
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0,
+                        tonic_prior=1.0) == [C, C]
+    logp[:, Eb], logp[:, Cm] = -1.0, -1.1  # in C minor: its relative major
+    assert decode_spans(logp, spans, change_penalty=1.0, final_bonus=0.0, minor=True,
+                        tonic_prior=1.0) == [Cm, Cm]
+
+
 def test_beats_and_harmonic_spans_follow_the_meter():
     w = waltz_with_pickup()
     beats = song_beats(w, w.tracks[0].end)
@@ -174,6 +194,43 @@ def test_velocities_breathe(band):
     assert len(set(vels)) > 8 and 1 <= min(vels) and max(vels) <= 127
 
 
+def _digest(parts) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for notes in parts:
+        h.update(repr([(n.start, n.end, n.pitch, n.velocity) for n in notes]).encode())
+    return h.hexdigest()[:16]
+
+
+def test_the_band_plays_the_same_notes_as_before_its_plans_were_cached(band):
+    """The arranger lays out each bar length and meter once and keeps its voicings; the notes
+    of a waltz and a jig with fixed chords, and of a live session over the waltz, are the ones
+    the band played (digests recorded) before the arranger, the chord decoding and the model
+    were three modules and the plans were cached."""
+    from engine.models.band_arranger import arrange
+
+    w, j = waltz_with_pickup(), jig()
+    wc = [(Q, 7, "maj"), (4 * Q, 0, "maj"), (7 * Q, 7, "maj"), (10 * Q, 2, "dom7"),
+          (13 * Q, 7, "maj"), (16 * Q, 0, "maj"), (19 * Q, 2, "dom7"), (22 * Q, 7, "maj")]
+    jc = [(0, 2, "maj"), (3 * Q, 7, "maj"), (6 * Q, 2, "maj"), (9 * Q, 9, "dom7"),
+          (10 * Q + Q // 2, 11, "min"), (12 * Q, 2, "maj"), (15 * Q, 4, "min"),
+          (18 * Q, 9, "dom7"), (21 * Q, 2, "maj")]
+    assert _digest(t.notes for t in arrange(w, w.tracks[0].notes, wc, seed=3)) \
+        == "591256161d55b533"
+    assert _digest(t.notes for t in arrange(j, j.tracks[0].notes, jc, style="folk")) \
+        == "6a142ce3357007a6"
+    sess = band.session(seed=1)
+    notes = sorted(w.tracks[0].notes)
+    played, prev = [], []
+    for s, e, _ in w.bars(w.end)[1:]:
+        played += sess.accompany_next(3 * Q, Q, pending=prev)
+        prev = [n.shifted(-s) for n in notes if s <= n.start < e]
+        sess.observe(prev, 3 * Q, Q)
+    assert sess.chord_names == ["-", "C", "G", "D", "G", "G", "G", "G"]
+    assert _digest(played) == "afce3e99a7feef47"
+
+
 # -- live ---------------------------------------------------------------------------------------
 def test_session_waits_for_the_melody_then_plays_chords(band):
     sess = band.session()
@@ -203,7 +260,9 @@ def test_the_live_engine_loads_the_band_by_name():
 
     acc = load_accompanist("band:waltz", "cpu")
     assert acc.roles == ("chords", "bass", "drums") and acc.style == "waltz"
-    assert [r.is_drum for r in acc._roles] == [False, False, True]
+    assert acc.drums == (False, False, True)  # the drum roles, read by the live engine
+    with pytest.raises(AttributeError):
+        acc.drums = (True, True, True)
     assert is_band_model("band") and not is_band_model(None)
     assert not is_band_model("accompanist-bach")
 

@@ -4,8 +4,8 @@ What a listener hears first is the key, the cadence and the voicing, so these co
 accompaniment *alone* (melody notes removed) with the melody:
 - `analyse_key`: the key of a set of notes as music21's `Stream.analyze('key')` finds it
   (Krumhansl-Schmuckler correlation with the Aarden-Essen profiles, duration-weighted:
-  engine.music.melody_key without its last-note weight). In numpy because the runtime and the
-  tests run without music21, and the evaluation calls it thousands of times;
+  engine.music.key_of_histogram, as melody_key without its last-note weight). In numpy because
+  the runtime and the tests run without music21, and the evaluation calls it thousands of times;
   `tests/test_metrics.py` checks it against music21 where installed.
 - `key_agreement`: same tonic, same key signature as the melody's key.
 - `cadence`: the last bass note on the tonic; the final sonority a tonic triad.
@@ -27,24 +27,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.music import Key, Note, Song, estimate_key, melody_key
+from engine.music import Key, Note, Song, estimate_key, key_of_histogram, pitch_class_histogram
 
 # sharps (+) or flats (-) of the major key on each tonic pitch class (F# major: 6 sharps)
 _MAJOR_SIGNATURE = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
 
 
-def pc_histogram(notes: Sequence[Note]) -> np.ndarray:
-    hist = np.zeros(12)
-    for n in notes:
-        hist[n.pitch % 12] += n.duration
-    return hist
-
-
 def analyse_key(notes: Sequence[Note]) -> Key | None:
     """The key of `notes` (see the module docstring); None without two pitch classes."""
-    if np.count_nonzero(pc_histogram(notes)) < 2:
-        return None
-    return melody_key(notes, final=False)
+    hist = pitch_class_histogram(notes)
+    return key_of_histogram(hist, "aarden") if np.count_nonzero(hist) >= 2 else None
 
 
 def signature(key: Key) -> int:

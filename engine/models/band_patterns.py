@@ -1,4 +1,5 @@
-"""The band arranger's patterns: a table, read by engine.models.band (no code paths per style).
+"""The band arranger's patterns: a table, read by engine.models.band_arranger (no code paths per
+style).
 
 Times are in quarter notes from the bar start ("at"), lengths in quarter notes ("len"); a bar
 of 6/8 is three quarters long, its two beats at 0 and 1.5. Velocities are before the arranger's

@@ -11,13 +11,9 @@ from engine.synth.live import DRUM_CHANNEL, METRONOME_CHANNEL
 
 
 def drum_flags(model) -> tuple[bool, ...]:
-    """Which of the model's roles are drums: its public `drums` when it has one, else its role
-    infos' `is_drum` (the band's `_roles`, until it says so itself); none for a model that has
-    neither (a test's fake)."""
-    drums = getattr(model, "drums", None)
-    if drums is None:
-        drums = [getattr(r, "is_drum", False) for r in getattr(model, "_roles", ())]
-    return tuple(bool(d) for d in drums)
+    """Which of the model's roles are drums (both the accompanist and the band say so in their
+    `drums`); none for a model without it (a test's fake)."""
+    return tuple(bool(d) for d in getattr(model, "drums", ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@
   multinomial per chord, add-one smoothed), chord bigrams (add-one), one model per mode; Viterbi
   over each piece.
 
-Both work in the normalised key (C major / C minor) on the features of engine.models.band.
+Both work in the normalised key (C major / C minor) on the features of engine.models.band_chords.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models.band import N_CHORDS, N_MEL
+from engine.models.band_chords import N_CHORDS, N_MEL
 
 
 def _bar_ids(x: np.ndarray) -> np.ndarray:

@@ -1,14 +1,14 @@
 """Chord labels for the band model: the Bach chorales chordified, one chord per beat, aligned with
 their soprano as the melody, split by hymn tune as the chorales are (engine.training.data.chorales).
 
-Chordify: at every beat (a quarter note, engine.models.band.song_beats) the pitch classes that
-sound at its start in the four voices (the vertical music21's `chordify()` gives at that offset)
-are named by the smallest chord template that holds them all, with its root and third sounding:
-major, minor, dominant 7, diminished (diminished 7 and half-diminished count as diminished, minor 7
-and major 7 as their triads), among equal fits the one whose root is in the bass. Where the
-beat's onset holds a non-chord tone (nothing fits), the pitch classes sounding for at least a
-quarter of the beat are tried; where nothing fits either, the beat has no chord (class 0). Root,
-quality and the bass pitch class are kept.
+Chordify: at every beat (a quarter note, engine.models.band_chords.song_beats) the pitch classes
+that sound at its start in the four voices (the vertical music21's `chordify()` gives at that
+offset) are named by the smallest chord template that holds them all, with its root and third
+sounding: major, minor, dominant 7, diminished (diminished 7 and half-diminished count as
+diminished, minor 7 and major 7 as their triads), among equal fits the one whose root is in the
+bass. Where the beat's onset holds a non-chord tone (nothing fits), the pitch classes sounding for
+at least a quarter of the beat are tried; where nothing fits either, the beat has no chord (class
+0). Root, quality and the bass pitch class are kept.
 
 Melody features and chords are key-normalised: the soprano's key (engine.music.melody_key, the
 estimate the runtime applies to a user's melody) moved to C major / C minor.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models.band import (N_FEATURES, QUALITIES, beat_features, chord_index, chord_label,
-                                song_beats)
+from engine.models.band_chords import (N_FEATURES, QUALITIES, beat_features, chord_index,
+                                       chord_label, song_beats)
 from engine.music import Note, Song, melody_key
 
 log = logging.getLogger(__name__)

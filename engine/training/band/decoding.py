@@ -4,15 +4,17 @@
 
 (`popmusicnet train band` runs it at the end.) Two decodings are chosen:
 - per beat: the weight of the chord bigrams of the train labels in a Viterbi pass over the
-  network's per-beat log-probabilities (engine.models.band.decode_beats), best valid accuracy;
-- per harmonic span, as the band plays (engine.models.band.decode_spans): the change penalty,
-  the tonic bonus on the final span and the diatonic prior. A band's chords must be in the
-  melody's key, so the setting kept is the one with the best valid per-beat accuracy (each beat
-  given its span's chord) among those whose chords have the melody's tonic (the key of the block
-  chords alone, engine.evaluation.metrics.analyse_key, against the key of the whole melody,
-  engine.music.melody_key) in at least KEY_TARGET of the valid chorales; if none does, the one
-  with the most. (Against analyse_key of the soprano alone, Bach's own chords agree in only 76%
-  of the valid chorales, against melody_key in 92%: `popmusicnet eval band` prints both.)
+  network's per-beat log-probabilities (engine.models.band_chords.decode_beats), best valid
+  accuracy;
+- per harmonic span, as the band plays (engine.models.band_chords.decode_spans): the change
+  penalty, the tonic bonus on the final span and the diatonic prior (the tonic prior is chosen
+  afterwards, by `popmusicnet eval band --update-card`, with these fixed). A band's chords must be
+  in the melody's key, so the setting kept is the one with the best valid per-beat accuracy (each
+  beat given its span's chord) among those whose chords have the melody's tonic (the key of the
+  block chords alone, engine.evaluation.metrics.analyse_key, against the key of the whole melody,
+  engine.music.melody_key) in at least KEY_TARGET of the valid chorales; if none does, the one with
+  the most. (Against analyse_key of the soprano alone, Bach's own chords agree in only 76% of the
+  valid chorales, against melody_key in 92%: `popmusicnet eval band` prints both.)
 Every setting's valid figures are printed (one JSON line) and kept in the card's training notes.
 """
 
@@ -24,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models.band import (N_CHORDS, BandAccompanist, chord_label, decode_beats,
-                                decode_spans, song_beats, spans_from_features, transpose_index)
+from engine.models.band import BandAccompanist
+from engine.models.band_chords import (N_CHORDS, chord_label, decode_beats, decode_spans,
+                                       song_beats, spans_from_features, transpose_index)
 
 PENALTIES = (0.5, 1.0, 2.0, 3.0, 5.0)
 BONUSES = (0.0, 2.0, 5.0)

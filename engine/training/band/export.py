@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from engine.models.band import KIND, N_CHORDS, N_FEATURES, N_POS, QUALITIES
+from engine.models.band import KIND
+from engine.models.band_chords import N_CHORDS, N_FEATURES, N_POS, QUALITIES
 from engine.training.onnx_export import check_parity, export_onnx, write_card
 
 

@@ -3,8 +3,8 @@ the card (engine.models.band reads it).
 
     popmusicnet train band --epochs 30 --hidden 96 --dropout 0.3 --threads 1 --seed 0 --out DIR
 
-Two networks over per-beat melody features (engine.models.band.beat_features), trained together
-with cross-entropy on the chord of every beat:
+Two networks over per-beat melody features (engine.models.band_chords.beat_features), trained
+together with cross-entropy on the chord of every beat:
 - offline: a bidirectional GRU over the whole melody -> per-beat chord log-probabilities;
 - causal: a GRU over the beats heard (a zero "start" step first) whose head reads its state and
   the place in the bar of the *next* beat -> that beat's chord, before any of it is heard.
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from engine.fileio import final_name
-from engine.models.band import N_CHORDS, N_FEATURES, N_POS, causal_inputs
+from engine.models.band_chords import N_CHORDS, N_FEATURES, N_POS, causal_inputs
 from engine.training.band.options import NAME  # noqa: F401  (the default --name)
 from engine.training.common import ProgressLog, seed_everything
 
