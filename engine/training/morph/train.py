@@ -44,11 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop training after this long (default 28)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--beta", type=float, default=0.1, help="KL weight (default 0.1)")
-    p.add_argument("--free-bits", type=float, default=128.0,
-                   help="nats of KL over the whole latent left unpenalised (default 128)")
-    p.add_argument("--word-dropout", type=float, default=0.2,
-                   help="share of the decoder's previous tokens hidden in training (default 0.2)")
+    p.add_argument("--beta", type=float, default=0.05, help="KL weight (default 0.05)")
+    p.add_argument("--free-bits", type=float, default=256.0,
+                   help="nats of KL over the whole latent left unpenalised (default 256)")
+    p.add_argument("--word-dropout", type=float, default=0.3,
+                   help="share of the decoder's previous tokens hidden in training (default 0.3)")
     p.add_argument("--no-transpose", action="store_true",
                    help="no transposition augmentation")
     p.add_argument("--max-pieces", type=int, default=400, help="pieces per style at most")
