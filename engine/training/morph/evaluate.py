@@ -125,7 +125,7 @@ def style_sweeps(morpher: Morpher, classifier, tokens: np.ndarray, labels: np.nd
     centroid = []
     for sa in usable:  # greedy sweeps between the style centroids, every ordered pair
         for sb in usable:
-            if sa == sb or styles[sa] not in morpher.centroids or styles[sb] not in morpher.centroids:
+            if sa == sb or not {styles[sa], styles[sb]} <= set(morpher.centroids):
                 continue
             z = np.stack([morpher.morph_latent(morpher.centroid(styles[sa]),
                                                morpher.centroid(styles[sb]), float(al))
