@@ -293,7 +293,8 @@ def tiny_models(tmp_path_factory):
               "--out", str(out)]
     cards = {
         "morph": mtrain.train(parse(mtrain.add_arguments, common + [
-            "--hidden", "16", "--layers", "3", "--latent", "4", "--name", "morph-tiny"]), bs),
+            "--hidden", "16", "--enc-hidden", "8", "--embed", "8", "--latent", "4",
+            "--name", "morph-tiny"]), bs),
         "gan": gtrain.train(parse(gtrain.add_arguments, common + [
             "--arch", "cnn", "--width", "8", "--noise", "8", "--conditional",
             "--name", "gan-tiny"]), bs),
@@ -307,22 +308,44 @@ def tiny_models(tmp_path_factory):
 
 @pytest.mark.slow
 def test_morph_roundtrip(tiny_models):
+    from engine.models import melody_tokens as mt
     from engine.models.morph import Morpher
     from engine.models.runtime import load_card
 
     card = load_card(tiny_models[1]["morph"])
-    assert card.kind == "morph" and set(card.files) == {"encoder", "init", "step"}
-    assert max(card.training["parity_max_abs"].values()) < 1e-4
-    assert {"recon_f1_sampled", "smooth_change_per_0.1_alpha", "decode_ms_p99"} <= set(card.metrics)
+    assert card.kind == "morph" and set(card.files) == {"encoder", "decode"}
+    assert card.training["parity"]["encoder"] < 1e-4 and card.training["parity"]["decode"] == 0
+    assert {"step_accuracy", "onset_f1", "onset_f1_shuffled_latent"} <= set(card.metrics)
     m = Morpher(card, providers="cpu")
     assert m.styles == ("style0", "style1")
     a, b = scale_song(0), scale_song(1)
-    one = m.morph(a, b, 0.3, seed=5)
-    assert one.tracks[0].notes == m.morph(a, b, 0.3, seed=5).tracks[0].notes  # same seed
-    z = m.decode(np.stack([m.encode_song(a)[0]] * 2), seed=1)
-    assert np.array_equal(z[0], z[1])  # one draw per seed, shared across the batch
+    one = m.morph(a, b, 0.3, seed=5, temperature=1.0)
+    assert one.tracks[0].notes == m.morph(a, b, 0.3, seed=5, temperature=1.0).tracks[0].notes
+    tok = m.decode(np.stack([m.encode_song(a)[0]] * 2), seed=1, temperature=1.0)
+    assert tok.shape == (2, m.window_steps) and np.array_equal(tok[0], tok[1])  # one draw
+    assert tok.min() >= 0 and tok.max() < mt.vocab_size(P)
     trans = m.morph("style0", "style1", 0.0, steps=3, seed=0)
     assert trans.end <= 3 * m.n_bars * 4 * trans.ticks_per_beat
+    # the melody the model reads from a chord-and-run song is its skyline
+    wins, _ = m.song_windows(b)
+    assert wins.shape[1] == m.window_steps and (wins >= mt.NOTE0).any(axis=1).all()
+
+
+def test_morph_card_needs_its_melody_section(tmp_path):
+    import json
+
+    from engine.errors import ModelError
+    from engine.models.card import ModelCard
+
+    rep = {"grid": SPEC.to_dict(), "n_bars": 2, "latent": 4, "hidden": 8}
+    card = {"name": "m", "kind": "morph", "files": {"decode": "m.onnx"},
+            "sha256": {"decode": "0" * 64}, "representation": rep}
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="melody"):
+        ModelCard.read(tmp_path / "m.json")
+    rep["melody"] = {"vocab": 54, "rest": 0, "hold": 1, "note0": 2}
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    assert ModelCard.read(tmp_path / "m.json").representation["melody"]["vocab"] == 54
 
 
 @pytest.mark.slow

@@ -152,7 +152,8 @@ def tiny_generators(tmp_path_factory):
     common = ["--epochs", "1", "--minutes", "1", "--batch", "8", "--device", "cpu",
               "--out", str(out)]
     mtrain.train(_parse(mtrain.add_arguments, common + [
-        "--hidden", "16", "--layers", "3", "--latent", "4", "--name", "morph-tiny"]), bs)
+        "--hidden", "16", "--enc-hidden", "8", "--embed", "8", "--latent", "4",
+        "--name", "morph-tiny"]), bs)
     gtrain.train(_parse(gtrain.add_arguments, common + [
         "--arch", "cnn", "--width", "8", "--noise", "8", "--conditional", "--name",
         "gan-tiny"]), bs)
@@ -299,3 +300,40 @@ def test_export_panel_writes_midi_and_wav_with_progress(qtbot, window, tmp_path)
                     timeout=60_000)
     assert (tmp_path / "song.wav").stat().st_size > 1000
     assert seen and max(seen) == 100
+
+
+@pytest.mark.slow
+def test_morph_preview_with_the_bundled_model_is_the_clip_and_leaves_with_the_tab(qtbot,
+                                                                                  window):
+    """The bundled morph model at alpha 0 previews the captured clip itself (a melody of many
+    notes, not one); another tab in front of the dock takes the dashed preview out of the roll,
+    coming back brings it again."""
+    from test_morph_bundled import tune
+
+    w = window
+    w.doc.set_song(tune())  # a D major folk-like tune made in the test
+    morph = panel(w, "Morph")
+    morph.raise_()
+    assert morph.check()
+    qtbot.waitUntil(lambda: morph.source["B"].count() >= 2, timeout=30_000)
+    clip = [n for n in w.doc.track(0).notes if n.start < 2 * 1920]
+    w.doc.set_selection(clip)
+    morph.capture("A")
+    morph.slider.setValue(0)
+    qtbot.waitUntil(lambda: morph.worker.idle and morph.latest is not None
+                    and morph.latest.alpha == 0.0 and "Preview" in morph.status.text(),
+                    timeout=30_000)
+    got = {(n.start, n.pitch) for n in morph.preview}
+    want = {(n.start, n.pitch) for n in clip}
+    assert len(morph.preview) > 1
+    engine = services.morpher(morph.latest.model).morph(morph.clips["A"], morph.clips["A"], 0.0)
+    assert sorted(morph.preview) == sorted(engine.tracks[0].notes)  # the clip starts at 0
+    assert 2 * len(got & want) / (len(got) + len(want)) >= 0.8, (sorted(got), sorted(want))
+    canvas = w.editor.canvas
+    assert canvas.overlays.get("preview") == morph.preview
+    other = next(d for d in w.tabifiedDockWidgets(morph))
+    other.raise_()
+    qtbot.waitUntil(lambda: "preview" not in canvas.overlays, timeout=5_000)
+    assert morph.preview  # kept for when the tab comes back
+    morph.raise_()
+    qtbot.waitUntil(lambda: canvas.overlays.get("preview") == morph.preview, timeout=5_000)

@@ -57,6 +57,13 @@ def _list(v) -> bool:
 
 _list.__doc__ = "a non-empty list"
 
+def _melody(v) -> bool:
+    return (isinstance(v, dict) and _pos_int(3, 1 << 12)(v.get("vocab"))
+            and all(_pos_int(0, 1 << 12)(v.get(k)) for k in ("rest", "hold", "note0")))
+
+
+_melody.__doc__ = "an object with the token vocabulary size and the rest, hold, note0 tokens"
+
 # What each kind's loader reads from `representation`: key -> check (its docstring says what
 # the value must be).
 REPRESENTATION_CHECKS: dict[str, dict] = {
@@ -70,7 +77,7 @@ REPRESENTATION_CHECKS: dict[str, dict] = {
     "accompanist": {"latent": _pos_int(1, 4096), "rnn_hidden": _pos_int(1, 1 << 14),
                     "tracks": _list, "decoding": _dict},
     "morph": {"grid": _dict, "n_bars": _pos_int(1, 64), "latent": _pos_int(1, 4096),
-              "layers": _pos_int(1, 64), "hidden": _pos_int(1, 1 << 14)},
+              "hidden": _pos_int(1, 1 << 14), "melody": _melody},
     "gan": {"grid": _dict, "noise": _pos_int(1, 4096)},
     "continuation": {"grid": _dict, "layers": _pos_int(1, 64), "hidden": _pos_int(1, 1 << 14)},
 }

@@ -1,11 +1,13 @@
-"""Style morphing with the LSTM-VAE (numpy + ONNX Runtime; no torch).
+"""Style morphing with the melody LSTM-VAE (numpy + ONNX Runtime; no torch).
 
-Encode clip A and clip B (or a style centroid: the mean latent of a style over the training set,
-stored in the card), interpolate spherically at alpha, decode step by step with Bernoulli sampling
-of the decoder's sigmoid outputs (the report's sampling). Sampling draws one uniform array per
-seed, shared by every latent decoded in a batch, so neighbouring alphas with the same seed differ
-only where the probabilities move across the shared draws: a slider drags smoothly and the same
-seed always gives the same music.
+A window of `n_bars` bars is read as its melody (`engine.models.melody_tokens`: per 16th step a
+rest, a hold or a note-on; the skyline of every pitched track), encoded to a latent (mu), and
+latents are interpolated spherically (slerp) between clip A and clip B, or a style centroid (the
+mean latent of a style's training windows, stored in the card). The decoder graph decodes a
+whole window in one run: at temperature 0 the most likely token at each step (greedy), above 0
+a Gumbel-max sample at that temperature. The noise is drawn once per seed and shared by every
+latent decoded in a batch, so neighbouring alphas with the same seed differ only where the
+model's preferences move: a slider drags smoothly and the same seed always gives the same music.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Union
 import numpy as np
 
 from engine.errors import ModelError, UserInputError
+from engine.models import melody_tokens as mt
 from engine.models.card import ModelCard
-from engine.models.genroll import GridSpec, bars_to_song, slerp, song_bars, temper
+from engine.models.genroll import GridSpec, bars_to_song, slerp, song_bars
 from engine.music import Song
 
 log = logging.getLogger(__name__)
@@ -38,15 +41,17 @@ class Morpher:
             self.spec = GridSpec.from_dict(rep["grid"])
             self.n_bars = int(rep["n_bars"])
             self.latent = int(rep["latent"])
-            self.layers, self.hidden = int(rep["layers"]), int(rep["hidden"])
+            self.hidden = int(rep["hidden"])
+            self.vocab = int(rep["melody"]["vocab"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{card.path}: morph card lacks a usable representation ({exc})") from None
+        if self.vocab != mt.vocab_size(self.spec.n_pitches):
+            raise ModelError(f"{card.path}: melody vocabulary {self.vocab} does not match the "
+                             f"grid's {self.spec.n_pitches} pitches")
         self.centroids = {k: np.asarray(v, np.float32) for k, v in rep.get("centroids", {}).items()}
         self.encoder = card.open("encoder", providers=providers)
-        self.init = card.open("init", providers=providers)
-        self.step = card.open("step", providers=providers)
-        self.provider = self.step.provider
-        self.n_features = 2 * self.spec.n_pitches
+        self.decoder = card.open("decode", providers=providers)
+        self.provider = self.decoder.provider
 
     @classmethod
     def load(cls, name: str | None = None, *, providers: str = "auto") -> Morpher:
@@ -64,34 +69,36 @@ class Morpher:
 
     # -- encoding -----------------------------------------------------------------------------
     def song_windows(self, song: Song) -> tuple[np.ndarray, int]:
-        """All non-empty `n_bars` windows of the song (key-normalised) and the key shift."""
+        """Melody tokens (N, T) of every `n_bars` window of the song (key-normalised, from its
+        first whole bar) that has a note, and the key shift."""
         bars, shift = song_bars(song, self.spec)
         n = len(bars)
         if n < self.n_bars:
             bars = np.concatenate([bars, np.zeros((self.n_bars - n, *bars.shape[1:]), bars.dtype)])
         wins = [bars[i:i + self.n_bars].reshape(self.window_steps, -1)
                 for i in range(0, len(bars) - self.n_bars + 1, self.n_bars)]
-        wins = [w for w in wins if w.any()]
-        if not wins:
+        toks = [mt.from_features(w, self.spec.n_pitches) for w in wins]
+        toks = [t for t in toks if (t >= mt.NOTE0).any()]
+        if not toks:
             raise UserInputError(f"{song.title or 'the song'} has no notes to morph")
-        return np.stack(wins).astype(np.float32), shift
+        return np.stack(toks), shift
 
-    def encode_windows(self, windows: np.ndarray) -> np.ndarray:
-        """(B, T, F) features -> mu (B, Z)."""
-        return self.encoder.run({"window": np.asarray(windows, np.float32)})["mu"]
+    def encode_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """(B, T) melody tokens -> mu (B, Z)."""
+        return self.encoder.run({"tokens": np.asarray(tokens, np.int64)})["mu"]
 
     def encode_song(self, song: Song, *, window: int = 0) -> tuple[np.ndarray, int]:
-        """Latent (mu) of one window of the song (`window` counts n_bars units of non-empty
-        windows from the first whole bar) and the song's key shift."""
+        """Latent (mu) of one window of the song (`window` counts n_bars units of windows with
+        notes from the first whole bar) and the song's key shift."""
         wins, shift = self.song_windows(song)
         if not 0 <= window < len(wins):
             raise UserInputError(f"window {window} out of range: the song has {len(wins)} "
                                  f"windows of {self.n_bars} bars")
-        return self.encode_windows(wins[window:window + 1])[0], shift
+        return self.encode_tokens(wins[window:window + 1])[0], shift
 
     def centroid(self, style: str) -> np.ndarray:
         """A style's mean training latent. A name that is part of several styles' names ("folk"
-        in "german_folk" and "irish_folk") gives the mean of their centroids."""
+        in "german_folk" and "chinese_folk") gives the mean of their centroids."""
         s = style.lower()
         if s in self.centroids:
             return self.centroids[s]
@@ -103,27 +110,27 @@ class Morpher:
                              f"(styles: {', '.join(self.styles) or 'none'})")
 
     # -- decoding -----------------------------------------------------------------------------
-    def decode(self, z: np.ndarray, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """Latents (B, Z) -> sampled features (B, T, F) in {0, 1}.
+    def noise(self, seed: int, temperature: float) -> np.ndarray:
+        """(T, V) Gumbel draws of the seed times the temperature (zeros at temperature 0)."""
+        if temperature <= 0.0:
+            return np.zeros((self.window_steps, self.vocab), np.float32)
+        u = np.random.default_rng(seed).random((self.window_steps, self.vocab))
+        g = -np.log(-np.log(np.clip(u, 1e-12, 1 - 1e-12)))
+        return (temperature * g).astype(np.float32)
 
-        temperature 1 = the model's Bernoulli probabilities, 0 = the most likely value (p > 0.5).
-        """
+    def decode(self, z: np.ndarray, *, seed: int = 0, temperature: float = 0.0) -> np.ndarray:
+        """Latents (B, Z) -> melody tokens (B, T). temperature 0 = the most likely token at
+        each step (greedy), 1 = sampled from the model's distribution."""
         z = np.atleast_2d(np.asarray(z, np.float32))
-        b, p = z.shape[0], self.spec.n_pitches
-        st = self.init.run({"z": z})
-        h, c = st["h"], st["c"]
-        rng = np.random.default_rng(seed)
-        draws = rng.random((self.window_steps, self.n_features), dtype=np.float32)
-        x = np.zeros((b, self.n_features), np.float32)
-        out = np.zeros((b, self.window_steps, self.n_features), np.float32)
-        for t in range(self.window_steps):
-            r = self.step.run({"x_prev": x, "z": z, "h": h, "c": c})
-            probs, h, c = r["probs"], r["h_out"], r["c_out"]
-            probs = temper(probs, temperature)
-            x = (draws[t] < probs).astype(np.float32)
-            x[:, p:] = np.maximum(x[:, p:], x[:, :p])  # an onset sounds
-            out[:, t] = x
-        return out
+        noise = np.broadcast_to(self.noise(seed, temperature),
+                                (z.shape[0], self.window_steps, self.vocab))
+        return self.decoder.run({"z": z, "noise": np.ascontiguousarray(noise)})["tokens"]
+
+    def tokens_to_song(self, tokens: np.ndarray, *, shift: int = 0, bpm: float = 100.0,
+                       program: int = 0) -> Song:
+        feats = mt.to_features(tokens, self.spec.n_pitches)
+        return bars_to_song(feats.reshape(self.n_bars, self.spec.bar_steps, -1), self.spec,
+                            shift=shift, bpm=bpm, name="morph", program=program)
 
     def morph_latent(self, za: np.ndarray, zb: np.ndarray, alpha: float) -> np.ndarray:
         if not 0.0 <= alpha <= 1.0:
@@ -131,25 +138,25 @@ class Morpher:
         return slerp(za, zb, alpha)
 
     def morph(self, a: Source, b: Source, alpha: float, *,
-              seed: int = 0, steps: int = 1, temperature: float = 1.0, bpm: float | None = None,
+              seed: int = 0, steps: int = 1, temperature: float = 0.0, bpm: float | None = None,
               program: int = 0) -> Song:
         """Morph A into B. `steps` = 1: one window at `alpha`; `steps` > 1: windows at alpha
         0, 1/(steps-1), ..., 1 one after the other (a transition from A to B). A and B are Songs
-        (their first window), (Song, window index) pairs, latents, or style names. The result is in A's key for the first half, B's for the rest."""
+        (their first window), (Song, window index) pairs, latents, or style names. The result
+        is in A's key for alpha < 0.5, B's from 0.5 on."""
         za, sa, bpm_a = self._latent_of(a)
         zb, sb, bpm_b = self._latent_of(b)
         if steps < 1:
             raise UserInputError(f"--steps must be at least 1, got {steps}")
         alphas = [alpha] if steps == 1 else list(np.linspace(0.0, 1.0, steps))
         z = np.stack([self.morph_latent(za, zb, float(al)) for al in alphas])
-        feats = self.decode(z, seed=seed, temperature=temperature)
+        tokens = self.decode(z, seed=seed, temperature=temperature)
         tempo = bpm or bpm_a or bpm_b or 100.0
         song = None
         per_bar = self.spec.bar_steps
-        for i, (al, f) in enumerate(zip(alphas, feats)):
+        for i, (al, tok) in enumerate(zip(alphas, tokens)):
             shift = sa if al < 0.5 else sb
-            part = bars_to_song(f.reshape(self.n_bars, per_bar, -1), self.spec, shift=shift,
-                                bpm=tempo, name="morph", program=program)
+            part = self.tokens_to_song(tok, shift=shift, bpm=tempo, program=program)
             if song is None:
                 song = part
                 song.title = "morph"
@@ -174,15 +181,16 @@ class Morpher:
         return z, 0, None
 
 
-def changed_share(a: np.ndarray, b: np.ndarray, p: int) -> float:
-    """Share of notes (onset cells) that differ between two decodes: |A xor B| / |A or B|."""
-    oa, ob = np.asarray(a)[..., :p] > 0.5, np.asarray(b)[..., :p] > 0.5
-    union = float(np.sum(oa | ob))
-    return float(np.sum(oa ^ ob)) / union if union else 0.0
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of notes (note-on tokens: step and pitch) that differ between two decoded
+    melodies: |A xor B| / |A or B|."""
+    oa, ob = mt.onsets(a), mt.onsets(b)
+    union = len(oa | ob)
+    return len(oa ^ ob) / union if union else 0.0
 
 
 def morph_series(morpher: Morpher, za: np.ndarray, zb: np.ndarray,
-                 alphas: Sequence[float], seed: int = 0) -> np.ndarray:
-    """Decodes at every alpha with one seed: (len(alphas), T, F)."""
+                 alphas: Sequence[float], seed: int = 0, temperature: float = 0.0) -> np.ndarray:
+    """Decodes at every alpha with one seed: tokens (len(alphas), T)."""
     z = np.stack([morpher.morph_latent(za, zb, float(a)) for a in alphas])
-    return morpher.decode(z, seed=seed)
+    return morpher.decode(z, seed=seed, temperature=temperature)

@@ -1,6 +1,8 @@
 """The Morph dock. The slider never waits: each move submits (alpha, sources) to a
 `LatestValueWorker`, which decodes only the newest request; results arrive as queued signals
-and are drawn as the "preview" overlay in the roll. Apply turns the preview into a track."""
+and are drawn as the "preview" overlay in the roll while the dock is shown (another tab in
+front of it takes the preview out of the roll; coming back brings it again). Apply turns the
+preview into a track."""
 
 from __future__ import annotations
 
@@ -101,6 +103,7 @@ class MorphPanel(Panel):
         self.worker.done.connect(self._decoded)
         self.worker.failed.connect(lambda req, exc: self.failed("Morph", exc))
         self.model.currentTextChanged.connect(self._load_styles)
+        self.visibilityChanged.connect(self._show_preview)
 
     def refresh_models(self) -> None:
         self.model.clear()
@@ -162,10 +165,14 @@ class MorphPanel(Panel):
         if req != self.latest:
             return  # an older request finished after a newer one was made
         self.preview = list(notes)
-        self.ctx.editor.canvas.set_overlay("preview", self.preview)
+        self._show_preview(self.isVisible())
         self.apply_button.setEnabled(bool(self.preview))
         self.status.setText(f"Preview: α = {req.alpha:.2f}, {len(notes)} notes (dashed, in the "
                             "roll)")
+
+    def _show_preview(self, shown: bool) -> None:
+        """The dashed preview is in the roll only while this dock is shown."""
+        self.ctx.editor.canvas.set_overlay("preview", self.preview if shown else [])
 
     def apply(self) -> None:
         if not self.preview or self.latest is None:

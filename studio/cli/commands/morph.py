@@ -1,5 +1,6 @@
-"""`popmusicnet morph A.mid B.mid --alpha 0.3 -o OUT.mid`: morph one clip into another (or one
-style into another) with the LSTM-VAE: encode, spherical interpolation, decode.
+"""`popmusicnet morph A.mid B.mid --alpha 0.3 -o OUT.mid`: morph one clip's melody into another's
+(or one style into another) with the melody LSTM-VAE: encode, spherical interpolation, decode.
+`--alpha 0` gives A's melody back (B's at 1).
 
     popmusicnet morph A.mid B.mid --alpha 0.3 -o out.mid     # one window (2 bars) at alpha 0.3
     popmusicnet morph A.mid B.mid --steps 8 -o bridge.mid    # 8 windows from A to B, one after another
@@ -25,8 +26,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-a", type=int, default=0,
                    help="which window of A to encode (0 = its first bars with notes)")
     p.add_argument("--window-b", type=int, default=0, help="which window of B to encode")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="sampling temperature 0..2 (0 = most likely notes; default 1)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="sampling temperature 0..2 (0 = the most likely melody, the default; "
+                        "1 = sampled)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same music (default 0)")
     p.add_argument("--model", default=None, help="model name or card path (default: bundled)")
     p.add_argument("--list-styles", action="store_true", help="print the model's styles and exit")
