@@ -4,9 +4,10 @@ Runs every installed classifier (MIDI and audio cards) through ONNX Runtime on t
 the same corpus cache and split the models were trained on, at piece level (mean of window
 probabilities), from the whole score (main row), from the top part alone (secondary row) and
 from each test piece with its texture changed (engine.training.classify.texture.OOD_SETS: folk
-tunes with rule-made chords, scores reduced to one line or to melody + bass), checks that a folk
-tune gets the same top class with and without chords, and writes the "classifiers" section of
-docs/RESULTS.md. No torch.
+tunes with rule-made chords, scores reduced to one line or to melody + bass; audio also with
+its timbre changed: GM programs its training never used, a second installed soundfont), checks
+that a folk tune gets the same top class with and without chords, and writes the "classifiers"
+section of docs/RESULTS.md. No torch.
 
     python -m engine.training.classify.evaluate
 """
