@@ -5,8 +5,9 @@
     popmusicnet train classifier --arch audio --out assets/models
 
 Trains on the music21 corpus (engine.training.data.styles' pieces, flattened once into
-.popmusicnet-cache/classify/scores.npz), from whole scores (every part merged; audio: the score
-rendered) with some single-part windows, and exports ONNX + a card with the held-out metrics. Single process (no DDP: these models train in minutes).
+classify/scores.npz in $POPMUSICNET_CACHE, default ~/.cache/popmusicnet/data), from whole scores
+(every part merged; audio: the score rendered) with some single-part windows, and exports ONNX +
+a card with the held-out metrics. Single process (no DDP: these models train in minutes).
 No torch at module level.
 """
 
