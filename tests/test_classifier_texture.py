@@ -3,7 +3,6 @@ threshold and what `classify` says it judged. Small data built here."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest

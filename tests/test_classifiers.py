@@ -320,6 +320,41 @@ def test_runtime_classifies_song_track_with_tiny_model(tiny_models, monkeypatch)
         clf.classify_song(Song([Track("empty", 0)], ticks_per_beat=tpb))
 
 
+@pytest.mark.slow
+def test_audio_training_can_start_from_an_installed_model(tiny_models, tmp_path):
+    """--init: from the checkpoint beside a card, or (none there) from its ONNX graph with the
+    BatchNorms folded into the convolutions; either way the model starts as that classifier."""
+    import shutil
+
+    import torch
+
+    from engine.errors import UserInputError
+    from engine.models.card import ModelCard
+    from engine.training.classify.datasets import onnx_predictor
+    from engine.training.classify.models import SpectrogramCNN
+    from engine.training.classify.train_audio import init_from_model
+
+    out, _, _ = tiny_models
+    card = ModelCard.read(out / "classifier-audio-cnn.json")
+    rep, labels = card.representation, card.representation["labels"]
+    frames, n_bands = int(rep["window_frames"]), int(rep["n_bands"])
+    bare = tmp_path / "bare"  # the card and its graph, no checkpoint
+    bare.mkdir()
+    for f in ("classifier-audio-cnn.json", "classifier-audio-cnn.onnx"):
+        shutil.copy(out / f, bare / f)
+    x = np.random.default_rng(0).random((3, 1, n_bands, frames), dtype=np.float32)
+    want = onnx_predictor(out / "classifier-audio-cnn.onnx")(x)
+    for where in (out, bare):
+        model = SpectrogramCNN(len(labels), n_bands, frames)
+        init_from_model(model, where / "classifier-audio-cnn.json", labels, frames)
+        got = model.eval()(torch.from_numpy(x)).detach().numpy()
+        assert np.abs(got - want).max() < 1e-4
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with pytest.raises(UserInputError, match="labels"):
+        init_from_model(SpectrogramCNN(3, n_bands, frames), bare / "classifier-audio-cnn.json",
+                        ["a", "b", "c"], frames)
+
+
 def _write_tiny_midi(path: Path, n_notes: int = 40) -> Path:
     from engine.midi_io import write_midi
     from engine.music import Note, Song, Track

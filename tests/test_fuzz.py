@@ -9,8 +9,6 @@ inherits from it."""
 from __future__ import annotations
 
 import json
-
-import pytest
 import subprocess
 import sys
 from pathlib import Path

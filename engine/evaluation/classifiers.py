@@ -2,7 +2,9 @@
 
 Balanced accuracy and confusion matrix per installed classifier (MIDI and audio), at piece
 level, through ONNX Runtime, on the whole scores, their top parts and texture-changed copies
-(folk tunes with chords, scores reduced to one line or to melody + bass); writes the "classifiers" section of docs/RESULTS.md. The work is in
+(folk tunes with chords, scores reduced to one line or to melody + bass), and for the audio model
+timbre-changed renders (GM programs its training never used, a second installed soundfont);
+writes the "classifiers" section of docs/RESULTS.md. The work is in
 engine.training.classify.evaluate (no torch: it reuses the training split and data code).
 """
 
@@ -20,7 +22,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-write", action="store_true",
                    help="print only; leave docs/RESULTS.md alone")
     p.add_argument("--no-audio-ood", action="store_true",
-                   help="skip the audio model's texture-changed renders (minutes of rendering)")
+                   help="skip the audio model's texture- and timbre-changed renders (minutes "
+                        "of rendering)")
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -120,3 +120,50 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
     raise SoundfontError("no soundfont found; looked at: " + "; ".join(looked)
                          + ". Install one (Debian: apt install fluid-soundfont-gm) or pass "
                            "--soundfont FILE.sf2")
+
+
+def installed_soundfonts() -> list[Path]:
+    """Every usable soundfont of the system folders and pretty_midi's, each file once (links
+    resolved), the finder's preference first."""
+    cands: list[Path] = []
+    for folder in SYSTEM_DIRS:
+        if folder.is_dir():
+            cands += [folder / n for n in PREFERRED]
+            cands += sorted(p for p in folder.glob("*.sf2") if p.name not in PREFERRED)
+    b = bundled_soundfont()
+    if b is not None:
+        cands.append(b)
+    out, seen = [], set()
+    for c in cands:
+        try:
+            real = c.resolve()
+            if not c.is_file() or real in seen:
+                continue
+            validate_soundfont(c)
+        except (OSError, SoundfontError):  # an unusable file is no candidate
+            continue
+        seen.add(real)
+        out.append(c)
+    return out
+
+
+def soundfont_named(name: str | None) -> Path:
+    """The installed soundfont of this file name (what a card records), else the finder's."""
+    if name:
+        for p in installed_soundfonts():
+            if p.name == name or p.resolve().name == name:
+                return p
+    return find_soundfont()
+
+
+def another_soundfont(than: str | Path) -> Path | None:
+    """An installed soundfont that is not `than` (a path or a file name; links resolved), or
+    None when only one is installed."""
+    than_p = Path(than)
+    names = {than_p.name}
+    if than_p.exists():
+        names.add(than_p.resolve().name)
+    for p in installed_soundfonts():
+        if p.name not in names and p.resolve().name not in names:
+            return p
+    return None

@@ -26,7 +26,6 @@ from torch import nn
 
 from engine.fileio import final_name
 from engine.models.band_chords import N_CHORDS, N_FEATURES, N_POS, causal_inputs
-from engine.training.band.options import NAME  # noqa: F401  (the default --name)
 from engine.training.common import ProgressLog, seed_everything
 
 

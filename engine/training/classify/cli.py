@@ -5,8 +5,9 @@
     popmusicnet train classifier --arch audio --out assets/models
 
 Trains on the music21 corpus (engine.training.data.styles' pieces, flattened once into
-.popmusicnet-cache/classify/scores.npz), from whole scores (every part merged; audio: the score
-rendered) with some single-part windows, and exports ONNX + a card with the held-out metrics. Single process (no DDP: these models train in minutes).
+classify/scores.npz in $POPMUSICNET_CACHE, default ~/.cache/popmusicnet/data), from whole scores
+(every part merged; audio: the score rendered) with some single-part windows, and exports ONNX +
+a card with the held-out metrics. Single process (no DDP: these models train in minutes).
 No torch at module level.
 """
 
@@ -42,9 +43,18 @@ def register(p: argparse.ArgumentParser) -> None:
                         "share of --max-windows (default 0.25); audio, the share of renders "
                         "(default 0.2)")
     p.add_argument("--texture", type=float, default=0.0,
-                   help="MIDI: extra windows per piece with its texture changed (folk tunes with "
-                        "chords and bass, scores reduced to their top line, top line + bass or "
-                        "some parts), as a share of --max-windows (default 0)")
+                   help="texture changes (folk tunes with chords and bass, scores reduced to "
+                        "their top line, top line + bass or some parts): MIDI, extra windows per "
+                        "piece as a share of --max-windows; audio, the share of the whole-score "
+                        "renders (default 0)")
+    p.add_argument("--programs", choices=("default", "wide"), default="default",
+                   help="audio: GM programs of the training renders, 14 classical and folk "
+                        "instruments (default) or every melodic program (wide)")
+    p.add_argument("--other-soundfont", type=float, default=0.0, metavar="SHARE",
+                   help="audio: share of the training renders through a second installed "
+                        "soundfont (default 0)")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="audio: start from this installed audio classifier's weights")
     p.add_argument("--train-hop", type=int, default=None, metavar="STEPS",
                    help="MIDI: hop of the training windows (default half the window hop)")
     p.add_argument("--seconds", type=float, default=20.0,
@@ -73,13 +83,19 @@ def run(args: argparse.Namespace) -> int:
     command = "popmusicnet train classifier " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 \
         else f"popmusicnet train classifier --arch {args.arch}"
     if args.arch == "audio":
+        from engine.training.classify.audio_data import PROGRAM_CHOICES
         from engine.training.classify.train_audio import NAME, train_audio
 
         if args.train_renders < 1:
             raise UserInputError(f"--train-renders must be at least 1, got {args.train_renders}")
+        if not 0 <= args.texture <= 1 or not 0 <= args.other_soundfont <= 1:
+            raise UserInputError("--texture and --other-soundfont must be between 0 and 1 for "
+                                 "audio")
         train_audio(out_dir=args.out, seconds=args.seconds, epochs=args.epochs or 10,
                     train_renders=args.train_renders,
                     single_part=0.2 if args.single_part is None else args.single_part,
+                    texture=args.texture, programs=PROGRAM_CHOICES[args.programs],
+                    other_soundfont=args.other_soundfont, init=args.init,
                     lr=args.lr, batch=args.batch, seed=args.seed, device=args.device,
                     max_seconds=args.max_minutes * 60, name=args.name or NAME, command=command)
     else:

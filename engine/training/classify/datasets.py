@@ -13,10 +13,13 @@ from engine.models.classifier import VIEW_SCORE, MelodySpec, TooShortError, view
 from engine.training.classify import corpus
 from engine.training.classify.texture import OOD_SETS, training_texture
 from engine.training.classify.metrics import PieceSet, to_float
+from engine.training.data.corpus import default_cache_dir
 
 log = logging.getLogger(__name__)
 
-CACHE_DIR = Path(__file__).resolve().parents[3] / ".popmusicnet-cache" / "classify"
+#: The classifiers' corpus and render caches, beside engine.training.data's (in
+#: $POPMUSICNET_CACHE, else ~/.cache/popmusicnet/data).
+CACHE_DIR = default_cache_dir() / "classify"
 DEFAULT_CORPUS = CACHE_DIR / "scores.npz"
 #: What a model is shown of each held-out piece: the whole score, or its top part alone (one
 #: track, as `popmusicnet classify FILE --track N` reads the melody track).

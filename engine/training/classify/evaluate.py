@@ -4,9 +4,10 @@ Runs every installed classifier (MIDI and audio cards) through ONNX Runtime on t
 the same corpus cache and split the models were trained on, at piece level (mean of window
 probabilities), from the whole score (main row), from the top part alone (secondary row) and
 from each test piece with its texture changed (engine.training.classify.texture.OOD_SETS: folk
-tunes with rule-made chords, scores reduced to one line or to melody + bass), checks that a folk
-tune gets the same top class with and without chords, and writes the "classifiers" section of
-docs/RESULTS.md. No torch.
+tunes with rule-made chords, scores reduced to one line or to melody + bass; audio also with
+its timbre changed: GM programs its training never used, a second installed soundfont), checks
+that a folk tune gets the same top class with and without chords, and writes the "classifiers"
+section of docs/RESULTS.md. No torch.
 
     python -m engine.training.classify.evaluate
 """
@@ -27,6 +28,10 @@ from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, INPUT_
                                                onnx_predictor, piece_sets)
 from engine.training.classify.metrics import PieceSet, evaluate, piece_probabilities
 from engine.training.classify.texture import OOD_SETS
+
+#: The audio model's timbre-changed test sets (engine.training.classify.audio_data.TIMBRE_SETS:
+#: other GM programs, another soundfont), measured with the texture-changed ones.
+AUDIO_TIMBRE_INPUTS = ("other GM programs", "other soundfont")
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,16 @@ def _eval_seconds(training: dict) -> float | None:
     return float(v) if v else None
 
 
-def card_sets(card, pieces, what: str = INPUT_SCORE, split: str = "test"):
+def _other_font_name(cards) -> str:
+    from engine.synth.soundfont import another_soundfont, soundfont_named
+
+    card = next(c for c in cards if c.kind == KIND_AUDIO)
+    other = another_soundfont(soundfont_named(card.training.get("soundfont")))
+    return other.name if other else "none installed"
+
+
+def card_sets(card, pieces, what: str = INPUT_SCORE, split: str = "test",
+              cache_dir: Path | None = CACHE_DIR):
     """The PieceSet of `split` as one installed classifier reads it, shown `what` of each piece
     (the whole score, its top part alone, or an OOD_INPUTS texture change)."""
     rep = card.representation
@@ -65,14 +79,18 @@ def card_sets(card, pieces, what: str = INPUT_SCORE, split: str = "test"):
                           view=str(rep.get("view", VIEW_TOP)), eval_input=what,
                           splits=(split,))
     else:
+        from engine.synth.soundfont import soundfont_named
         from engine.training.classify.audio_data import audio_sets
 
-        # test renders depend only on (seed, piece): render the test split alone
+        # test renders depend only on (seed, piece): render the test split alone, through the
+        # soundfont the card says its training used (when installed)
         sets = audio_sets(pieces, labels, seconds=_audio_seconds(card.training),
                           window_frames=int(rep["window_frames"]),
                           hop_frames=int(rep["window_hop_frames"]), train_renders=1,
                           eval_render=what, seed=seed, splits=(split,),
-                          eval_seconds=_eval_seconds(card.training), cache_dir=CACHE_DIR)
+                          eval_seconds=_eval_seconds(card.training),
+                          soundfont=soundfont_named(card.training.get("soundfont")),
+                          cache_dir=cache_dir)
     return sets[split]
 
 
@@ -113,7 +131,7 @@ def _confusion_md(result: dict[str, Any]) -> str:
 
 def _row(card, what: str, res: dict[str, Any]) -> tuple[str, str]:
     """The printed line and the table row of one model on one input."""
-    main, ood = what == INPUT_SCORE, what in OOD_SETS
+    main, ood = what == INPUT_SCORE, what in OOD_SETS or what in AUDIO_TIMBRE_INPUTS
     target = OOD_TARGETS[card.kind] if ood else TARGETS[card.kind]
     has_target = main or ood
     ok = ("yes" if res["balanced_accuracy"] >= target else "no") if has_target else "-"
@@ -122,7 +140,7 @@ def _row(card, what: str, res: dict[str, Any]) -> tuple[str, str]:
             f"{res['window_balanced_accuracy']:.1%}"
             + (f"; target {target:.0%}: {ok})" if has_target else "; secondary)"))
     label = ("**whole score**" if main else "top part alone" if what == INPUT_TOP_PART
-             else f"texture: {what}")
+             else f"timbre: {what}" if what in AUDIO_TIMBRE_INPUTS else f"texture: {what}")
     row = (f"| {card.name} | {card.kind.split('-')[1]} | {label} | {_reads(card)} | "
            f"{res['pieces']} | {res['balanced_accuracy']:.1%} | {res['accuracy']:.1%} | "
            f"{res['window_balanced_accuracy']:.1%} | "
@@ -197,7 +215,8 @@ def _tune_check(card, tunes, out=print) -> list[str]:
 
 
 def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
-        write: bool = True, out=print, audio_ood: bool = True) -> int:
+        write: bool = True, out=print, audio_ood: bool = True,
+        cache_dir: Path | None = CACHE_DIR) -> int:
     from engine.evaluation.report import provenance, update_section
     from engine.models.runtime import list_cards
 
@@ -208,21 +227,30 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         return 1
     pieces = load_corpus(corpus_path)
     tunes = notated_chord_tunes(out)
-    rows, details, checks, tune_lines = [], [], [], []
+    rows, details, checks, tune_lines, notes = [], [], [], [], []
     for card in cards:
         labels = card.representation["labels"]
         predict = onnx_predictor(card.component_path("classifier"))
         inputs = INPUTS + (OOD_INPUTS if card.kind == KIND_MIDI or audio_ood else ())
+        if card.kind == KIND_AUDIO and audio_ood:
+            inputs += AUDIO_TIMBRE_INPUTS
         probs, sets = {}, {}
         for what in inputs:
-            test = card_sets(card, pieces, what)
+            try:
+                test = card_sets(card, pieces, what, cache_dir=cache_dir)
+            except ValueError as e:  # another soundfont is needed and none is installed
+                line = f"{card.name} [{what}]: not measured: {e}"
+                out(line)
+                notes.append(line)
+                continue
             res = evaluate(predict, test, labels)
             sets[what], probs[what] = test, piece_probabilities(predict, test)
             line, row = _row(card, what, res)
             out(line)
             rows.append(row)
             if what != INPUT_TOP_PART:
-                name = "whole score" if what == INPUT_SCORE else f"texture: {what}"
+                name = ("whole score" if what == INPUT_SCORE else
+                        f"timbre: {what}" if what in AUDIO_TIMBRE_INPUTS else f"texture: {what}")
                 details.append(f"**{card.name}**, {name} ({res['pieces']} pieces, "
                                f"{res['windows']} windows)\n\n{_confusion_md(res)}")
                 out(_confusion_md(res))
@@ -250,6 +278,14 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
          f"each test piece rendered for its first {_audio_seconds(c.training):g} s")
         for c in cards if c.kind == KIND_AUDIO}))
     ood_text = "; ".join(f"**{k}**: {v[0]}" for k, v in OOD_SETS.items())
+    timbre_text = ""
+    if audio and audio_ood:
+        from engine.training.classify.audio_data import TIMBRE_SETS
+
+        fonts = sorted({str(c.training.get("soundfont", "?")) for c in cards
+                        if c.kind == KIND_AUDIO})
+        timbre_text = "; ".join(f"**{k}**: {v}" for k, v in TIMBRE_SETS.items()) + (
+            f" (training soundfont: {', '.join(fonts)}; the other: {_other_font_name(cards)})")
     md = "\n".join([
         "## Style classifiers", "", provenance(), "",
         "Command: `popmusicnet eval classifiers`. Held-out **pieces** of the music21 corpus "
@@ -265,7 +301,9 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "they are realised as held, repeated or arpeggiated triads below the melody and a bass "
         "on the root. The secondary row shows the **top part "
         "alone** (the melody track, as `classify FILE --track N` reads one track; audio: that "
-        "part rendered alone). Notes are key- and octave-normalised and time is rescaled so "
+        "part rendered alone). "
+        + (f"The audio model's **timbre** rows render each whole test score otherwise: "
+           f"{timbre_text}. " if timbre_text else "") + "Notes are key- and octave-normalised and time is rescaled so "
         "the median inter-onset interval is one beat (half-note-pulse notation cannot give the "
         "label away). Piece prediction = mean of window probabilities (MIDI: 32-beat windows, "
         f"hop 16; audio: {audio_windows} log-spectrogram windows on semitone bands"
@@ -277,6 +315,7 @@ def run(corpus_path: Path = DEFAULT_CORPUS, names: list[str] | None = None,
         "| model | kind | input | trained on | test pieces | balanced accuracy | accuracy | "
         "window bal. acc. | target | met |", "|---|---|---|---|---|---|---|---|---|---|",
         *rows, "",
+        *([f"- {x}" for x in notes] + [""] if notes else []),
         *(["A folk tune with a chord track and the same tune alone (the test split's irish and "
            "german_folk tunes, alone and in the **folk + chords** set):", "",
            "| model | folk tunes | same top class | called folk alone | called folk with "

@@ -18,13 +18,16 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from engine import audio_features as af
+from engine.errors import UserInputError
 from engine.models.classifier import KIND_AUDIO
 from engine.training.classify import corpus
-from engine.training.classify.audio_data import (PROGRAMS, RENDER_TOP_PART, audio_sets,
-                                                  train_renders_per_class)
+from engine.synth.soundfont import another_soundfont, find_soundfont
+from engine.training.classify.audio_data import (PROGRAM_CHOICES, PROGRAMS, RENDER_TOP_PART,
+                                                  audio_sets, train_renders_per_class)
 from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                split_summary)
@@ -46,7 +49,8 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                 renders_per_class: int = 0, max_renders: int = 12,
                 channels: Sequence[int] = (16, 32, 32, 64), balanced: bool = False,
                 epoch_windows: int | None = None, spec_augment: bool = False,
-                patience: int = 4,
+                patience: int = 4, programs: Sequence[int] = PROGRAMS,
+                other_soundfont: float = 0.0, init: str | Path | None = None,
                 lr: float = 2e-3, batch: int = 64, seed: int = 0, device: str = "auto",
                 max_seconds: float | None = 600.0, name: str = NAME, command: str | None = None,
                 cache_dir: Path | None = CACHE_DIR,
@@ -60,11 +64,16 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     t0 = time.perf_counter()
     if eval_seconds is not None and eval_seconds <= seconds:
         eval_seconds = None
+    font = find_soundfont()
+    other = another_soundfont(font) if other_soundfont > 0 else None
+    if other_soundfont > 0 and other is None:
+        raise UserInputError(f"--other-soundfont needs a second soundfont; only {font.name} "
+                             "is installed")
     common = dict(seconds=seconds, window_frames=frames, hop_frames=frames // 2, seed=seed,
-                  eval_seconds=eval_seconds, cache_dir=cache_dir)
+                  eval_seconds=eval_seconds, cache_dir=cache_dir, soundfont=font)
     sets = audio_sets(pieces, labels, train_renders=train_renders, single_part=single_part,
                       renders_per_class=renders_per_class, max_renders=max_renders,
-                      texture=texture,
+                      texture=texture, programs=programs, other_soundfont=other_soundfont,
                       splits=("train", "valid"), **common)
     # the test renders as `popmusicnet eval classifiers` makes them (and finds in the cache):
     # the whole score, and the top part alone (the secondary row)
@@ -76,6 +85,9 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     channels = tuple(int(c) for c in channels)
     model = SpectrogramCNN(len(labels), af.N_BANDS, frames, channels=channels,
                            time_pool=time_pool).to(dev)
+    if init is not None:
+        init_from_model(model, init, labels, frames)
+        model.to(dev)
     n_params = sum(p.numel() for p in model.parameters())
     info = fit(model, sets["train"], sets["valid"], labels, epochs=epochs, lr=lr, batch=batch,
                device=dev, seed=seed, progress=progress, max_seconds=max_seconds,
@@ -92,14 +104,26 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
                         + (f", frames averaged by {time_pool} first" if time_pool > 1 else ""),
                 "time_pool": time_pool,
                 "parameters": n_params,
+                "soundfont": font.name,
+                "programs": [int(p) for p in programs],
+                **({"other_soundfont": {"share": other_soundfont, "soundfont": other.name}}
+                   if other is not None else {}),
+                **({"init": str(init)} if init is not None else {}),
                 "data": (f"music21 corpus scores (every part) rendered with FluidSynth "
-                         f"(TimGM6mb), {seconds:g} s per render, GM programs {list(PROGRAMS)} "
-                         "(one for all parts or one per part), 80-140 BPM, random key; "
+                         f"({font.name}"
+                         + (f"; {other_soundfont:g} of the training renders {other.name}"
+                            if other is not None else "")
+                         + f"), {seconds:g} s per render, GM programs "
+                         + (f"{list(programs)}" if len(programs) < 20 else
+                            f"{min(programs)}-{max(programs)} ({len(programs)} programs)")
+                         + " (one for all parts or one per part; valid/test renders: "
+                         f"{list(PROGRAMS)}), 80-140 BPM, random key; "
                          f"{single_part:g} of the training renders one part alone"
                          + (f", {texture:g} of the whole-score ones with their texture changed "
                             "(folk tunes with rule-made chords and bass; scores reduced to top "
                             "line, top line + bass or some parts)" if texture else "")
-                         + "; per-class quota split by group"),
+                         + "; per-class quota split by group"
+                         + (f"; weights initialised from {init}" if init is not None else "")),
                 "splits": summary, "seconds_per_render": seconds,
                 # valid/test pieces: the whole piece up to this many seconds (None: seconds)
                 "eval_seconds": eval_seconds,
@@ -118,6 +142,59 @@ def train_audio(*, out_dir: Path = Path("assets/models"), corpus_path: Path = DE
     return export_and_measure(model, sets, labels, Path(out_dir), name, KIND_AUDIO, rep,
                               training, desc, progress,
                               extra={"test_top_part": top["test"]})
+
+
+def init_from_model(model: SpectrogramCNN, init: str | Path, labels: Sequence[str],
+                    frames: int) -> None:
+    """Start from an installed audio classifier (a name or a card path): its checkpoint
+    (NAME.ckpt beside the card) when there is one, else the weights of its ONNX graph, where
+    each BatchNorm is folded into the convolution before it; the BatchNorm layers then become
+    identities (their statistics are in the weights), so the model starts as that classifier.
+    The architecture, labels and window length must match."""
+    import onnx
+    from onnx import numpy_helper
+
+    from engine.models.runtime import load_card
+
+    try:
+        card = load_card(str(init), kind=KIND_AUDIO)
+    except Exception as e:  # noqa: BLE001 - one line for the user
+        raise UserInputError(f"--init: {e}") from None
+    rep = card.representation
+    if list(rep["labels"]) != list(labels) or int(rep["window_frames"]) != frames:
+        raise UserInputError(f"--init: {card.name} has labels {rep['labels']} and "
+                             f"{rep['window_frames']}-frame windows; this training has "
+                             f"{list(labels)} and {frames}")
+    ckpt = card.component_path("classifier").with_suffix(".ckpt")
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+        model.load_state_dict(state)
+        return
+    graph = onnx.load(str(card.component_path("classifier"))).graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    params: dict[str, np.ndarray] = {}
+    for node in graph.node:  # "/features/features.4/Conv" -> features[4]; head Gemms by name
+        if node.op_type == "Conv":
+            idx = node.name.split("/")[-2].split(".")[-1] if node.name.count("/") >= 2 else ""
+            if not idx.isdigit():
+                raise UserInputError(f"--init: {card.name}: unexpected ONNX node {node.name}")
+            params[f"features.{idx}.weight"] = weights[node.input[1]]
+            params[f"features.{idx}.bias"] = weights[node.input[2]]
+        elif node.op_type == "Gemm":
+            params[node.input[1]] = weights[node.input[1]]
+            params[node.input[2]] = weights[node.input[2]]
+    state = model.state_dict()
+    for k, v in params.items():
+        if k not in state or tuple(state[k].shape) != v.shape:
+            raise UserInputError(f"--init: {card.name} does not fit this architecture "
+                                 f"({k} {v.shape})")
+    for i, layer in enumerate(model.features):
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            model.features[i] = torch.nn.Identity()
+    missing = [k for k in model.state_dict() if k not in params]
+    if missing:
+        raise UserInputError(f"--init: {card.name} lacks {', '.join(missing)}")
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in params.items()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="mask one run of frames and one of bands in each training window")
     ap.add_argument("--patience", type=int, default=4,
                     help="stop after this many epochs without a better validation score")
+    ap.add_argument("--programs", choices=tuple(PROGRAM_CHOICES), default="default",
+                    help="GM programs of the training renders: default (14 classical and folk "
+                         "instruments) or wide (every melodic program, 0-111)")
+    ap.add_argument("--other-soundfont", type=float, default=0.0, metavar="SHARE",
+                    help="share of the training renders made with an installed soundfont other "
+                         "than the finder's (default 0)")
+    ap.add_argument("--init", default=None, metavar="MODEL",
+                    help="start from this audio classifier (name or card path) instead of "
+                         "random weights")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)
@@ -175,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
                              ("--patience", a.patience, 1), ("--epochs", a.epochs, 1)):
         if value < low:
             ap.error(f"{flag} must be at least {low}, got {value}")
+    for flag, value in (("--texture", a.texture), ("--other-soundfont", a.other_soundfont),
+                        ("--single-part", a.single_part)):
+        if not 0 <= value <= 1:
+            ap.error(f"{flag} must be between 0 and 1, got {value:g}")
     if a.epoch_windows is not None and a.epoch_windows < 1:
         ap.error(f"--epoch-windows must be at least 1, got {a.epoch_windows}")
     torch.set_num_threads(a.threads)
@@ -183,6 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     if not 1.0 <= a.window_seconds <= a.seconds:
         ap.error(f"--window-seconds must be between 1 and --seconds ({a.seconds:g}), "
                  f"got {a.window_seconds:g}")
+    try:
+        _train(a, channels, cmd)
+    except UserInputError as e:
+        ap.error(str(e))
+    return 0
+
+
+def _train(a: argparse.Namespace, channels: list[int], cmd: str) -> None:
     train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
                 eval_seconds=a.eval_seconds,
                 window_seconds=a.window_seconds,
@@ -191,9 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                 renders_per_class=a.renders_per_class, max_renders=a.max_renders,
                 channels=channels, balanced=a.balanced, epoch_windows=a.epoch_windows,
                 spec_augment=a.spec_augment, patience=a.patience,
+                programs=PROGRAM_CHOICES[a.programs], other_soundfont=a.other_soundfont,
+                init=a.init,
                 lr=a.lr, batch=a.batch, seed=a.seed, device=a.device,
                 max_seconds=a.max_seconds, command=cmd.strip())
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,8 +39,6 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from engine.errors import UserInputError
     from engine.fileio import check_outputs, check_writable
     from engine.midi_io import read_midi, require_notes
