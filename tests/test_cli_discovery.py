@@ -49,3 +49,23 @@ def test_every_eval_kind_and_benchmark_is_found():
     assert {"accompanist", "band", "classifiers", "continuation", "gan", "morph"} <= kinds
     assert {m.NAME for m in bench.benchmark_modules()} >= {"accompanist", "live", "render",
                                                            "studio"}
+
+
+def test_a_training_kind_that_fails_to_import_stops_discovery(tmp_path, monkeypatch):
+    import engine.training
+    from studio.cli.commands import train
+
+    kind = tmp_path / "zz_broken"
+    kind.mkdir()
+    (kind / "__init__.py").write_text("")
+    (kind / "cli.py").write_text("import popmusicnet_no_such_module\nKIND = 'broken'\n")
+    monkeypatch.setattr(engine.training, "__path__", [*engine.training.__path__, str(tmp_path)])
+    with pytest.raises(ImportError, match="popmusicnet_no_such_module"):
+        list(train.kind_modules())
+
+
+def test_every_training_kind_is_found():
+    from studio.cli.commands import train
+
+    kinds = {m.KIND for m in train.kind_modules()}
+    assert {"accompanist", "band", "classifier", "continuation", "gan", "morph"} <= kinds

@@ -13,6 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--dropout", type=float, default=0.3, help="dropout (default 0.3)")
     p.add_argument("--batch", type=int, default=16, help="pieces per batch")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when PyTorch sees a GPU), cpu or cuda")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget")

@@ -26,7 +26,7 @@ from torch import nn
 
 from engine.fileio import final_name
 from engine.models.band_chords import N_CHORDS, N_FEATURES, N_POS, causal_inputs
-from engine.training.common import ProgressLog, seed_everything
+from engine.training.common import ProgressLog, pick_device, seed_everything
 
 
 
@@ -92,21 +92,28 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> tuple[int, int]:
     return int((pred[m] == y[m]).sum()), int(m.sum())
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def predict_offline(model: OfflineChords, pieces) -> list[np.ndarray]:
     model.eval()
+    dev = _device(model)
     with torch.no_grad():
-        return [model(torch.from_numpy(p.x[None]))[0].numpy() for p in pieces]
+        return [model(torch.from_numpy(p.x[None]).to(dev))[0].cpu().numpy() for p in pieces]
 
 
 def predict_causal(model: CausalChords, pieces) -> list[np.ndarray]:
     model.eval()
+    dev = _device(model)
     out = []
     with torch.no_grad():
         for p in pieces:
             xin, pos = causal_inputs(p.x)
-            h = torch.zeros(1, 1, model.rnn.hidden_size)
-            lp, _ = model(torch.from_numpy(xin[None]), torch.from_numpy(pos[None]), h)
-            out.append(lp[0].numpy())
+            h = torch.zeros(1, 1, model.rnn.hidden_size, device=dev)
+            lp, _ = model(torch.from_numpy(xin[None]).to(dev), torch.from_numpy(pos[None]).to(dev),
+                          h)
+            out.append(lp[0].cpu().numpy())
     return out
 
 
@@ -130,7 +137,10 @@ def train(args: argparse.Namespace) -> Path:
     if not tr or not va:
         raise ValueError("no chord data (train and valid splits are both needed)")
     log.emit("data", train=len(tr), valid=len(va), beats=sum(len(p.y) for p in tr))
-    off, cau = OfflineChords(args.hidden, args.dropout), CausalChords(args.hidden, args.dropout)
+    device = pick_device(args.device)
+    log.emit("device", device=str(device))
+    off = OfflineChords(args.hidden, args.dropout).to(device)
+    cau = CausalChords(args.hidden, args.dropout).to(device)
     opt = torch.optim.Adam([*off.parameters(), *cau.parameters()], lr=args.lr)
     loss_fn = nn.NLLLoss(ignore_index=-100)
     rng = np.random.default_rng(args.seed)
@@ -142,9 +152,9 @@ def train(args: argparse.Namespace) -> Path:
         order = rng.permutation(len(tr))
         tot = 0.0
         for k in range(0, len(order), args.batch):
-            x, xc, pos, y = _batch(tr, order[k:k + args.batch])
+            x, xc, pos, y = (t.to(device) for t in _batch(tr, order[k:k + args.batch]))
             lo = off(x)
-            lc, _ = cau(xc, pos, torch.zeros(1, len(y), args.hidden))
+            lc, _ = cau(xc, pos, torch.zeros(1, len(y), args.hidden, device=device))
             loss = loss_fn(lo.reshape(-1, N_CHORDS), y.reshape(-1)) + \
                 loss_fn(lc.reshape(-1, N_CHORDS), y.reshape(-1))
             opt.zero_grad()
@@ -164,6 +174,7 @@ def train(args: argparse.Namespace) -> Path:
             break
     off.load_state_dict(best[1][0])
     cau.load_state_dict(best[1][1])
+    off, cau = off.cpu(), cau.cpu()  # exported and checked on the CPU
     from engine.training.band.export import export
 
     path = export(off, cau, Path(args.out), name=args.name, hidden=args.hidden,

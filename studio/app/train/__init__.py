@@ -9,7 +9,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("accompanist", "continuation", "gan", "morph", "classifier")
+
+
+def kinds() -> tuple[str, ...]:
+    """The training kinds the CLI offers (`popmusicnet train KIND`), found the way it finds them."""
+    from studio.cli.commands.train import kind_modules
+
+    return tuple(m.KIND for m in kind_modules())
+
+
 # The stages a kind's training goes through, in order (its JSON lines name them): the progress
 # bar shows the whole run, not one stage at a time.
 STAGES = {"accompanist": ("vae", "melody_rnn", "acc_rnn")}

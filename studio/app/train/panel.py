@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout,
 
 from studio.app import services
 from studio.app.panel import Panel
-from studio.app.train import DATASETS, KINDS, STAGES, ProgressState, python, train_command
+from studio.app.train import DATASETS, STAGES, kinds, ProgressState, python, train_command
 from studio.app.widgets.charts import LineChart
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class TrainPanel(Panel):
     def build(self, body: QWidget) -> None:
         form = QFormLayout()
         self.kind = QComboBox(body)
-        self.kind.addItems(list(KINDS))
+        self.kind.addItems(list(kinds()))
         self.kind.currentTextChanged.connect(self._kind_changed)
         form.addRow("Model kind", self.kind)
         self.dataset = QComboBox(body)

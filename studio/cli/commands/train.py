@@ -10,8 +10,8 @@ How kinds are found (so each team adds its own without editing this file): every
 
 Modules are found with importlib.util.find_spec (nothing is imported until listed) and imported
 only to build the parser: they must not import torch at module level, so `popmusicnet --help`
-stays fast and works without the training extras. `KINDS` below can pin extra kinds whose module
-lives elsewhere ("kind": "dotted.module").
+stays fast and works without the training extras. A kind whose module fails to import is a broken
+install: the error stops the CLI instead of the kind quietly leaving the menu.
 
 Every kind's `--out` folder is staged (see `run`): a kind writes into the folder it is given,
 and the dispatcher installs it all or nothing.
@@ -31,36 +31,22 @@ import pkgutil
 NAME = "train"
 HELP = "train a model (accompanist, ...) on a corpus or your own MIDI files"
 
-#: Extra kinds whose cli module is not at engine/training/<pkg>/cli.py.
-KINDS: dict[str, str] = {}
 
+def kind_modules():
+    """Each training kind's CLI module (engine/training/<kind>/cli.py), by name."""
+    import engine.training as training
 
-def _kind_modules():
-    mods: dict[str, str] = {}
-    try:
-        import engine.training as training
-    except ImportError:  # pragma: no cover - a broken install
-        return mods
-    for info in pkgutil.iter_modules(training.__path__):
+    for info in sorted(pkgutil.iter_modules(training.__path__), key=lambda i: i.name):
         if not info.ispkg or info.name.startswith("_"):
             continue
         dotted = f"engine.training.{info.name}.cli"
-        try:
-            if importlib.util.find_spec(dotted) is not None:
-                mods[info.name] = dotted
-        except (ImportError, ValueError):
-            continue
-    mods.update(KINDS)
-    for dotted in sorted(mods.values()):
-        try:
+        if importlib.util.find_spec(dotted) is not None:
             yield importlib.import_module(dotted)
-        except ImportError:  # a kind whose own imports are missing: leave it out of the menu
-            continue
 
 
 def register(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    for mod in _kind_modules():
+    for mod in kind_modules():
         kp = sub.add_parser(mod.KIND, help=mod.HELP, description=mod.HELP)
         mod.register(kp)
         kp.set_defaults(_train=mod.run)
