@@ -13,7 +13,6 @@ model's preferences move: a slider drags smoothly and the same seed always gives
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Union
 
 import numpy as np
@@ -188,9 +187,3 @@ def changed_share(a: np.ndarray, b: np.ndarray) -> float:
     union = len(oa | ob)
     return len(oa ^ ob) / union if union else 0.0
 
-
-def morph_series(morpher: Morpher, za: np.ndarray, zb: np.ndarray,
-                 alphas: Sequence[float], seed: int = 0, temperature: float = 0.0) -> np.ndarray:
-    """Decodes at every alpha with one seed: tokens (len(alphas), T)."""
-    z = np.stack([morpher.morph_latent(za, zb, float(a)) for a in alphas])
-    return morpher.decode(z, seed=seed, temperature=temperature)

@@ -1,5 +1,5 @@
-"""Training windows for the generator models (morph, GAN bars, continuation), from the data
-engineer's corpus loaders (engine.training.data: group-wise leak-free splits, style labels).
+"""Training windows for the generator models (morph, GAN bars, continuation), from the shared
+corpus loaders (engine.training.data: group-wise leak-free splits, style labels).
 
 Every piece becomes key-normalised 16-step bars (`engine.models.genroll.song_bars`, the same code
 the runtime uses). Pieces whose meter is not a 16-step bar (4/4, 2/2) or half of one (2/4, paired
