@@ -203,3 +203,23 @@ def test_bench_reference_server_counts_xruns_of_its_own_and_goes_away():
     finally:
         ref.close()
     assert not ref.server.running  # the server is stopped
+
+
+def test_the_virtual_input_is_a_client_of_its_own_and_named(jack_server):
+    """Without --midi-in the engine opens a virtual input: under a client name of its own (not
+    the synth's, whose own MIDI input a keyboard would play without being accompanied), and
+    the start-up lines say where to connect a keyboard."""
+    _, env = jack_server
+    live = None
+    try:
+        live = _live(env, "--no-accompaniment", duration=3.0)
+        deadline = time.monotonic() + 15
+        while "popmusicnet-in:in" not in subprocess.run(["jack_lsp"], env=env,
+                                                        capture_output=True, text=True).stdout:
+            assert time.monotonic() < deadline and live.poll() is None, "no virtual input"
+            time.sleep(0.1)
+        out, _ = live.communicate(timeout=20)
+    finally:
+        _kill(live)
+    assert live.returncode == 0, out
+    assert "connect your keyboard to the MIDI input popmusicnet-in:in" in out

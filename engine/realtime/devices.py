@@ -42,9 +42,12 @@ class Devices:
         MIDI output."""
         cfg = self.config
         if cfg.use_midi_in:
+            # The input is a client of its own: under the synth's name, JACK would call it
+            # "popmusicnet-01" beside the synth's own MIDI input "popmusicnet:midi_00", and a
+            # keyboard connected to the wrong one plays without being accompanied.
             self.midi_input = MidiInput(cfg.midi_in, feed, clock, api=cfg.midi_api,
-                                        client_name=cfg.client_name, midi_in=self._fake_in,
-                                        exclude=(f"{cfg.client_name}-out",),
+                                        client_name=f"{cfg.client_name}-in", midi_in=self._fake_in,
+                                        exclude=(cfg.client_name, f"{cfg.client_name}-out"),
                                         sample_rate=synth.sample_rate)
         self.thru = self._setup_thru(synth)
         if cfg.midi_out:

@@ -155,9 +155,12 @@ class MidiInput:
         self.changes = 0
         if hasattr(self.midi_in, "ignore_types"):
             self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+        #: What other programs connect to when the input is a virtual port ("client:port").
+        self.virtual_port: str | None = None
         if port is None:
             self.midi_in.open_virtual_port("in")
             self.state = "virtual"
+            self.virtual_port = f"{client_name}:in"
         else:
             ports = self._ports()
             i = match_port(ports, port)

@@ -196,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
           f"MIDI in {st.midi_in or (engine.midi_input.state if engine.midi_input else 'none')}, "
           f"model {st.model or '-'} ({st.accompaniment}), provider {st.provider or '-'}",
           flush=True)
+    if engine.midi_input is not None and engine.midi_input.virtual_port:
+        print(f"live: connect your keyboard to the MIDI input {engine.midi_input.virtual_port}",
+              flush=True)
     last_msg = ""
     try:
         while not stop.is_set():
