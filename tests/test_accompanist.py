@@ -201,6 +201,63 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
 
 
 @pytest.mark.slow
+def test_both_graph_layouts_give_the_same_bar_for_the_same_inputs(trained):
+    """engine.models.accompanist_graphs: the fused graphs and the per-role ones, called through
+    the one interface on the same state, melody known and predicted, give the same logits,
+    states and latents; so does the fused layout without roles_rnn (the per-role RNNs)."""
+    from engine.models.accompanist_graphs import open_graphs
+
+    _, card_path = trained
+    card = ModelCard.read(card_path)
+    fused = open_graphs(card, kind="fused", providers="cpu")
+    plain = open_graphs(card, kind="per_role", providers="cpu")
+    assert (fused.kind, plain.kind) == ("fused", "per_role")
+    assert fused.uses_prev_last == plain.uses_prev_last
+    rng = np.random.default_rng(0)
+    R, L, H, S = len(plain.roles), plain.latent, plain.rnn_hidden, 16
+    mask = np.zeros((1, S), np.float32)
+    mask[0, :12] = 1  # a 3/4 bar
+    z_prev = [rng.standard_normal((1, L)).astype(np.float32) for _ in range(R)]
+    h = [rng.standard_normal((1, 1, H)).astype(np.float32) for _ in range(R)]
+    P = [int(t["spec"]["n_pitches"]) for t in card.representation["tracks"]]
+    prev_last = [(rng.random((1, P[i + 1])) < 0.05).astype(np.float32) for i in range(R)]
+    noise = [rng.standard_normal((1, L)).astype(np.float32) * 0.3 for _ in range(R)]
+    melody = (rng.random((1, 2, S, P[0])) < 0.04).astype(np.float32) * mask[0][None, :, None]
+    z_pred = rng.standard_normal((1, L)).astype(np.float32)
+
+    def close(a, b) -> bool:
+        return all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+
+    for kw in (dict(melody=melody), dict(z_mel=z_pred)):  # known; predicted
+        a = fused.decode_roles(mask, z_prev, h, prev_last, [None] * R, **kw)
+        b = plain.decode_roles(mask, z_prev, h, prev_last, [None] * R, **kw)
+        assert close([x for pair in a.logits for x in pair], [x for pair in b.logits for x in pair])
+        assert close(a.h, b.h) and close([a.z_mel, a.melody], [b.z_mel, b.melody])
+        noisy = fused.decode_roles(mask, z_prev, h, prev_last, noise, **kw)
+        assert close(noisy.logits[0], plain.decode_roles(mask, z_prev, h, prev_last, noise,
+                                                        **kw).logits[0])
+        assert not close(noisy.logits[0], a.logits[0])  # the noise is heard
+        planes = [(rng.random((2, S, p)) < 0.05) for p in P[1:]]
+        mel_h = rng.standard_normal((1, 1, H)).astype(np.float32)
+        ea = fused.encode_roles(planes, mask, a.melody, a.z_mel, mel_h)
+        eb = plain.encode_roles(planes, mask, b.melody, b.z_mel, mel_h)
+        assert close(ea.played, eb.played) and close([ea.mel_next, ea.mel_h],
+                                                     [eb.mel_next, eb.mel_h])
+        assert close(ea.mel_next, fused.step_melody(a.z_mel, mask, mel_h)[0])
+        assert plain.encode_roles(planes, mask, b.melody, b.z_mel).mel_h is None
+    assert close(fused.step_roles(z_pred, z_prev, mask, h), plain.step_roles(z_pred, z_prev,
+                                                                              mask, h))
+    oa = fused.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)
+    ob = plain.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)
+    assert close(oa[:3], ob[:3]) and close(oa[3], ob[3])
+    assert close(oa[0], plain.encode_melody(melody, mask))
+    fused.rnn = None  # the fused layout of a card without roles_rnn
+    assert close(fused.step_roles(z_pred, z_prev, mask, h), plain.step_roles(z_pred, z_prev,
+                                                                              mask, h))
+    assert close(fused.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)[3], ob[3])
+
+
+@pytest.mark.slow
 def test_slim_card_plays_and_measures_what_the_full_card_does(trained, tmp_path):
     """`fuse --slim` drops the per-role graphs: same accompaniment, same NLL, from the fused
     graphs alone; the NLL through the fused graphs equals the per-role one."""
