@@ -161,12 +161,11 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     graphs, over a 3/4 song with a pickup, sampled and not."""
     _, card_path = trained
     fused = Accompanist.load(str(card_path), providers="cpu")
-    plain = Accompanist.load(str(card_path), providers="cpu")
-    assert fused._fused is not None and fused._roles_rnn is not None
-    plain._fused = plain._roles_rnn = None
-    plain.uses_prev_last = ["prev_last" in d.inputs for d in plain._dec]
+    plain = Accompanist.load(str(card_path), providers="cpu", graphs="per_role")
+    assert fused.graphs.kind == "fused" and fused.graphs.rnn is not None
+    assert plain.graphs.kind == "per_role"
     for m in (fused, plain):  # 1: Viterbi lines; 2: per-step decision
-        for r in m._roles:
+        for r in m.role_infos:
             r.max_voices = voices
     song = melody_34_with_pickup()
     a = fused.accompany(song, temperature=temperature, seed=5)
@@ -199,6 +198,63 @@ def test_fused_roles_step_plays_exactly_what_the_per_role_graphs_play(trained, t
     assert np.allclose(sf._mel_h, sp._mel_h, atol=1e-5)
     assert sf.accompany_next(1920, 480, melody_notes=bar) == \
         sp.accompany_next(1920, 480, melody_notes=bar)
+
+
+@pytest.mark.slow
+def test_both_graph_layouts_give_the_same_bar_for_the_same_inputs(trained):
+    """engine.models.accompanist_graphs: the fused graphs and the per-role ones, called through
+    the one interface on the same state, melody known and predicted, give the same logits,
+    states and latents; so does the fused layout without roles_rnn (the per-role RNNs)."""
+    from engine.models.accompanist_graphs import open_graphs
+
+    _, card_path = trained
+    card = ModelCard.read(card_path)
+    fused = open_graphs(card, kind="fused", providers="cpu")
+    plain = open_graphs(card, kind="per_role", providers="cpu")
+    assert (fused.kind, plain.kind) == ("fused", "per_role")
+    assert fused.uses_prev_last == plain.uses_prev_last
+    rng = np.random.default_rng(0)
+    R, L, H, S = len(plain.roles), plain.latent, plain.rnn_hidden, 16
+    mask = np.zeros((1, S), np.float32)
+    mask[0, :12] = 1  # a 3/4 bar
+    z_prev = [rng.standard_normal((1, L)).astype(np.float32) for _ in range(R)]
+    h = [rng.standard_normal((1, 1, H)).astype(np.float32) for _ in range(R)]
+    P = [int(t["spec"]["n_pitches"]) for t in card.representation["tracks"]]
+    prev_last = [(rng.random((1, P[i + 1])) < 0.05).astype(np.float32) for i in range(R)]
+    noise = [rng.standard_normal((1, L)).astype(np.float32) * 0.3 for _ in range(R)]
+    melody = (rng.random((1, 2, S, P[0])) < 0.04).astype(np.float32) * mask[0][None, :, None]
+    z_pred = rng.standard_normal((1, L)).astype(np.float32)
+
+    def close(a, b) -> bool:
+        return all(np.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+
+    for kw in (dict(melody=melody), dict(z_mel=z_pred)):  # known; predicted
+        a = fused.decode_roles(mask, z_prev, h, prev_last, [None] * R, **kw)
+        b = plain.decode_roles(mask, z_prev, h, prev_last, [None] * R, **kw)
+        assert close([x for pair in a.logits for x in pair], [x for pair in b.logits for x in pair])
+        assert close(a.h, b.h) and close([a.z_mel, a.melody], [b.z_mel, b.melody])
+        noisy = fused.decode_roles(mask, z_prev, h, prev_last, noise, **kw)
+        assert close(noisy.logits[0], plain.decode_roles(mask, z_prev, h, prev_last, noise,
+                                                        **kw).logits[0])
+        assert not close(noisy.logits[0], a.logits[0])  # the noise is heard
+        planes = [(rng.random((2, S, p)) < 0.05) for p in P[1:]]
+        mel_h = rng.standard_normal((1, 1, H)).astype(np.float32)
+        ea = fused.encode_roles(planes, mask, a.melody, a.z_mel, mel_h)
+        eb = plain.encode_roles(planes, mask, b.melody, b.z_mel, mel_h)
+        assert close(ea.played, eb.played) and close([ea.mel_next, ea.mel_h],
+                                                     [eb.mel_next, eb.mel_h])
+        assert close(ea.mel_next, fused.step_melody(a.z_mel, mask, mel_h)[0])
+        assert plain.encode_roles(planes, mask, b.melody, b.z_mel).mel_h is None
+    assert close(fused.step_roles(z_pred, z_prev, mask, h), plain.step_roles(z_pred, z_prev,
+                                                                              mask, h))
+    oa = fused.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)
+    ob = plain.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)
+    assert close(oa[:3], ob[:3]) and close(oa[3], ob[3])
+    assert close(oa[0], plain.encode_melody(melody, mask))
+    fused.rnn = None  # the fused layout of a card without roles_rnn
+    assert close(fused.step_roles(z_pred, z_prev, mask, h), plain.step_roles(z_pred, z_prev,
+                                                                              mask, h))
+    assert close(fused.observe_and_step_roles(melody, mask, h[0], z_prev, h, mask)[3], ob[3])
 
 
 @pytest.mark.slow
@@ -321,7 +377,7 @@ def unlikely_bar(model):
     tests write the few cells they need."""
     S = model.max_bar_steps
     logits = [(np.full((S, r.spec.n_pitches), -8.0, np.float32),
-               np.full((S, r.spec.n_pitches), -8.0, np.float32)) for r in model._roles]
+               np.full((S, r.spec.n_pitches), -8.0, np.float32)) for r in model.role_infos]
     return logits, np.ones((1, S), np.float32)
 
 
@@ -330,7 +386,7 @@ def test_key_prior_moves_a_voice_from_a_black_key_to_the_scale(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
     logits, mask = unlikely_bar(model)
-    for r, (on, ac) in zip(model._roles, logits):
+    for r, (on, ac) in zip(model.role_infos, logits):
         off = r.off_key(frozenset((0, 2, 4, 5, 7, 9, 11))).astype(bool)
         black = int(np.flatnonzero(off)[len(np.flatnonzero(off)) // 2])
         on[0, black] = on[0, black + 1] = 4.0
@@ -425,7 +481,7 @@ def test_a_model_trained_now_normalises_the_tonic_to_c(trained):
     assert model.normalising_shift(Key(7, "major")) == 5  # G -> C: up a fourth (in -6..+5)
     sess = model.session(key=Key(9, "minor"), key_prior=2.0, tonal_prior=0.0)
     # C minor's scale (with its raised leading tone) is in key, E natural is not
-    low = model._roles[0].spec.low_pitch
+    low = model.role_infos[0].spec.low_pitch
     pen = sess.priors.key_pen[0]
     assert pen[(60 - low)] == 0 and pen[(63 - low)] == 0 and pen[(71 - low)] == 0
     assert pen[(64 - low)] == 2.0
@@ -440,7 +496,7 @@ def test_the_tonal_prior_leans_on_the_training_voices_degrees(trained):
     shares = np.array([0.3, 0.0, 0.1, 0.0, 0.1, 0.05, 0.0, 0.3, 0.0, 0.1, 0.0, 0.05])
     model.tonal_profile = {"major": shares, "minor": shares}
     sess = model.session(key=Key(2, "major"), key_prior=0.0, tonal_prior=1.5)  # D -> C
-    low = model._roles[0].spec.low_pitch
+    low = model.role_infos[0].spec.low_pitch
     pen = sess.priors.key_pen[0]
     assert pen[60 - low] == 0 and pen[67 - low] == 0  # tonic and dominant: the commonest
     assert pen[62 - low] == pytest.approx(1.5 * np.log(3), rel=1e-5)  # a third as common
@@ -469,19 +525,19 @@ def test_the_ceiling_keeps_every_voice_under_the_melody(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
     logits, mask = unlikely_bar(model)
-    mel_low = model._mel_spec.low_pitch
-    for r, (on, ac) in zip(model._roles, logits):
+    mel_low = model.mel_spec.low_pitch
+    for r, (on, ac) in zip(model.role_infos, logits):
         high = 70 - r.spec.low_pitch  # every voice wants to sing G#4/A4, above a melody on E4
         on[0, high] = 4.0
         ac[:, high] = 3.0
         on[0, high - 10] = 1.0
         ac[:, high - 10] = 1.0
     sess = model.session(key=Key(0, "major"), key_prior=0.0)
-    melody = np.zeros((2, model.max_bar_steps, model._mel_spec.n_pitches), bool)
+    melody = np.zeros((2, model.max_bar_steps, model.mel_spec.n_pitches), bool)
     melody[:, :, 64 - mel_low] = True  # E4 held through the bar
     free = sess._decide(logits, mask)
     under = sess._decide(logits, mask, sess._ceiling(melody, mask))
-    for r, f, u in zip(model._roles, free, under):
+    for r, f, u in zip(model.role_infos, free, under):
         assert r.spec.low_pitch + np.flatnonzero(f[1].any(axis=0)).max() == 70
         assert r.spec.low_pitch + np.flatnonzero(u[1].any(axis=0)).max() <= 64
 
@@ -491,7 +547,7 @@ def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
     _, card_path = trained
     model = Accompanist.load(str(card_path), providers="cpu")
     logits, mask = unlikely_bar(model)
-    for r, (on, ac) in zip(model._roles, logits):
+    for r, (on, ac) in zip(model.role_infos, logits):
         d = 55 + 12 * ((r.spec.low_pitch - 55) // 12 + 1) - r.spec.low_pitch  # a G in range
         on[0, d] = 4.0
         ac[:, d] = 3.0  # every voice holds G, the dominant, through the bar
@@ -501,8 +557,8 @@ def test_the_cadence_puts_the_tonic_in_the_bass_under_the_last_note(trained):
     sess = model.session(key=Key(0, "major"), key_prior=0.0)
     plain = sess._decide(logits, mask)
     final = sess._decide(logits, mask, cadence=8)  # the melody's last note from step 8
-    bass = [i for i, r in enumerate(model._roles) if r is sess.priors.lowest][0]
-    low = model._roles[bass].spec.low_pitch
+    bass = [i for i, r in enumerate(model.role_infos) if r is sess.priors.lowest][0]
+    low = model.role_infos[bass].spec.low_pitch
     assert (low + np.flatnonzero(plain[bass][1, 15])[0]) % 12 == 7
     assert (low + np.flatnonzero(final[bass][1, 15])[0]) % 12 == 0
     assert (low + np.flatnonzero(final[bass][1, 0])[0]) % 12 == 7  # before the cadence: as it was

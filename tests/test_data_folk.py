@@ -1,4 +1,4 @@
-"""Folk evaluation sets (engine/training/data/folk.py): the naive triad baseline and the root
+"""Folk evaluation sets (engine/training/data/folk.py, folk_triads.py): the naive triad baseline and the root
 agreement measure on songs built in code (hand counts), text helpers, and the corpus loaders
 (slow: they parse the music21 corpus)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from engine.music import ROLE_MELODY, Key, MeterChange, Note, Song, Track
-from engine.training.data import folk
+from engine.training.data import folk, folk_triads
 
 TPB = 480
 Q = TPB  # a quarter note
@@ -29,7 +29,7 @@ def quarters(start, pitches):
 def test_naive_bar_of_tonic_triad_then_subdominant():
     # bar 1: C E G (and a rest), bar 2: F A C
     song = melody_song(quarters(0, [60, 64, 67]) + quarters(4 * Q, [65, 69, 72]))
-    assert folk.naive_triad_chords(song, per="bar", key=C_MAJOR) == [(0, 0, "maj"),
+    assert folk_triads.naive_triad_chords(song, per="bar", key=C_MAJOR) == [(0, 0, "maj"),
                                                                      (4 * Q, 5, "maj")]
 
 
@@ -40,7 +40,7 @@ def test_naive_ties_go_to_the_earlier_triad():
     notes = [(i * 4 * Q, (i + 1) * 4 * Q, p) for i, p in enumerate(pitches)]
     notes.append((6 * 4 * Q, 7 * 4 * Q, 67))
     song = melody_song(notes)
-    roots = [r for _, r, _ in folk.naive_triad_chords(song, per="bar", key=C_MAJOR)]
+    roots = [r for _, r, _ in folk_triads.naive_triad_chords(song, per="bar", key=C_MAJOR)]
     assert roots == [0, 7, 5, 0, 7, 0, 0]
 
 
@@ -48,24 +48,24 @@ def test_naive_weights_by_duration():
     # A bar of a half note A and two quarters C, E: vi (A C E) covers all 4 beats, I (C E G) 2,
     # IV (F A C) 3 -> vi, minor.
     song = melody_song([(0, 2 * Q, 69)] + quarters(2 * Q, [72, 76]))
-    assert folk.naive_triad_chords(song, per="bar", key=C_MAJOR) == [(0, 9, "min")]
+    assert folk_triads.naive_triad_chords(song, per="bar", key=C_MAJOR) == [(0, 9, "min")]
 
 
 def test_naive_half_bars():
     # 4/4: first half C E, second half G B (V: G B D covers both; I covers only G)
     song = melody_song(quarters(0, [60, 64, 67, 71]))
-    assert folk.naive_triad_chords(song, per="half", key=C_MAJOR) == [(0, 0, "maj"),
+    assert folk_triads.naive_triad_chords(song, per="half", key=C_MAJOR) == [(0, 0, "maj"),
                                                                       (2 * Q, 7, "maj")]
 
 
 def test_naive_minor_key_uses_i_iv_V_VI_III():
-    assert folk.diatonic_triads(A_MINOR) == [(9, "min"), (2, "min"), (4, "maj"), (5, "maj"),
+    assert folk_triads.diatonic_triads(A_MINOR) == [(9, "min"), (2, "min"), (4, "maj"), (5, "maj"),
                                              (0, "maj")]
     # bar 1: E G# B -> V (E major); bar 2: C E -> i (A C E) ties III (C E G): i is earlier;
     # bar 3: F A -> iv (D F A) ties VI (F A C): iv is earlier; bar 4: D F A -> iv
     song = melody_song(quarters(0, [64, 68, 71]) + quarters(4 * Q, [72, 76])
                        + quarters(8 * Q, [65, 69]) + quarters(12 * Q, [62, 65, 69]))
-    assert folk.naive_triad_chords(song, per="bar", key=A_MINOR) == [
+    assert folk_triads.naive_triad_chords(song, per="bar", key=A_MINOR) == [
         (0, 4, "maj"), (4 * Q, 9, "min"), (8 * Q, 2, "min"), (12 * Q, 2, "min")]
 
 
@@ -74,7 +74,7 @@ def test_naive_in_another_key():
     g = Key(7, "major")
     song = melody_song(quarters(0, [62, 66, 69]) + quarters(4 * Q, [72, 76])
                        + quarters(8 * Q, [64, 67, 71]))
-    assert folk.naive_triad_chords(song, per="bar", key=g) == [(0, 2, "maj"), (4 * Q, 0, "maj"),
+    assert folk_triads.naive_triad_chords(song, per="bar", key=g) == [(0, 2, "maj"), (4 * Q, 0, "maj"),
                                                                (8 * Q, 4, "min")]
 
 
@@ -89,21 +89,21 @@ def pickup_waltz() -> Song:
 def test_spans_of_a_waltz_with_a_pickup():
     song = pickup_waltz()
     assert song.pickup_ticks == Q
-    assert folk.spans(song, "bar") == [(0, Q), (Q, 4 * Q), (4 * Q, 7 * Q)]
-    assert folk.spans(song, "half") == [(0, Q // 2), (Q // 2, Q), (Q, Q + 3 * Q // 2),
+    assert folk_triads.spans(song, "bar") == [(0, Q), (Q, 4 * Q), (4 * Q, 7 * Q)]
+    assert folk_triads.spans(song, "half") == [(0, Q // 2), (Q // 2, Q), (Q, Q + 3 * Q // 2),
                                         (Q + 3 * Q // 2, 4 * Q), (4 * Q, 4 * Q + 3 * Q // 2),
                                         (4 * Q + 3 * Q // 2, 7 * Q)]
     with pytest.raises(ValueError):
-        folk.spans(song, "beat")
+        folk_triads.spans(song, "beat")
 
 
 def test_naive_waltz_with_a_pickup():
     song = pickup_waltz()
     # pickup G: I (C E G) and V (G B D) tie -> I; bar 1 C E G -> I; bar 2 G B D -> V
-    assert folk.naive_triad_chords(song, per="bar", key=C_MAJOR) == [
+    assert folk_triads.naive_triad_chords(song, per="bar", key=C_MAJOR) == [
         (0, 0, "maj"), (Q, 0, "maj"), (4 * Q, 7, "maj")]
-    half = folk.naive_triad_chords(song, per="half", key=C_MAJOR)
-    assert [t for t, _, _ in half] == [s for s, _ in folk.spans(song, "half")]
+    half = folk_triads.naive_triad_chords(song, per="half", key=C_MAJOR)
+    assert [t for t, _, _ in half] == [s for s, _ in folk_triads.spans(song, "half")]
     # bar 1 halves: C + half of E (I, IV... C: I/IV/vi, E: I/vi -> I), then rest of E + G -> I
     # bar 2 halves: G alone (I/V tie -> I), then the rest of G (I/V) and B D (V only) -> V
     assert [r for _, r, _ in half] == [0, 0, 0, 0, 0, 7]
@@ -114,24 +114,24 @@ def test_agreement_counts_half_bars_with_a_truth_chord():
     song = pickup_waltz()
     truth = [(Q, 0, "maj"), (4 * Q, 7, "dom7")]  # no chord over the pickup
     # 4 half bars have a truth chord: C, C, G, G
-    assert folk.chord_root_agreement(truth, truth, song) == (4, 4)
+    assert folk_triads.chord_root_agreement(truth, truth, song) == (4, 4)
     pred = [(0, 0, "maj"), (4 * Q, 5, "maj")]  # C all through bar 1, F in bar 2
-    assert folk.chord_root_agreement(pred, truth, song) == (2, 4)
+    assert folk_triads.chord_root_agreement(pred, truth, song) == (2, 4)
     # nothing predicted at bar 1's start, then C minor (root matches, quality ignored)
     # from its second half on: agrees at half 2 only
     pred = [(Q + 3 * Q // 2, 0, "min")]
-    assert folk.chord_root_agreement(pred, truth, song) == (1, 4)
+    assert folk_triads.chord_root_agreement(pred, truth, song) == (1, 4)
     # per bar: bar 1 and bar 2 have truth chords
-    assert folk.chord_root_agreement([(0, 7, "maj")], truth, song, per="bar") == (1, 2)
-    assert folk.chord_root_agreement([], [], song) == (0, 0)
+    assert folk_triads.chord_root_agreement([(0, 7, "maj")], truth, song, per="bar") == (1, 2)
+    assert folk_triads.chord_root_agreement([], [], song) == (0, 0)
 
 
 def test_agreement_truth_chord_holds_until_the_next():
     song = melody_song(quarters(0, [60] * 16))  # 4 bars of 4/4, 8 half bars
     truth = [(0, 0, "maj"), (5 * Q, 7, "maj")]  # G from mid-bar 2's second beat
     # half-bar starts 0,2,4,6,8,10,12,14 (quarters): truth C C C G G G G G
-    pred = folk.naive_triad_chords(song, per="half", key=C_MAJOR)  # all C
-    assert folk.chord_root_agreement(pred, truth, song) == (3, 8)
+    pred = folk_triads.naive_triad_chords(song, per="half", key=C_MAJOR)  # all C
+    assert folk_triads.chord_root_agreement(pred, truth, song) == (3, 8)
 
 
 def test_naive_agrees_with_itself_and_with_a_hand_harmony():
@@ -139,9 +139,9 @@ def test_naive_agrees_with_itself_and_with_a_hand_harmony():
     pitches = [60, 64, 67, 72, 65, 69, 72, 69, 67, 71, 74, 71, 72, 67, 64, 60]
     song = melody_song(quarters(0, pitches))
     truth = [(0, 0, "maj"), (4 * Q, 5, "maj"), (8 * Q, 7, "dom7"), (12 * Q, 0, "maj")]
-    pred = folk.naive_triad_chords(song, per="bar", key=C_MAJOR)
+    pred = folk_triads.naive_triad_chords(song, per="bar", key=C_MAJOR)
     assert [r for _, r, _ in pred] == [0, 5, 7, 0]
-    assert folk.chord_root_agreement(pred, truth, song) == (8, 8)
+    assert folk_triads.chord_root_agreement(pred, truth, song) == (8, 8)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_folk_chord_tunes_from_the_corpus(tmp_path):
     assert folk.cache_stats(folk.CHORDS_CACHE_NAME, tmp_path)["kept"] == len(tunes)
     agree = total = 0
     for t in tunes:
-        a, n = folk.chord_root_agreement(folk.naive_triad_chords(t.song, per="half", key=t.key),
+        a, n = folk_triads.chord_root_agreement(folk_triads.naive_triad_chords(t.song, per="half", key=t.key),
                                          t.chords, t.song)
         agree, total = agree + a, total + n
     print(f"naive triads: root agreement per half bar {agree}/{total} = {agree / total:.3f}")

@@ -187,7 +187,8 @@ def folk_checks(model, dec: Decoding, seed: int,
     the accompaniment alone against the tune's notated key (same tonic, same signature), offline
     and live; where the tune carries chord symbols, the chord root per half bar against them,
     beside the naive triad rule and the human chords themselves scored the same way."""
-    from engine.training.data.folk import folk_chord_tunes, folk_melodies, naive_triad_chords
+    from engine.training.data.folk import folk_chord_tunes, folk_melodies
+    from engine.training.data.folk_triads import naive_triad_chords
 
     decoding = dec.kwargs(seed)
     sums: dict[str, dict[str, list[float]]] = {}

@@ -10,92 +10,95 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.evaluation.metrics import bernoulli_nll
+from engine.models import accompanist_graphs as G
+from engine.models.line_decoding import sigmoid
 from engine.music import Note
 
 def model_nll_per_frame(model, pieces, *, per_role: bool | None = None) -> float:
     """Frame NLL of the shipped model on key-normalised PieceBars (see the module docstring):
     through the fused graphs the runtime runs (`roles_encode` for the true latents, then
     `roles_decode` step by step, teacher-forced, no noise), or through the per-role graphs
-    (`per_role`; default: where the card has no fused graphs). Both give the same figure
+    (`per_role`; default: the graphs the model runs). Both give the same figure
     (tests/test_accompanist.py)."""
-    from engine.models.line_decoding import sigmoid
+    from engine.models.accompanist_graphs import open_graphs
 
-    if per_role is None:
-        per_role = model._fused is None
+    graphs = model.graphs
+    if per_role is not None and (graphs.kind == "per_role") != per_role:
+        graphs = open_graphs(model.card, kind="per_role" if per_role else "fused",
+                             providers=graphs.providers)
     tot, frames = 0.0, 0
-    R = len(model.roles)
     for p in pieces:
-        T = p.bars.shape[0]
         masks = p.masks.astype(np.float32)
-        mel = model._enc_mel.run({"planes": p.bars[:, 0].astype(np.float32), "mask": masks})["mu"]
-        if not per_role:
-            tot += _fused_nll(model, p, masks, mel)
-            frames += int(masks.sum())
-            continue
-        for r in range(R):
-            true = p.bars[:, r + 1].astype(np.float32)
-            z_true = model._enc[r].run({"planes": true, "mask": masks,
-                                        "melody": p.bars[:, 0].astype(np.float32)})["mu"]
-            z_prev = np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]])
-            h = np.zeros((1, 1, model.rnn_hidden), np.float32)
-            preds = []
-            for t in range(T):
-                out = model._rnn[r].run({"z_mel": mel[t:t + 1], "z_prev": z_prev[t:t + 1],
-                                         "mask": masks[t:t + 1], "h": h})
-                preds.append(out["z"])
-                h = out["h_out"]
-            feeds = {"z": np.concatenate(preds), "mask": masks,
-                     "melody": p.bars[:, 0].astype(np.float32)}
-            if "prev_last" in model._dec[r].inputs:  # the true previous bar's last step
-                last_step = np.array([np.flatnonzero(m)[-1] for m in masks])
-                last = true[np.arange(T), 1, last_step]
-                feeds["prev_last"] = np.concatenate([np.zeros_like(last[:1]), last[:-1]])
-            dec = model._dec[r].run(feeds)
-            nll = bernoulli_nll(sigmoid(dec["active_logits"].astype(np.float64)), true[:, 1])
-            tot += float((nll * masks[:, :, None]).sum())
+        mel = graphs.encode_melody(p.bars[:, 0].astype(np.float32), masks)
+        nll = _per_role_nll if graphs.kind == "per_role" else _fused_nll
+        tot += nll(graphs, p, masks, mel)
         frames += int(masks.sum())
     return tot / max(frames, 1)
 
 
-def _fused_nll(model, p, masks: np.ndarray, mel: np.ndarray) -> float:
-    from engine.models.line_decoding import sigmoid
-
+def _per_role_nll(graphs, p, masks: np.ndarray, mel: np.ndarray) -> float:
     T = p.bars.shape[0]
-    roles = model.roles
+    melody = p.bars[:, 0].astype(np.float32)
+    tot = 0.0
+    for r in range(len(graphs.roles)):
+        true = p.bars[:, r + 1].astype(np.float32)
+        z_true = graphs.enc[r].run({G.PLANES: true, G.MASK: masks, G.MELODY: melody})[G.MU]
+        z_prev = np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]])
+        h = np.zeros((1, 1, graphs.rnn_hidden), np.float32)
+        preds = []
+        for t in range(T):
+            out = graphs.rnn[r].run({G.Z_MEL: mel[t:t + 1], G.Z_PREV: z_prev[t:t + 1],
+                                     G.MASK: masks[t:t + 1], G.H: h})
+            preds.append(out[G.Z])
+            h = out[G.H_OUT]
+        feeds = {G.Z: np.concatenate(preds), G.MASK: masks, G.MELODY: melody}
+        if graphs.uses_prev_last[r]:  # the true previous bar's last step
+            last_step = np.array([np.flatnonzero(m)[-1] for m in masks])
+            last = true[np.arange(T), 1, last_step]
+            feeds[G.PREV_LAST] = np.concatenate([np.zeros_like(last[:1]), last[:-1]])
+        dec = graphs.dec[r].run(feeds)
+        nll = bernoulli_nll(sigmoid(dec[G.ACTIVE_LOGITS].astype(np.float64)), true[:, 1])
+        tot += float((nll * masks[:, :, None]).sum())
+    return tot
+
+
+def _fused_nll(graphs, p, masks: np.ndarray, mel: np.ndarray) -> float:
+    T = p.bars.shape[0]
+    roles = graphs.roles
     melody = p.bars[:, 0].astype(np.float32)
     # the re-encoder also steps the melody RNN (for the live path): fed, not used here
-    feeds = {"mask": masks, "melody": melody, "z_mel": mel,
-             "melody.h": np.zeros((1, T, model.rnn_hidden), np.float32)}
+    feeds = {G.MASK: masks, G.MELODY: melody, G.Z_MEL: mel,
+             G.MELODY_H: np.zeros((1, T, graphs.rnn_hidden), np.float32)}
     true = [p.bars[:, r + 1].astype(np.float32) for r in range(len(roles))]
     for name, planes in zip(roles, true):
-        feeds[f"{name}.planes"] = planes
-    enc = model._fused[1].run(feeds)
+        feeds[G.role_io(name, G.PLANES)] = planes
+    enc = graphs.encode.run(feeds)
     last_step = np.array([np.flatnonzero(m)[-1] for m in masks])
     state = {}
     for r, name in enumerate(roles):
-        z_true = enc[f"{name}.played"]
+        z_true = enc[G.role_io(name, G.PLAYED)]
         last = true[r][np.arange(T), 1, last_step]
         state[name] = (np.concatenate([np.zeros_like(z_true[:1]), z_true[:-1]]),
                        np.concatenate([np.zeros_like(last[:1]), last[:-1]]))
-    h = {name: np.zeros((1, 1, model.rnn_hidden), np.float32) for name in roles}
+    h = {name: np.zeros((1, 1, graphs.rnn_hidden), np.float32) for name in roles}
     tot = 0.0
     for t in range(T):
         # known: the decoders hear the true melody bar (its latent is encoded in the graph,
         # the same as `mel`)
-        feeds = {"z_mel": mel[t:t + 1], "mask": masks[t:t + 1], "melody": melody[t:t + 1],
-                 "known": np.array([[True]])}
+        feeds = {G.Z_MEL: mel[t:t + 1], G.MASK: masks[t:t + 1], G.MELODY: melody[t:t + 1],
+                 G.KNOWN: np.array([[True]])}
         for r, name in enumerate(roles):
             z_prev, prev_last = state[name]
-            feeds[f"{name}.z_prev"] = z_prev[t:t + 1]
-            feeds[f"{name}.h"] = h[name]
-            feeds[f"{name}.noise"] = np.zeros_like(z_prev[t:t + 1])
-            if model.uses_prev_last[r]:
-                feeds[f"{name}.prev_last"] = prev_last[t:t + 1]
-        out = model._fused[0].run(feeds)
+            feeds[G.role_io(name, G.Z_PREV)] = z_prev[t:t + 1]
+            feeds[G.role_io(name, G.H)] = h[name]
+            feeds[G.role_io(name, G.NOISE)] = np.zeros_like(z_prev[t:t + 1])
+            if graphs.uses_prev_last[r]:
+                feeds[G.role_io(name, G.PREV_LAST)] = prev_last[t:t + 1]
+        out = graphs.decode.run(feeds)
         for r, name in enumerate(roles):
-            h[name] = out[f"{name}.h_out"]
-            nll = bernoulli_nll(sigmoid(out[f"{name}.active_logits"][0].astype(np.float64)),
-                                true[r][t, 1])
+            h[name] = out[G.role_io(name, G.H_OUT)]
+            nll = bernoulli_nll(sigmoid(out[G.role_io(name, G.ACTIVE_LOGITS)][0]
+                                        .astype(np.float64)), true[r][t, 1])
             tot += float((nll * masks[t][:, None]).sum())
     return tot
 

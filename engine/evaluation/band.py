@@ -15,7 +15,7 @@ folk tunes it never saw; the band's shape (parts, meter, ending); the live path'
    and end with the melody (its last note ends where the melody's does); the chords' tonic
    against the tune's notated key, for the model and the naive triad rule; per meter (4/4, 3/4,
    6/8) and over all. On the tunes with human chord symbols (folk_chord_tunes), the chord root
-   per half bar against them (engine.training.data.folk.chord_root_agreement), beside the naive
+   per half bar against them (engine.training.data.folk_triads.chord_root_agreement), beside the naive
    rule (I, IV, V, vi, ii triad covering most of the bar's melody).
 4. Live: every test chorale and folk tune replayed through the live engine on a virtual clock
    (bar t planned one beat before it, from the bars before only), the per-bar planning time
@@ -181,8 +181,8 @@ def band_shape(song: Song, out: Song, melody: Sequence[Note]) -> dict[str, bool]
 
 def folk_checks(model, progress) -> dict:
     from engine.music import melody_key
-    from engine.training.data.folk import (chord_root_agreement, folk_chord_tunes, folk_melodies,
-                                           naive_triad_chords)
+    from engine.training.data.folk import folk_chord_tunes, folk_melodies
+    from engine.training.data.folk_triads import chord_root_agreement, naive_triad_chords
 
     rows = defaultdict(lambda: defaultdict(list))
     for tune in folk_melodies():

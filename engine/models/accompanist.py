@@ -19,9 +19,11 @@ prior asks each new note to be surer, the ceiling keeps the voices under the mel
 the cadence prior settles the final chord on the tonic, and the tonal prior leans the voices on
 the key's main degrees (engine.models.accompanist_priors).
 
-Modules: this one loads the card and its graphs and accompanies a whole song; a streaming
-session (engine.models.accompanist_session) holds the RNN states of one performance, offline
-or live; engine.models.line_decoding turns a decoder's logits into a voice's line.
+Modules: this one loads the card and accompanies a whole song; engine.models.accompanist_graphs
+runs the card's ONNX graphs (fused or per role, one interface); a streaming session
+(engine.models.accompanist_session) holds the RNN states of one performance, offline or live;
+engine.models.accompanist_priors shapes the decoders' log-odds; engine.models.line_decoding
+(with engine.models.viterbi) turns them into a voice's line.
 
 Temperature: 0 decodes the predicted latent mean (deterministic). T > 0 adds Gaussian noise of
 T x the RNN's residual standard deviation (measured on the validation split, in the card) to the
@@ -40,6 +42,7 @@ import numpy as np
 
 from engine.errors import ModelError, UserInputError
 from engine.models import viterbi
+from engine.models.accompanist_graphs import AccompanistGraphs, open_graphs
 from engine.models.accompanist_session import AccompanimentSession, shift_notes
 from engine.models.card import ModelCard
 from engine.models.runtime import load_card
@@ -53,7 +56,7 @@ DEFAULT_MODEL = "accompanist-bach"
 
 
 @dataclass
-class _RoleInfo:
+class RoleInfo:
     name: str
     spec: BarSpec
     program: int
@@ -79,7 +82,10 @@ class _RoleInfo:
 class Accompanist:
     """A loaded accompanist model (one ONNX session per graph)."""
 
-    def __init__(self, card: ModelCard, *, providers: str = "auto") -> None:
+    def __init__(self, card: ModelCard, *, providers: str = "auto",
+                 graphs: str = "auto") -> None:
+        """`graphs`: "auto" (the fused graphs where the card has them), "fused" or "per_role"
+        (engine.models.accompanist_graphs)."""
         if card.kind != KIND:
             raise ModelError(f"model {card.name!r} is a {card.kind}, not an {KIND}")
         self.card = card
@@ -91,14 +97,15 @@ class Accompanist:
             tracks = rep["tracks"]
             melody = tracks[0]
             self._mel_spec = BarSpec.from_dict(melody["spec"])
-            self._roles = []
+            roles = []
             for t in tracks[1:]:
                 dec = rep["decoding"][t["name"]]
-                self._roles.append(_RoleInfo(
+                roles.append(RoleInfo(
                     t["name"], BarSpec.from_dict(t["spec"]), int(t["program"]),
                     bool(t.get("is_drum", False)), int(t.get("velocity", 80)),
                     float(dec["thr_onset"]), float(dec["thr_active"]), int(dec["max_voices"]),
                     np.asarray(dec.get("resid_std", [1.0] * self.latent), np.float32)))
+            self._role_infos = tuple(roles)
             self.default_temperature = float(rep.get("default_temperature", 0.0))
             # a live session plans each bar before it is heard: its own default, chosen on
             # valid by `eval accompanist` for the live path (cards without one: the same)
@@ -117,55 +124,37 @@ class Accompanist:
         # "tonic": melodies were normalised to C major / C minor; else C major / A minor
         self.tonic_normalised = rep.get("key_normalisation") == "tonic"
         self.melody_name = melody["name"]
-        self.roles = tuple(r.name for r in self._roles)
-        self.programs = tuple(r.program for r in self._roles)
-        self.drums = tuple(r.is_drum for r in self._roles)
+        self.roles = tuple(r.name for r in roles)
+        self.programs = tuple(r.program for r in roles)
+        self.drums = tuple(r.is_drum for r in roles)
         self.max_bar_steps = self._mel_spec.max_bar_steps
-        self._providers = providers
-        self._enc_mel = card.open(f"enc_{self.melody_name}", providers=providers)
-        self._mel_rnn = card.open("melody_rnn", providers=providers)
-        # Every role's RNN step + decoder in one graph, every role's re-encoder in another
-        # (two calls a bar instead of nine: each call re-takes the GIL), every role's RNN step
-        # alone in a third (a live bar's replay); engine.training.accompanist.fuse. Cards
-        # without them run the per-role graphs, which a slim card (the bundled one) lacks.
-        fused = all(c in card.files for c in ("roles_decode", "roles_encode"))
-        self._fused = ((card.open("roles_decode", providers=providers),
-                        card.open("roles_encode", providers=providers)) if fused else None)
-        if self._fused is not None and "melody_out" not in self._fused[0].outputs:
-            log.info("accompanist %s: fused graphs of an older layout, running the per-role "
-                     "graphs (re-fuse: python -m engine.training.accompanist.fuse CARD)", self.name)
-            self._fused = None
-        self._roles_rnn = (card.open("roles_rnn", providers=providers)
-                           if self._fused is not None and "roles_rnn" in card.files else None)
-        if self._fused is None:
-            for r in self.roles:  # fail now, not on the first bar
-                for kind in ("enc", "dec", "rnn"):
-                    card.component_path(f"{kind}_{r}")
-        self.uses_prev_last = [
-            (f"{r}.prev_last" in self._fused[0].inputs) if self._fused is not None
-            else ("prev_last" in self._dec[i].inputs) for i, r in enumerate(self.roles)]
-        self.provider = self._enc_mel.provider
+        # every role's RNN step + decoder in one graph, every re-encoder in another (two calls
+        # a bar instead of nine: each call re-takes the GIL), or the per-role graphs
+        self._graphs = open_graphs(card, kind=graphs, providers=providers)
+        self.provider = self._graphs.provider
         viterbi.warm_up()  # compile the line decision now, not on the first live bar
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
                  self.provider)
 
-    # the per-role graphs and the melody decoder, opened when first needed (cards without
-    # fused graphs, the tests): the fused graphs hold them
-    @functools.cached_property
-    def _dec_mel(self):
-        return self.card.open(f"dec_{self.melody_name}", providers=self._providers)
+    @property
+    def graphs(self) -> AccompanistGraphs:
+        """The card's ONNX graphs (fused or per role) behind one interface."""
+        return self._graphs
 
-    @functools.cached_property
-    def _enc(self) -> list:
-        return [self.card.open(f"enc_{r}", providers=self._providers) for r in self.roles]
+    @property
+    def role_infos(self) -> tuple[RoleInfo, ...]:
+        """Per accompaniment role: its window, program, decoding thresholds."""
+        return self._role_infos
 
-    @functools.cached_property
-    def _dec(self) -> list:
-        return [self.card.open(f"dec_{r}", providers=self._providers) for r in self.roles]
+    @property
+    def uses_prev_last(self) -> list[bool]:
+        """Per role: its decoder takes what the role still sounds at the bar line."""
+        return self._graphs.uses_prev_last
 
-    @functools.cached_property
-    def _rnn(self) -> list:
-        return [self.card.open(f"rnn_{r}", providers=self._providers) for r in self.roles]
+    @property
+    def mel_spec(self) -> BarSpec:
+        """The melody's bar window."""
+        return self._mel_spec
 
     def normalising_shift(self, key: Key) -> int:
         """Semitones that move `key` to the key the model was trained in."""
@@ -176,8 +165,10 @@ class Accompanist:
         return melody_key(notes) if self.tonic_normalised else estimate_key(notes)
 
     @classmethod
-    def load(cls, name: str | None = None, *, providers: str = "auto") -> Accompanist:
-        """A model by name or card path; None = the bundled default (else the first installed)."""
+    def load(cls, name: str | None = None, *, providers: str = "auto",
+             graphs: str = "auto") -> Accompanist:
+        """A model by name or card path; None = the bundled default (else the first installed);
+        `graphs`: see the constructor."""
         if name is None:
             try:
                 card = load_card(DEFAULT_MODEL, kind=KIND)
@@ -185,7 +176,7 @@ class Accompanist:
                 card = load_card(None, kind=KIND)
         else:
             card = load_card(name, kind=KIND)
-        return cls(card, providers=providers)
+        return cls(card, providers=providers, graphs=graphs)
 
     # -- offline ------------------------------------------------------------------------------
     def accompany(self, song: Song, *, melody_track: int | None = None,
@@ -212,14 +203,14 @@ class Accompanist:
         mel_bars = encode_notes(shift_notes(melody.notes, sess.shift), grid, self._mel_spec)
         masks = grid.masks(self.max_bar_steps)
         per_role = [np.zeros((len(grid), 2, self.max_bar_steps, r.spec.n_pitches), bool)
-                    for r in self._roles]
+                    for r in self.role_infos]
         for i in range(len(grid)):
             final = i == len(grid) - 1
             planes = sess.accompany_unit(masks[i][None], mel_planes=mel_bars[i], final=final)
             sess.observe_unit(mel_bars[i], masks[i][None])
             for k, p in enumerate(planes):
                 per_role[k][i] = p
-        for k, r in enumerate(self._roles):
+        for k, r in enumerate(self.role_infos):
             notes = decode_notes(per_role[k], grid, r.spec, velocity=r.velocity)
             if not r.is_drum:
                 notes = shift_notes(notes, -sess.shift)

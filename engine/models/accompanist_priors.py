@@ -15,7 +15,7 @@ from engine.errors import UserInputError
 from engine.music import MAJOR_SCALE, MINOR_SCALE, Key
 
 if TYPE_CHECKING:
-    from engine.models.accompanist import Accompanist, _RoleInfo
+    from engine.models.accompanist import Accompanist, RoleInfo
 
 # Nats taken off the log-odds of an accompaniment pitch above the melody note sounding at that
 # step (the voices sing under the tune; measured on the test chorales: Bach's voices go above
@@ -71,7 +71,7 @@ class Priors:
         self.key_pen: list[np.ndarray] = []  # per role (P,): nats off each pitch's log-odds
         self.tonic_pc = 0  # the key's tonic, normalised (C)
         self.triad = frozenset({0, 4, 7})  # the tonic triad, normalised
-        pitched = [r for r in model._roles if not r.is_drum] or list(model._roles)
+        pitched = [r for r in model.role_infos if not r.is_drum] or list(model.role_infos)
         self.lowest = min(pitched, key=lambda r: r.spec.low_pitch)  # the bass
 
     def set_key(self, key: Key, shift: int) -> None:
@@ -83,7 +83,7 @@ class Priors:
         scale = MINOR_SCALE if key.mode == "minor" and m.tonic_normalised else MAJOR_SCALE
         off_key = [r.off_key(frozenset((self.tonic_pc + d) % 12 for d in scale))
                    if m.tonic_normalised else r.off_key(frozenset(MAJOR_SCALE))
-                   for r in m._roles]
+                   for r in m.role_infos]
         degree_pen = np.zeros(12)
         profile = m.tonal_profile.get(key.mode) if m.tonic_normalised else None
         if profile is not None and self.tonal_prior > 0:
@@ -91,7 +91,7 @@ class Priors:
                 degree_pen = np.minimum(np.log(profile.max()) - np.log(profile), TONAL_CLIP)
         self.key_pen = [(self.key_prior * off + self.tonal_prior * degree_pen[
                             (r.pitch_classes - self.tonic_pc) % 12] * (not r.is_drum))
-                        .astype(np.float32) for off, r in zip(off_key, m._roles)]
+                        .astype(np.float32) for off, r in zip(off_key, m.role_infos)]
         third = 3 if key.mode == "minor" else 4
         self.triad = frozenset((self.tonic_pc + d) % 12 for d in (0, third, 7))
 
@@ -110,10 +110,10 @@ class Priors:
             logits = [(on - self.onset_prior, ac) for on, ac in logits]
         if ceiling is not None or cadence is not None:
             logits = [self._shape(r, on, ac, ceiling, cadence)
-                      for r, (on, ac) in zip(self.m._roles, logits)]
+                      for r, (on, ac) in zip(self.m.role_infos, logits)]
         return logits
 
-    def _shape(self, r: _RoleInfo, on: np.ndarray, ac: np.ndarray, ceiling: np.ndarray | None,
+    def _shape(self, r: RoleInfo, on: np.ndarray, ac: np.ndarray, ceiling: np.ndarray | None,
                cadence: int | None) -> tuple[np.ndarray, np.ndarray]:
         """One role's logits with the ceiling and the cadence taken off (see `apply`)."""
         if r.is_drum:

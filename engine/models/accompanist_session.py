@@ -3,8 +3,9 @@
 `Accompanist.accompany` drives one over a whole song (each bar's melody known, the cadence
 at the end); the live engine drives one ahead of each bar (`accompany_next`, the melody of that
 bar not played yet) and confirms it once played (`observe`), replaying the role RNNs on what was
-really played. The priors on the decoders' log-odds live here (key, tonal, onset, ceiling,
-cadence); see AccompanimentSession.
+really played. The priors on the decoders' log-odds are applied here (key, tonal, onset,
+ceiling, cadence; engine.models.accompanist_priors). The graphs are called through
+engine.models.accompanist_graphs, the same way whether the card's are fused or per role.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from engine.errors import UserInputError
-from engine.models.line_decoding import decide, sigmoid
+from engine.models.line_decoding import decide
 from engine.models.accompanist_priors import Priors
 from engine.music import Key, Note, estimate_key, fold_octaves, melody_key
 from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_bar, step_mask
@@ -37,8 +38,8 @@ def shift_notes(notes: Sequence[Note], semitones: int) -> list[Note]:
 
 
 class _Ahead(NamedTuple):
-    """A known bar accompanied just before it is observed: what the fused graphs already
-    computed for `observe` (see _roles_step)."""
+    """A known bar accompanied just before it is observed: what the graphs already computed
+    for `observe` (see _roles_step)."""
 
     melody: np.ndarray  # (1, 2, S, P) the bar's planes
     mask: np.ndarray
@@ -54,7 +55,7 @@ class _Pending:
 
     pre_h: list[np.ndarray]
     z_prev_in: list[np.ndarray]
-    z_mel: np.ndarray
+    z_mel: np.ndarray | None  # None until the graphs have encoded a known bar
     mask: np.ndarray
     known: bool
     played: list[np.ndarray] = field(default_factory=list)
@@ -69,6 +70,7 @@ class AccompanimentSession:
                  key_prior: float | None = None, onset_prior: float | None = None,
                  tonal_prior: float | None = None) -> None:
         self.m = model
+        self.graphs = model.graphs
         # default: the live one (the session plans bars before they are heard; `accompany`
         # passes the offline default)
         self.temperature = (model.default_live_temperature if temperature is None
@@ -91,17 +93,13 @@ class AccompanimentSession:
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._units_cache: tuple[tuple, list] | None = None
         self._ahead: _Ahead | None = None
-        self._zero_latent = np.zeros((1, model.latent), np.float32)
-        self._zero_planes = np.zeros((1, 2, model.max_bar_steps, model._mel_spec.n_pitches),
-                                     np.float32)
         self._masks: dict[int, np.ndarray] = {}
         L, H = model.latent, model.rnn_hidden
         R = len(model.roles)
         self._h = [np.zeros((1, 1, H), np.float32) for _ in range(R)]
         self._z_prev = [np.zeros((1, L), np.float32) for _ in range(R)]
         # what each role still sounds at the last bar line (decoders that take it: newer cards)
-        self._prev_last = [np.zeros((1, r.spec.n_pitches), np.float32) for r in model._roles]
-        self._uses_prev = model.uses_prev_last
+        self._prev_last = [np.zeros((1, r.spec.n_pitches), np.float32) for r in model.role_infos]
         self._pending: dict[int, _Pending] = {}
         self.n_observed = 0
         self.n_accompanied = 0
@@ -112,8 +110,7 @@ class AccompanimentSession:
 
     # -- graph calls --------------------------------------------------------------------------
     def _mel_step(self, z, mask, h):
-        out = self.m._mel_rnn.run({"z_prev": z, "mask_prev": mask, "h": h})
-        return out["z_next"], out["h_out"]
+        return self.graphs.step_melody(z, mask, h)
 
     def _encode_mel(self, planes: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # offline, accompany_next and observe see the same bar: encode it once
@@ -121,7 +118,7 @@ class AccompanimentSession:
         if cached is not None and np.array_equal(cached[0], planes) and \
                 np.array_equal(cached[1], mask):
             return cached[2]
-        z = self.m._enc_mel.run({"planes": planes[None].astype(np.float32), "mask": mask})["mu"]
+        z = self.graphs.encode_melody(planes[None].astype(np.float32), mask)
         self._enc_cache = (planes.copy(), mask.copy(), z)
         return z
 
@@ -140,13 +137,13 @@ class AccompanimentSession:
         pend_planes = None
         if melody_notes is None and pending is not None:
             pend_planes = encode_bar(shift_notes(pending, self.shift), bar_ticks,
-                                     ticks_per_beat, self.m._mel_spec)
+                                     ticks_per_beat, self.m.mel_spec)
         for tick, planes, mask in self._units(melody_notes or [], bar_ticks, ticks_per_beat):
             length = int(mask.sum())
             got = self.accompany_unit(mask, mel_planes=planes if melody_notes is not None
                                        else None, pending_planes=pend_planes)
             pend_planes = None
-            for k, (r, p) in enumerate(zip(self.m._roles, got)):
+            for k, (r, p) in enumerate(zip(self.m.role_infos, got)):
                 out[k].extend(decode_bar(p, length, ticks_per_beat, r.spec, velocity=r.velocity,
                                          start_tick=tick,
                                          transpose=0 if r.is_drum else -self.shift))
@@ -159,7 +156,7 @@ class AccompanimentSession:
         key = (tuple(notes), bar_ticks, tpb, self.shift)
         if self._units_cache is not None and self._units_cache[0] == key:
             return self._units_cache[1]
-        spec = self.m._mel_spec
+        spec = self.m.mel_spec
         if bar_ticks <= 0 or tpb <= 0:
             raise UserInputError(f"bar_ticks and ticks_per_beat must be positive, "
                                  f"got {bar_ticks}, {tpb}")
@@ -216,38 +213,27 @@ class AccompanimentSession:
         its melody `mel_planes` when known, else on a guess. `final`: the melody ends in it
         (known offline): its last note gets a cadence (CADENCE_PRIOR)."""
         k = self.n_accompanied
+        z_mel = None  # a known bar: the graphs encode it (filled in by _roles_step)
         if mel_planes is not None:
-            # the fused graph encodes a known bar itself (z_mel None: filled in by _roles_step)
-            z_mel = self._encode_mel(mel_planes, mask) if self.m._fused is None else None
-            known = True
-            cond = mel_planes[None].astype(np.float32)
+            melody = mel_planes[None].astype(np.float32)
         elif (guess := self._melody_guess(pending_planes, mask)) is not None:
             # not played yet: the decoders hear a guess (`_melody_guess`); the bar is replayed
             # on the real melody when it is observed
-            z_mel = self._encode_mel(guess, mask) if self.m._fused is None else None
-            known = True
-            cond = guess[None].astype(np.float32)
+            melody = guess[None].astype(np.float32)
         else:
-            # nothing heard yet: the decoders hear the melody RNN's expected bar (probabilities;
-            # the fused graph decodes it itself)
-            z_mel, known = self._predict_melody(k, pending_planes, mask), False
-            if self.m._fused is None:
-                dec = self.m._dec_mel.run({"z": z_mel, "mask": mask})
-                cond = sigmoid(np.stack([dec["onset_logits"], dec["active_logits"]], axis=1))
-                cond = cond.astype(np.float32)
-            else:
-                cond = self._zero_planes
+            # nothing heard yet: the decoders hear the melody RNN's expected bar (the graphs
+            # decode it: probabilities)
+            melody, z_mel = None, self._predict_melody(k, pending_planes, mask)
         entry = _Pending([h.copy() for h in self._h], [z.copy() for z in self._z_prev],
-                         z_mel, mask, known and mel_planes is not None)
+                         z_mel, mask, mel_planes is not None)
         ceiling = self._ceiling(mel_planes, mask)
         cadence = None
         if final and mel_planes is not None:
             struck = np.flatnonzero(mel_planes[ONSET].any(axis=1))
             cadence = int(struck[-1]) if struck.size else 0
-        planes = self._roles_step(z_mel, mask, cond, entry, known=known,
+        planes = self._roles_step(mask, melody=melody, z_mel=z_mel, entry=entry,
                                   ahead=mel_planes is not None and k == self.n_observed,
-                                  ceiling=ceiling,
-                                  cadence=cadence)
+                                  ceiling=ceiling, cadence=cadence)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
@@ -286,7 +272,7 @@ class AccompanimentSession:
                            else self._mel_floor - LIVE_CEILING_MARGIN)
         act = mel_planes[ACTIVE]
         sounding = act.any(axis=1)
-        top = self.m._mel_spec.low_pitch + act.shape[1] - 1 - np.argmax(act[:, ::-1], axis=1)
+        top = self.m.mel_spec.low_pitch + act.shape[1] - 1 - np.argmax(act[:, ::-1], axis=1)
         # carry the last sounding pitch through rests: index of the latest sounding step
         idx = np.maximum.accumulate(np.where(sounding, np.arange(S), -1))
         before = 127 if self._mel_last is None else self._mel_last
@@ -295,152 +281,84 @@ class AccompanimentSession:
     def _noise(self, i: int, shape) -> np.ndarray | None:
         if self.temperature <= 0:
             return None
-        return (self.temperature * self.m._roles[i].resid_std
+        return (self.temperature * self.m.role_infos[i].resid_std
                 * self.rng.standard_normal(shape)).astype(np.float32)
 
-    def _roles_step(self, z_mel, mask, cond, entry: _Pending | None, *, known: bool,
+    def _roles_step(self, mask, *, melody: np.ndarray | None = None,
+                    z_mel: np.ndarray | None = None, entry: _Pending | None = None,
                     ahead: bool = False, ceiling: np.ndarray | None = None,
                     cadence: int | None = None) -> list[np.ndarray]:
-        """Every role's bar: RNN step, decode, decide, re-encode what was decided. `known`: the
-        melody bar `cond` was played (the fused graph encodes it itself: `z_mel` may be None),
-        else it is predicted as `z_mel` (the fused graph decodes it itself: `cond` is unused).
-        `ahead`: it is the next bar to be observed; the fused re-encoder also steps the melody
-        RNN on it, kept for `observe` (two graph calls a known bar in all). `ceiling`, `cadence`:
-        see `_decide`."""
-        m = self.m
-        R = len(m._roles)
-        if m._fused is not None:
-            feeds = {"z_mel": self._zero_latent if z_mel is None else z_mel, "mask": mask,
-                     "melody": cond, "known": np.array([[known]])}
-            for i, r in enumerate(m._roles):
-                noise = self._noise(i, self._z_prev[i].shape)
-                feeds[f"{r.name}.z_prev"] = self._z_prev[i]
-                feeds[f"{r.name}.h"] = self._h[i]
-                feeds[f"{r.name}.noise"] = (noise if noise is not None
-                                            else np.zeros_like(self._z_prev[i]))
-                if self._uses_prev[i]:
-                    feeds[f"{r.name}.prev_last"] = self._prev_last[i]
-            res = m._fused[0].run(feeds)
-            logits = [(res[f"{r.name}.onset_logits"][0], res[f"{r.name}.active_logits"][0])
-                      for r in m._roles]
-            hs = [res[f"{r.name}.h_out"] for r in m._roles]
-            z_mel, cond = res["z_mel_out"], res["melody_out"]
-            if entry is not None:
-                entry.z_mel = z_mel
-        else:
-            logits, hs = [], []
-            for i in range(R):
-                on, ac, h = self._role_logits(i, z_mel, mask, cond)
-                logits.append((on, ac))
-                hs.append(h)
-        planes = self._decide(logits, mask, ceiling, cadence)
-        if m._fused is not None:
-            feeds = {"mask": mask, "melody": cond, "z_mel": z_mel, "melody.h": self._mel_h}
-            for r, p in zip(m._roles, planes):
-                feeds[f"{r.name}.planes"] = p[None].astype(np.float32)
-            res = m._fused[1].run(feeds)
-            played = [res[f"{r.name}.played"] for r in m._roles]
-            if ahead:
-                self._ahead = _Ahead(cond, mask, self._mel_h, z_mel, res["melody.z_next"],
-                                     res["melody.h_out"])
-        else:
-            played = [m._enc[i].run({"planes": planes[i][None].astype(np.float32),
-                                     "mask": mask, "melody": cond})["mu"] for i in range(R)]
+        """Every role's bar: RNN step, decode, decide, re-encode what was decided. The melody
+        bar known: its planes `melody` (1, 2, S, Pm) (its latent `z_mel`, when given, else the
+        graphs encode it); else predicted as `z_mel` (see AccompanistGraphs.decode_roles).
+        `ahead`: it is the next bar to be observed; the re-encoding also steps the melody RNN
+        on it, kept for `observe` (two graph calls a known bar in all, fused). `ceiling`,
+        `cadence`: see `_decide`."""
+        g = self.graphs
+        noise = [self._noise(i, z.shape) for i, z in enumerate(self._z_prev)]
+        dec = g.decode_roles(mask, self._z_prev, self._h, self._prev_last, noise,
+                             melody=melody, z_mel=z_mel)
+        if entry is not None:
+            entry.z_mel = dec.z_mel
+        planes = self._decide(dec.logits, mask, ceiling, cadence)
+        enc = g.encode_roles(planes, mask, dec.melody, dec.z_mel, self._mel_h if ahead else None)
+        if ahead:
+            self._ahead = _Ahead(dec.melody, mask, self._mel_h, dec.z_mel, enc.mel_next,
+                                 enc.mel_h)
         last = int(np.flatnonzero(mask[0])[-1]) if mask.any() else 0
-        for i in range(R):
-            self._h[i], self._z_prev[i] = hs[i], played[i]
+        for i in range(len(planes)):
+            self._h[i], self._z_prev[i] = dec.h[i], enc.played[i]
             self._prev_last[i] = planes[i][ACTIVE, last][None].astype(np.float32)
             if entry is not None:
-                entry.played.append(played[i])
+                entry.played.append(enc.played[i])
         return planes
-
-    def _role_logits(self, i: int, z_mel, mask, cond):
-        m = self.m
-        res = m._rnn[i].run({"z_mel": z_mel, "z_prev": self._z_prev[i], "mask": mask,
-                             "h": self._h[i]})
-        z = res["z"]
-        noise = self._noise(i, z.shape)
-        if noise is not None:
-            z = z + noise
-        feeds = {"z": z, "mask": mask, "melody": cond}
-        if self._uses_prev[i]:
-            feeds["prev_last"] = self._prev_last[i]
-        dec = m._dec[i].run(feeds)
-        return dec["onset_logits"][0], dec["active_logits"][0], res["h_out"]
 
     def _decide(self, logits, mask, ceiling: np.ndarray | None = None,
                 cadence: int | None = None) -> list[np.ndarray]:
         """Planes per role from its logits, the priors taken off first (Priors.apply)."""
-        return decide(self.m._roles, self.priors.apply(logits, ceiling, cadence), mask[0] > 0,
+        return decide(self.m.role_infos, self.priors.apply(logits, ceiling, cadence), mask[0] > 0,
                       self._prev_last)
 
     def observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
         """Commit the melody `planes` (normalised key) of the next bar unit to be observed."""
-        m = self.m
         j = self.n_observed
         act = planes[ACTIVE]
         self._last_planes = planes
         if act.any():
-            pitches = self.m._mel_spec.low_pitch + np.flatnonzero(act.any(axis=0))
+            low = self.m.mel_spec.low_pitch
+            pitches = low + np.flatnonzero(act.any(axis=0))
             self._mel_floor = int(pitches.min())
             last_step = act[np.flatnonzero(act.any(axis=1))[-1]]
-            self._mel_last = int(self.m._mel_spec.low_pitch + np.flatnonzero(last_step)[-1])
+            self._mel_last = int(low + np.flatnonzero(last_step)[-1])
         ahead, self._ahead = self._ahead, None
         entry = self._pending.pop(j, None)
         replay = entry is not None and not entry.known
-        hs = None
         if (ahead is not None and ahead.mel_h_in is self._mel_h
                 and np.array_equal(ahead.mask, mask) and np.array_equal(ahead.melody[0], planes)):
-            # accompanied with this very bar known: the fused graphs already encoded it and
-            # stepped the melody RNN on it
+            # accompanied with this very bar known: the graphs already encoded it and stepped
+            # the melody RNN on it
             z_true, self._mel_pred, self._mel_h = ahead.z_mel, ahead.mel_pred, ahead.mel_h
-        elif replay and m._roles_rnn is not None:
-            # one call: encode the bar, step the melody RNN, replay the roles on it
-            res = m._roles_rnn.run(self._replay_feeds(entry, entry.pre_h, planes=planes))
-            z_true, self._mel_pred, self._mel_h = (res["z_mel_out"], res["melody.z_next"],
-                                                   res["melody.h_out"])
-            hs = [res[f"{r}.h_out"] for r in m.roles]
+        elif replay:
+            # The accompaniment used a predicted melody: encode the bar, step the melody RNN,
+            # replay the role RNNs on the real one (fused: one call), then the bars after it.
+            z_true, self._mel_pred, self._mel_h, hs = self.graphs.observe_and_step_roles(
+                planes[None].astype(np.float32), mask, self._mel_h, entry.z_prev_in,
+                entry.pre_h, entry.mask)
+            entry.z_mel, entry.known = z_true, True
+            self._replay([self._pending[i] for i in sorted(self._pending) if i > j], hs)
         else:
             z_true = self._encode_mel(planes, mask)
             self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
         if entry is None and j >= self.n_accompanied:
             # Not accompanied (session start, a skipped bar): advance the roles on the truth.
-            self._roles_step(z_true, mask, planes[None].astype(np.float32), None, known=True)
+            self._roles_step(mask, melody=planes[None].astype(np.float32), z_mel=z_true)
             self.n_accompanied = j + 1
-        elif replay:
-            # The accompaniment used a predicted melody: replay the role RNNs on the real one.
-            entry.z_mel, entry.known = z_true, True
-            later = [self._pending[i] for i in sorted(self._pending) if i > j]
-            if hs is None:
-                self._replay([entry, *later], entry.pre_h)
-            else:
-                self._replay(later, hs)
         self.n_observed = j + 1
-
-    def _replay_feeds(self, e: _Pending, hs: list[np.ndarray],
-                      planes: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """roles_rnn's inputs for entry `e` from role states `hs`: on the melody `planes`
-        (encoded in the graph, the melody RNN stepped) or on e.z_mel (melody outputs unused)."""
-        known = planes is not None
-        feeds = {"z_mel": self._zero_latent if known else e.z_mel, "mask": e.mask,
-                 "known": np.array([[known]]), "melody.h": self._mel_h,
-                 "melody": (planes[None].astype(np.float32) if known else self._zero_planes)}
-        for i, r in enumerate(self.m.roles):
-            feeds[f"{r}.z_prev"] = e.z_prev_in[i]
-            feeds[f"{r}.h"] = hs[i]
-        return feeds
 
     def _replay(self, entries: list[_Pending], hs: list[np.ndarray]) -> None:
         """Run the role RNNs again over `entries` (on their melody latents) from role states
         `hs`, so the next bar starts from what was actually played."""
-        m = self.m
         for e in entries:
             e.pre_h = list(hs)
-            if m._roles_rnn is not None:
-                res = m._roles_rnn.run(self._replay_feeds(e, hs))
-                hs = [res[f"{r}.h_out"] for r in m.roles]
-            else:
-                hs = [m._rnn[i].run({"z_mel": e.z_mel, "z_prev": e.z_prev_in[i],
-                                     "mask": e.mask, "h": hs[i]})["h_out"]
-                      for i in range(len(m.roles))]
+            hs = self.graphs.step_roles(e.z_mel, e.z_prev_in, e.mask, hs)
         self._h = list(hs)

@@ -50,15 +50,21 @@ import onnx
 import onnx.numpy_helper
 from onnx import compose, helper
 
+from engine.models.accompanist_graphs import (ACTIVE_LOGITS, DEC, DECODE, ENC, ENCODE, FUSED,
+                                               H, H_OUT, KNOWN, MASK, MASK_PREV, MELODY,
+                                               MELODY_OUT, MELODY_RNN, MELODY_STATE, MU, NOISE,
+                                               ONSET_LOGITS, PLANES, PLAYED, PREV_LAST, RNN,
+                                               ROLE_RNN, Z, Z_MEL, Z_MEL_OUT, Z_NEXT, Z_PREV,
+                                               component, prefix)
 from engine.models.card import ModelCard, sha256_file
 
-DECODE, ENCODE, RNN = "roles_decode", "roles_encode", "roles_rnn"
-FUSED = (DECODE, ENCODE, RNN)
+# the graphs' input and output names are engine.models.accompanist_graphs'; the inner names
+# below (a component graph's, prefixed apart) are this module's own
 OLD = ("roles_step",)  # the first layout: the decision inside the graph
 
 
-def _graph(card: ModelCard, component: str, prefix: str) -> onnx.GraphProto:
-    model = onnx.load(str(card.component_path(component)))
+def _graph(card: ModelCard, name: str, prefix: str) -> onnx.GraphProto:
+    model = onnx.load(str(card.component_path(name)))
     return compose.add_prefix(model, prefix).graph
 
 
@@ -94,7 +100,7 @@ def _topological(nodes: list[onnx.NodeProto], known: set[str]) -> list[onnx.Node
 def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
     """The `roles_decode` and `roles_encode` models of `card` (not written)."""
     roles = list(card.representation["roles"])
-    first = onnx.load(str(card.component_path(f"rnn_{roles[0]}")))
+    first = onnx.load(str(card.component_path(component(ROLE_RNN, roles[0]))))
     parts = {DECODE: ([], [], {}, []), ENCODE: ([], [], {}, []), RNN: ([], [], {}, [])}
 
     def link(nodes, src: str, dst: str) -> None:
@@ -117,112 +123,112 @@ def fuse_roles(card: ModelCard) -> dict[str, onnx.ModelProto]:
             outputs.append(_renamed(_value_info(g, sub + src), p + dst))
 
     for role in roles:
-        p = f"{role}."
-        rnn = _graph(card, f"rnn_{role}", p + "rnn.")
-        dec = _graph(card, f"dec_{role}", p + "dec.")
-        enc = _graph(card, f"enc_{role}", p + "enc.")
+        p = prefix(role)
+        rnn = _graph(card, component(ROLE_RNN, role), p + "rnn.")
+        dec = _graph(card, component(DEC, role), p + "dec.")
+        enc = _graph(card, component(ENC, role), p + "enc.")
         # decode: RNN step -> (+ noise) -> decoder logits
         nodes, inits, inputs, outputs = parts[DECODE]
         for g in (rnn, dec):
             nodes.extend(g.node)
             inits.extend(g.initializer)
-        for name, g, sub in (("z_mel", rnn, "rnn."), ("mask", rnn, "rnn."),
-                             ("melody", dec, "dec.")):  # shared, typed by their graph
+        for name, g, sub in ((Z_MEL, rnn, "rnn."), (MASK, rnn, "rnn."),
+                             (MELODY, dec, "dec.")):  # shared, typed by their graph
             inputs.setdefault(name, _renamed(_value_info(g, p + sub + name), name))
-        inputs[p + "z_prev"] = _renamed(_value_info(rnn, p + "rnn.z_prev"), p + "z_prev")
-        inputs[p + "h"] = _renamed(_value_info(rnn, p + "rnn.h"), p + "h")
-        inputs[p + "noise"] = _renamed(_value_info(rnn, p + "rnn.z_prev"), p + "noise")
-        link(nodes, "z_mel_used", p + "rnn.z_mel")
-        link(nodes, "mask", p + "rnn.mask")
-        for name in ("z_prev", "h"):
+        inputs[p + Z_PREV] = _renamed(_value_info(rnn, p + "rnn." + Z_PREV), p + Z_PREV)
+        inputs[p + H] = _renamed(_value_info(rnn, p + "rnn." + H), p + H)
+        inputs[p + NOISE] = _renamed(_value_info(rnn, p + "rnn." + Z_PREV), p + NOISE)
+        link(nodes, "z_mel_used", p + "rnn." + Z_MEL)
+        link(nodes, MASK, p + "rnn." + MASK)
+        for name in (Z_PREV, H):
             link(nodes, p + name, p + "rnn." + name)
-        nodes.append(helper.make_node("Add", [p + "rnn.z", p + "noise"], [p + "dec.z"]))
-        link(nodes, "mask", p + "dec.mask")
-        link(nodes, "melody_used", p + "dec.melody")
-        if any(v.name == p + "dec.prev_last" for v in dec.input):
-            inputs[p + "prev_last"] = _renamed(_value_info(dec, p + "dec.prev_last"),
-                                               p + "prev_last")
-            link(nodes, p + "prev_last", p + "dec.prev_last")
-        for src, dst, g in ((p + "dec.onset_logits", p + "onset_logits", dec),
-                            (p + "dec.active_logits", p + "active_logits", dec),
-                            (p + "rnn.h_out", p + "h_out", rnn)):
+        nodes.append(helper.make_node("Add", [p + "rnn." + Z, p + NOISE], [p + "dec." + Z]))
+        link(nodes, MASK, p + "dec." + MASK)
+        link(nodes, "melody_used", p + "dec." + MELODY)
+        if any(v.name == p + "dec." + PREV_LAST for v in dec.input):
+            inputs[p + PREV_LAST] = _renamed(_value_info(dec, p + "dec." + PREV_LAST),
+                                             p + PREV_LAST)
+            link(nodes, p + PREV_LAST, p + "dec." + PREV_LAST)
+        for src, dst, g in ((p + "dec." + ONSET_LOGITS, p + ONSET_LOGITS, dec),
+                            (p + "dec." + ACTIVE_LOGITS, p + ACTIVE_LOGITS, dec),
+                            (p + "rnn." + H_OUT, p + H_OUT, rnn)):
             link(nodes, src, dst)
             outputs.append(_renamed(_value_info(g, src), dst))
         # rnn: the RNN step alone (a second copy of its graph, prefixed apart)
-        embed(parts[RNN], _graph(card, f"rnn_{role}", p + "replay."), p, p + "replay.",
-              shared=("mask",), own=("z_prev", "h"), outs=(("h_out", "h_out"),))
-        link(parts[RNN][0], "z_mel_used", p + "replay.z_mel")
+        embed(parts[RNN], _graph(card, component(ROLE_RNN, role), p + "replay."), p,
+              p + "replay.", shared=(MASK,), own=(Z_PREV, H), outs=((H_OUT, H_OUT),))
+        link(parts[RNN][0], "z_mel_used", p + "replay." + Z_MEL)
         # encode: the decided planes -> the role's next previous latent
-        embed(parts[ENCODE], enc, p, p + "enc.", shared=("mask", "melody"), own=("planes",),
-              outs=(("mu", "played"),))
+        embed(parts[ENCODE], enc, p, p + "enc.", shared=(MASK, MELODY), own=(PLANES,),
+              outs=((MU, PLAYED),))
     # the melody's own graphs, once: its encoder in front of the roles (a known bar), its RNN
     # step beside the re-encoders (the bar is then observed with no call of its own)
     melody = card.representation["tracks"][0]["name"]
-    mel_enc = _graph(card, f"enc_{melody}", "melody.enc.")
-    mel_rnn = _graph(card, "melody_rnn", "melody.rnn.")
-    z_info = _value_info(mel_rnn, "melody.rnn.z_prev")
+    mel = prefix(MELODY_STATE)
+    mel_enc = _graph(card, component(ENC, melody), mel + "enc.")
+    mel_rnn = _graph(card, MELODY_RNN, mel + "rnn.")
+    z_info = _value_info(mel_rnn, mel + "rnn." + Z_PREV)
 
     def melody_encoder(part) -> None:
         """z_mel_used = known ? the melody encoder on `melody` : the given `z_mel`."""
         nodes, inits, inputs, outputs = part
-        embed(part, mel_enc, "", "melody.enc.", shared=("mask",))
-        link(nodes, "melody", "melody.enc.planes")
-        inputs.setdefault("melody", _renamed(_value_info(mel_enc, "melody.enc.planes"),
-                                             "melody"))
-        inputs["z_mel"] = _renamed(z_info, "z_mel")
-        inputs["known"] = helper.make_tensor_value_info("known", onnx.TensorProto.BOOL,
-                                                        ["batch", 1])
-        nodes.append(helper.make_node("Where", ["known", "melody.enc.mu", "z_mel"],
+        embed(part, mel_enc, "", mel + "enc.", shared=(MASK,))
+        link(nodes, MELODY, mel + "enc." + PLANES)
+        inputs.setdefault(MELODY, _renamed(_value_info(mel_enc, mel + "enc." + PLANES), MELODY))
+        inputs[Z_MEL] = _renamed(z_info, Z_MEL)
+        inputs[KNOWN] = helper.make_tensor_value_info(KNOWN, onnx.TensorProto.BOOL,
+                                                      ["batch", 1])
+        nodes.append(helper.make_node("Where", [KNOWN, mel + "enc." + MU, Z_MEL],
                                       ["z_mel_used"]))
-        link(nodes, "z_mel_used", "z_mel_out")
-        outputs.append(_renamed(z_info, "z_mel_out"))
+        link(nodes, "z_mel_used", Z_MEL_OUT)
+        outputs.append(_renamed(z_info, Z_MEL_OUT))
 
     def melody_step(part, z: str) -> None:
         """The melody RNN stepped on latent `z` (the bar's mask, state `melody.h`)."""
         nodes = part[0]
-        embed(part, mel_rnn, "melody.", "melody.rnn.", own=("h",),
-              outs=(("z_next", "z_next"), ("h_out", "h_out")))
-        link(nodes, z, "melody.rnn.z_prev")
-        link(nodes, "mask", "melody.rnn.mask_prev")
+        embed(part, mel_rnn, mel, mel + "rnn.", own=(H,),
+              outs=((Z_NEXT, Z_NEXT), (H_OUT, H_OUT)))
+        link(nodes, z, mel + "rnn." + Z_PREV)
+        link(nodes, MASK, mel + "rnn." + MASK_PREV)
 
     melody_encoder(parts[DECODE])
     # the bar the decoders hear: the melody given (known), else the melody decoder's
     # probabilities for the predicted latent, as (1,2,S,Pm) like the planes
     nodes, inits, inputs, outputs = part = parts[DECODE]
-    mel_dec = _graph(card, f"dec_{melody}", "melody.dec.")
-    embed(part, mel_dec, "", "melody.dec.", shared=("mask",))
-    link(nodes, "z_mel", "melody.dec.z")
-    planes = _value_info(mel_enc, "melody.enc.planes")
+    mel_dec = _graph(card, component(DEC, melody), mel + "dec.")
+    embed(part, mel_dec, "", mel + "dec.", shared=(MASK,))
+    link(nodes, Z_MEL, mel + "dec." + Z)
+    planes = _value_info(mel_enc, mel + "enc." + PLANES)
     dims = [d.dim_value for d in planes.type.tensor_type.shape.dim[1:]]
     inits.append(onnx.numpy_helper.from_array(np.array([-1, *dims], np.int64), "melody.shape"))
     inits.append(onnx.numpy_helper.from_array(np.array([-1, 1, 1, 1], np.int64),
                                               "melody.known_shape"))
     nodes.extend([
-        helper.make_node("Concat", ["melody.dec.onset_logits", "melody.dec.active_logits"],
+        helper.make_node("Concat", [mel + "dec." + ONSET_LOGITS, mel + "dec." + ACTIVE_LOGITS],
                          ["melody.logits"], axis=1),
         helper.make_node("Reshape", ["melody.logits", "melody.shape"], ["melody.planes"]),
         helper.make_node("Sigmoid", ["melody.planes"], ["melody.predicted"]),
-        helper.make_node("Reshape", ["known", "melody.known_shape"], ["melody.known"]),
-        helper.make_node("Where", ["melody.known", "melody", "melody.predicted"],
+        helper.make_node("Reshape", [KNOWN, "melody.known_shape"], ["melody.known"]),
+        helper.make_node("Where", ["melody.known", MELODY, "melody.predicted"],
                          ["melody_used"]),
     ])
-    link(nodes, "melody_used", "melody_out")
-    outputs.append(_renamed(planes, "melody_out"))
+    link(nodes, "melody_used", MELODY_OUT)
+    outputs.append(_renamed(planes, MELODY_OUT))
     part = parts[ENCODE]
-    part[2]["z_mel"] = _renamed(z_info, "z_mel")
-    melody_step(part, "z_mel")
+    part[2][Z_MEL] = _renamed(z_info, Z_MEL)
+    melody_step(part, Z_MEL)
     melody_encoder(parts[RNN])
     melody_step(parts[RNN], "z_mel_used")
     models = {}
-    for component, (nodes, inits, inputs, outputs) in parts.items():
+    for fused, (nodes, inits, inputs, outputs) in parts.items():
         nodes = _topological(nodes, set(inputs) | {i.name for i in inits})
-        graph = helper.make_graph(nodes, f"{card.name}.{component}", list(inputs.values()),
+        graph = helper.make_graph(nodes, f"{card.name}.{fused}", list(inputs.values()),
                                   outputs, inits)
         model = helper.make_model(graph, opset_imports=list(first.opset_import),
                                   producer_name="popmusicnet-fuse")
         model.ir_version = first.ir_version
         onnx.checker.check_model(model)
-        models[component] = model
+        models[fused] = model
     return models
 
 
@@ -237,17 +243,17 @@ def add_fused(card_path: str | Path, *, slim: bool = False) -> list[Path]:
     card.verify()
     written = []
     roles = list(card.representation["roles"])
-    per_role = [f"{kind}_{r}" for r in roles for kind in ("enc", "dec", "rnn")]
+    per_role = [component(kind, r) for r in roles for kind in (ENC, DEC, ROLE_RNN)]
     if not all(c in card.files for c in per_role):
         if all(c in card.files for c in FUSED):
             return written  # already slim
         raise ValueError(f"{card_path}: per-role graphs missing, cannot fuse")
-    for component, model in fuse_roles(card).items():
-        dest = card_path.parent / f"{card.name}.{component}.onnx"
+    for fused, model in fuse_roles(card).items():
+        dest = card_path.parent / f"{card.name}.{fused}.onnx"
         with atomic_path(dest) as tmp:
             onnx.save(model, str(tmp))
-        card.files[component] = dest.name
-        card.sha256[component] = sha256_file(dest)
+        card.files[fused] = dest.name
+        card.sha256[fused] = sha256_file(dest)
         written.append(dest)
     for old in OLD:
         if old in card.files:
@@ -256,9 +262,9 @@ def add_fused(card_path: str | Path, *, slim: bool = False) -> list[Path]:
     card.training["fused"] = (f"{', '.join(FUSED)} composed from the rnn/dec/enc role graphs "
                               "by `python -m engine.training.accompanist.fuse CARD`")
     if slim:
-        for component in per_role:
-            (card_path.parent / card.files.pop(component)).unlink(missing_ok=True)
-            card.sha256.pop(component, None)
+        for graph in per_role:
+            (card_path.parent / card.files.pop(graph)).unlink(missing_ok=True)
+            card.sha256.pop(graph, None)
         card.training["fused"] += (" --slim (the per-role graphs dropped: the runtime and the "
                                    "evaluation run the fused ones)")
     card.write(card_path)

@@ -11,7 +11,7 @@ classifiers need and splits them:
 - `top_line()`: the part with the highest mean pitch reduced to a skyline, the "top voice" view
   (older models, and the secondary row of the report);
 - `chords` of a one-part piece (a folk tune): one diatonic triad per bar from
-  engine.training.data.folk.naive_triad_chords in the tune's key (engine.music.melody_key), as
+  engine.training.data.folk_triads.naive_triad_chords in the tune's key (engine.music.melody_key), as
   (start, end, root pitch class, minor) rows in quarter notes; engine.training.classify.texture
   realises them as an accompaniment (rule-made chords, not a human's);
 - splits of our own (`assign_splits`): styles' groups (hymn tune, mass, work, tune joined by
@@ -97,11 +97,11 @@ def from_styles_piece(sp) -> Piece:
 
 
 def naive_chords(song) -> np.ndarray | None:
-    """One diatonic triad per bar of a melody (engine.training.data.folk.naive_triad_chords,
+    """One diatonic triad per bar of a melody (engine.training.data.folk_triads.naive_triad_chords,
     I IV V vi ii / i iv V VI III, in the melody's key by engine.music.melody_key) as (start, end,
     root pitch class, minor) rows in quarter notes; None without a melody."""
     from engine.music import melody_key
-    from engine.training.data.folk import naive_triad_chords
+    from engine.training.data.folk_triads import naive_triad_chords
 
     track = song.melody_track()
     key = melody_key(track.notes) if track is not None and track.notes else None
