@@ -19,23 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.synth.jackd import PrivateJackd
+from engine.synth.jackd import PrivateJackd, terminate
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIOD = 256  # roomier than the bench's 128: CI machines are shared and loaded
-
-
-def _kill(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -74,8 +63,8 @@ def _play_into_live(env, plan_path, rec, out):
         probe_out, _ = probe.communicate(timeout=40)
         live_out, _ = live.communicate(timeout=30)
     finally:
-        _kill(probe)
-        _kill(live)
+        terminate(probe)
+        terminate(live)
     return probe, probe_out, live, live_out
 
 
@@ -131,12 +120,12 @@ def test_jackd_stopping_ends_live_cleanly(jack_server):
             assert time.monotonic() < deadline and live.poll() is None, "live did not start"
             time.sleep(0.1)
         time.sleep(0.5)
-        _kill(proc)  # the server goes away mid-performance
+        terminate(proc)  # the server goes away mid-performance
         t0 = time.monotonic()
         out, _ = live.communicate(timeout=20)
         assert time.monotonic() - t0 < 15
     finally:
-        _kill(live)
+        terminate(live)
     assert live.returncode == 1, out
     assert "JACK server stopped" in out
 
@@ -180,7 +169,7 @@ def test_keyboard_unplugged_and_plugged_back(jack_server, monkeypatch):
         live.send_signal(signal.SIGTERM)
         out, _ = live.communicate(timeout=15)
     finally:
-        _kill(live)
+        terminate(live)
         kbd.close()
     assert live.returncode == 0, out
     assert "vanished" in out and "is back" in out
@@ -220,6 +209,6 @@ def test_the_virtual_input_is_a_client_of_its_own_and_named(jack_server):
             time.sleep(0.1)
         out, _ = live.communicate(timeout=20)
     finally:
-        _kill(live)
+        terminate(live)
     assert live.returncode == 0, out
     assert "connect your keyboard to the MIDI input popmusicnet-in:in" in out

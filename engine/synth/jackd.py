@@ -12,6 +12,19 @@ import tempfile
 import time
 
 
+
+def terminate(proc: subprocess.Popen | None, timeout_s: float = 5.0) -> None:
+    """Stop a child process politely: SIGTERM, then SIGKILL if it has not exited within
+    `timeout_s`. Nothing to do for None or a process that has already exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+
 class PrivateJackd:
     """`with PrivateJackd("pmn-test-1", period=256) as server:` runs clients with `server.env`
     (JACK_DEFAULT_SERVER set to the server's name, JACK_NO_START_SERVER=1). `start()` returns
@@ -55,15 +68,7 @@ class PrivateJackd:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(self.proc)
 
     def __enter__(self) -> PrivateJackd:
         return self

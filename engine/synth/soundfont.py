@@ -87,6 +87,13 @@ def _from_config() -> tuple[str | None, Path]:
     return (str(value) if value else None), cfg
 
 
+def _folder_candidates(folder: Path) -> list[Path]:
+    """A soundfont folder's files in the finder's order: the preferred names, then any other
+    .sf2 by name (a preferred name may not exist)."""
+    return ([folder / name for name in PREFERRED]
+            + sorted(p for p in folder.glob("*.sf2") if p.name not in PREFERRED))
+
+
 def find_soundfont(explicit: str | Path | None = None) -> Path:
     """The SoundFont to use (see the module docstring for the order)."""
     if explicit:
@@ -103,9 +110,7 @@ def find_soundfont(explicit: str | Path | None = None) -> Path:
         if not folder.is_dir():
             looked.append(f"{folder}/*.sf2 (no such folder)")
             continue
-        candidates = [folder / name for name in PREFERRED]
-        candidates += sorted(p for p in folder.glob("*.sf2") if p.name not in PREFERRED)
-        for cand in candidates:
+        for cand in _folder_candidates(folder):
             if cand.is_file():
                 try:
                     return validate_soundfont(cand)
@@ -128,8 +133,7 @@ def installed_soundfonts() -> list[Path]:
     cands: list[Path] = []
     for folder in SYSTEM_DIRS:
         if folder.is_dir():
-            cands += [folder / n for n in PREFERRED]
-            cands += sorted(p for p in folder.glob("*.sf2") if p.name not in PREFERRED)
+            cands += _folder_candidates(folder)
     b = bundled_soundfont()
     if b is not None:
         cands.append(b)

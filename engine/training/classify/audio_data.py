@@ -28,6 +28,7 @@ from engine.synth.fluid import import_fluidsynth
 from engine.synth.soundfont import another_soundfont, find_soundfont
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
+from engine.training.classify.options import PROGRAM_CHOICE_NAMES
 from engine.training.classify.texture import OOD_SETS, training_texture
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ WIDE_PROGRAMS = tuple(range(112))
 #: The melodic GM programs the default training renders never use: the "other GM programs"
 #: test set.
 OTHER_PROGRAMS = tuple(p for p in WIDE_PROGRAMS if p not in PROGRAMS)
-PROGRAM_CHOICES = {"default": PROGRAMS, "wide": WIDE_PROGRAMS}
+PROGRAM_CHOICES = dict(zip(PROGRAM_CHOICE_NAMES, (PROGRAMS, WIDE_PROGRAMS)))
 _CHANNELS = tuple(c for c in range(16) if c != 9)  # channel 10 is drums in GM
 #: What a render holds: the whole score, or the top part alone (the secondary measurement).
 RENDER_SCORE = "score"

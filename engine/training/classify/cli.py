@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.training.classify.options import add_render_options
+
 KIND = "classifier"
 HELP = ("train a style classifier: pianoroll CNN, melody Transformer or spectrogram CNN "
         "(Bach, Palestrina, Monteverdi, Trecento, Classical, Irish, German folk)")
@@ -47,14 +49,7 @@ def register(p: argparse.ArgumentParser) -> None:
                         "their top line, top line + bass or some parts): MIDI, extra windows per "
                         "piece as a share of --max-windows; audio, the share of the whole-score "
                         "renders (default 0)")
-    p.add_argument("--programs", choices=("default", "wide"), default="default",
-                   help="audio: GM programs of the training renders, 14 classical and folk "
-                        "instruments (default) or every melodic program (wide)")
-    p.add_argument("--other-soundfont", type=float, default=0.0, metavar="SHARE",
-                   help="audio: share of the training renders through a second installed "
-                        "soundfont (default 0)")
-    p.add_argument("--init", default=None, metavar="MODEL",
-                   help="audio: start from this installed audio classifier's weights")
+    add_render_options(p, prefix="audio: ")
     p.add_argument("--train-hop", type=int, default=None, metavar="STEPS",
                    help="MIDI: hop of the training windows (default half the window hop)")
     p.add_argument("--seconds", type=float, default=20.0,

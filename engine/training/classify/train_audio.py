@@ -24,13 +24,14 @@ import torch
 from engine import audio_features as af
 from engine.errors import UserInputError
 from engine.models.classifier import KIND_AUDIO
-from engine.training.classify import corpus
 from engine.synth.soundfont import another_soundfont, find_soundfont
+from engine.training.classify import corpus
 from engine.training.classify.audio_data import (PROGRAM_CHOICES, PROGRAMS, RENDER_TOP_PART,
                                                   audio_sets, train_renders_per_class)
-from engine.training.classify.models import SpectrogramCNN
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                split_summary)
+from engine.training.classify.models import SpectrogramCNN
+from engine.training.classify.options import add_render_options
 from engine.training.classify.trainer import export_and_measure, fit
 from engine.training.classify.trainer import spec_augment as masking
 from engine.training.common import ProgressLog, pick_device, seed_everything
@@ -232,15 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="mask one run of frames and one of bands in each training window")
     ap.add_argument("--patience", type=int, default=4,
                     help="stop after this many epochs without a better validation score")
-    ap.add_argument("--programs", choices=tuple(PROGRAM_CHOICES), default="default",
-                    help="GM programs of the training renders: default (14 classical and folk "
-                         "instruments) or wide (every melodic program, 0-111)")
-    ap.add_argument("--other-soundfont", type=float, default=0.0, metavar="SHARE",
-                    help="share of the training renders made with an installed soundfont other "
-                         "than the finder's (default 0)")
-    ap.add_argument("--init", default=None, metavar="MODEL",
-                    help="start from this audio classifier (name or card path) instead of "
-                         "random weights")
+    add_render_options(ap)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch", type=int, default=64)

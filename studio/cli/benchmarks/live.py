@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine.synth.jackd import PrivateJackd
+from engine.synth.jackd import PrivateJackd, terminate
 
 NAME = "live"
 HELP = ("live engine: note-on to sound latency in a JACK loop, accompaniment timing, xruns, CPU, "
@@ -148,15 +147,6 @@ class _ReferenceServer:
         self.server.stop()
 
 
-def _kill(p) -> None:
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
 def _bench_soundfont():
     """TimGM6mb from pretty_midi: a fixed, small soundfont, so runs compare (its square lead,
     program 80, reaches -40 dBFS 28 frames after a voice starts: measured offline)."""
@@ -197,8 +187,8 @@ def latency_run(server: _Server, n: int, spacing: float, thru: str, load: bool,
         probe_out, _ = probe.communicate(timeout=n * spacing + 60)
         live_out, _ = live.communicate(timeout=30)
     finally:
-        _kill(probe)
-        _kill(live)
+        terminate(probe)
+        terminate(live)
     if probe.returncode != 0:
         raise RuntimeError(f"measuring client failed: {probe_out[-400:]}")
     data = np.load(rec)
