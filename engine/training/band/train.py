@@ -131,14 +131,14 @@ def train(args: argparse.Namespace) -> Path:
     torch.set_num_threads(max(1, args.threads))
     seed_everything(args.seed)
     log = ProgressLog()
+    device = pick_device(args.device)  # a wrong --device fails before the data is read
+    log.emit("device", device=str(device))
     pieces = load_chord_pieces()
     tr = [p for p in pieces if p.split == "train"]
     va = [p for p in pieces if p.split == "valid"]
     if not tr or not va:
         raise ValueError("no chord data (train and valid splits are both needed)")
     log.emit("data", train=len(tr), valid=len(va), beats=sum(len(p.y) for p in tr))
-    device = pick_device(args.device)
-    log.emit("device", device=str(device))
     off = OfflineChords(args.hidden, args.dropout).to(device)
     cau = CausalChords(args.hidden, args.dropout).to(device)
     opt = torch.optim.Adam([*off.parameters(), *cau.parameters()], lr=args.lr)
