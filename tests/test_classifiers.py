@@ -222,6 +222,34 @@ def test_train_audio_cli_rejects_bad_options(capsys):
         assert words in capsys.readouterr().err
 
 
+def test_one_parser_for_every_classifier_entry_point(monkeypatch):
+    """`popmusicnet train classifier` and the module entry points reach the trainer with the
+    same arguments (the shipped Transformer's --balanced included)."""
+    pytest.importorskip("torch")
+    from engine.training.classify import train_audio, train_midi
+    from studio.cli import main as cli_main
+
+    calls = []
+    monkeypatch.setattr(train_midi, "train_midi", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(train_audio, "train_audio", lambda *a, **k: calls.append((a, k)))
+    midi = ["--arch", "transformer", "--epochs", "3", "--balanced", "--texture", "0.5"]
+    audio = ["--channels", "8,8,16,16", "--spec-augment", "--epochs", "2", "--balanced"]
+    assert cli_main(["train", "classifier", *midi]) == 0
+    assert train_midi.main(midi) == 0
+    assert cli_main(["train", "classifier", "--arch", "audio", *audio]) == 0
+    assert train_audio.main(audio) == 0
+    (a1, k1), (a2, k2), (_, k3), (_, k4) = calls
+    assert a1 == a2 == ("transformer",)
+    assert k1.pop("command").startswith("popmusicnet train classifier")
+    assert k2.pop("command").startswith("python -m engine.training.classify.train_midi")
+    for k in calls:  # both stage --out beside assets/models
+        assert k[1].pop("out_dir").parent == Path("assets")
+    assert k1 == k2 and k1["balanced"] and k1["epochs"] == 3 and k1["single_part"] == 0.25
+    k3.pop("command"), k4.pop("command")
+    assert k3 == k4 and k3["channels"] == [8, 8, 16, 16] and k3["spec_augment"]
+    assert k3["single_part"] == 0.2 and k3["balanced"]
+
+
 # -- tiny training round trips ------------------------------------------------------------------
 def _toy_pieces(n_per_class: int = 8, seed: int = 0):
     """Two styles a model can tell apart: stepwise tunes in even notes vs leaping dotted tunes."""

@@ -28,7 +28,7 @@ from engine.synth.fluid import import_fluidsynth
 from engine.synth.soundfont import another_soundfont, find_soundfont
 from engine.training.classify import corpus
 from engine.training.classify.metrics import PieceSet
-from engine.training.classify.options import PROGRAM_CHOICE_NAMES
+from engine.training.classify.cli import PROGRAM_CHOICE_NAMES
 from engine.training.classify.texture import OOD_SETS, training_texture
 
 log = logging.getLogger(__name__)

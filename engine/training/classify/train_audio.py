@@ -11,7 +11,6 @@ rendered alone (the secondary, single-instrument row).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -26,12 +25,11 @@ from engine.errors import UserInputError
 from engine.models.classifier import KIND_AUDIO
 from engine.synth.soundfont import another_soundfont, find_soundfont
 from engine.training.classify import corpus
-from engine.training.classify.audio_data import (PROGRAM_CHOICES, PROGRAMS, RENDER_TOP_PART,
+from engine.training.classify.audio_data import (PROGRAMS, RENDER_TOP_PART,
                                                   audio_sets, train_renders_per_class)
 from engine.training.classify.datasets import (CACHE_DIR, DEFAULT_CORPUS, load_corpus,
                                                split_summary)
 from engine.training.classify.models import SpectrogramCNN
-from engine.training.classify.options import add_render_options
 from engine.training.classify.trainer import export_and_measure, fit
 from engine.training.classify.trainer import spec_augment as masking
 from engine.training.common import ProgressLog, pick_device, seed_everything
@@ -199,93 +197,12 @@ def init_from_model(model: SpectrogramCNN, init: str | Path, labels: Sequence[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("assets/models"))
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--eval-seconds", type=float, default=None,
-                    help="render each valid/test piece whole, up to this many seconds (at "
-                         "least --seconds), as `classify FILE.wav` reads a whole recording "
-                         "(default: --seconds from the start)")
-    ap.add_argument("--window-seconds", type=float, default=5.0,
-                    help="length of one spectrogram window (default 5 s; hop: half of it)")
-    ap.add_argument("--train-renders", type=int, default=1)
-    ap.add_argument("--single-part", type=float, default=0.2,
-                    help="share of training renders of one part alone (default 0.2)")
-    ap.add_argument("--texture", type=float, default=0.0,
-                    help="share of the whole-score training renders made of the piece with its "
-                         "texture changed (default 0)")
-    ap.add_argument("--time-pool", type=int, default=1,
-                    help="average this many spectrogram frames before the CNN (default 1)")
-    ap.add_argument("--renders-per-class", type=int, default=0,
-                    help="render each class's training pieces about this many times in all "
-                         "(more renders of the pieces of small classes; default 0: off)")
-    ap.add_argument("--max-renders", type=int, default=12,
-                    help="at most this many renders of one piece (default 12)")
-    ap.add_argument("--channels", default="16,32,32,64",
-                    help="channels of the four conv layers (default 16,32,32,64)")
-    ap.add_argument("--balanced", action="store_true",
-                    help="draw each epoch's windows with every class equally likely "
-                         "(unweighted loss) instead of class-weighting the loss")
-    ap.add_argument("--epoch-windows", type=int, default=None,
-                    help="windows per epoch (default: every training window once)")
-    ap.add_argument("--spec-augment", action="store_true",
-                    help="mask one run of frames and one of bands in each training window")
-    ap.add_argument("--patience", type=int, default=4,
-                    help="stop after this many epochs without a better validation score")
-    add_render_options(ap)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--max-seconds", type=float, default=600.0)
-    ap.add_argument("--threads", type=int, default=1)
-    a = ap.parse_args(argv)
-    try:
-        channels = [int(c) for c in a.channels.split(",")]
-    except ValueError:
-        channels = []
-    if len(channels) != 4 or min(channels) < 1:
-        ap.error(f"--channels needs four positive integers, got {a.channels!r}")
-    for flag, value, low in (("--renders-per-class", a.renders_per_class, 0),
-                             ("--max-renders", a.max_renders, 1),
-                             ("--train-renders", a.train_renders, 1),
-                             ("--patience", a.patience, 1), ("--epochs", a.epochs, 1)):
-        if value < low:
-            ap.error(f"{flag} must be at least {low}, got {value}")
-    for flag, value in (("--texture", a.texture), ("--other-soundfont", a.other_soundfont),
-                        ("--single-part", a.single_part)):
-        if not 0 <= value <= 1:
-            ap.error(f"{flag} must be between 0 and 1, got {value:g}")
-    if a.epoch_windows is not None and a.epoch_windows < 1:
-        ap.error(f"--epoch-windows must be at least 1, got {a.epoch_windows}")
-    torch.set_num_threads(a.threads)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    cmd = "python -m engine.training.classify.train_audio " + " ".join(argv or sys.argv[1:])
-    if not 1.0 <= a.window_seconds <= a.seconds:
-        ap.error(f"--window-seconds must be between 1 and --seconds ({a.seconds:g}), "
-                 f"got {a.window_seconds:g}")
-    try:
-        _train(a, channels, cmd)
-    except UserInputError as e:
-        ap.error(str(e))
-    return 0
+    """`python -m engine.training.classify.train_audio`: the same options as `popmusicnet train
+    classifier` (engine.training.classify.cli), --arch audio by default."""
+    from engine.training.classify import cli
 
-
-def _train(a: argparse.Namespace, channels: list[int], cmd: str) -> None:
-    train_audio(out_dir=a.out, corpus_path=a.corpus, seconds=a.seconds,
-                eval_seconds=a.eval_seconds,
-                window_seconds=a.window_seconds,
-                train_renders=a.train_renders, single_part=a.single_part,
-                texture=a.texture, time_pool=a.time_pool, epochs=a.epochs,
-                renders_per_class=a.renders_per_class, max_renders=a.max_renders,
-                channels=channels, balanced=a.balanced, epoch_windows=a.epoch_windows,
-                spec_augment=a.spec_augment, patience=a.patience,
-                programs=PROGRAM_CHOICES[a.programs], other_soundfont=a.other_soundfont,
-                init=a.init,
-                lr=a.lr, batch=a.batch, seed=a.seed, device=a.device,
-                max_seconds=a.max_seconds, command=cmd.strip())
+    return cli.main(argv, prog="engine.training.classify.train_audio", arch="audio",
+                    description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ ONNX graph (the runtime's own path), from the whole score and from the top part 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -155,41 +154,12 @@ def write_unsure_threshold(card_path: Path, valid_sets) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", choices=sorted(NAMES), default="cnn")
-    ap.add_argument("--out", type=Path, default=Path("assets/models"))
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--max-windows", type=int, default=16)
-    ap.add_argument("--view", choices=VIEWS, default=VIEW_SCORE)
-    ap.add_argument("--train-hop", type=int, default=None,
-                    help="hop of training windows in steps (default half the window hop)")
-    ap.add_argument("--single-part", type=float, default=0.25,
-                    help="extra single-part training windows per piece, as a share of "
-                         "--max-windows (default 0.25)")
-    ap.add_argument("--texture", type=float, default=0.0,
-                    help="extra windows per piece of the piece with its texture changed (folk "
-                         "tunes accompanied, scores reduced), as a share of --max-windows "
-                         "(default 0)")
-    ap.add_argument("--balanced", action="store_true",
-                    help="draw each epoch's windows with every class equally likely "
-                         "(unweighted loss) instead of class-weighting the loss")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--max-seconds", type=float, default=600.0)
-    ap.add_argument("--threads", type=int, default=1)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    cmd = "python -m engine.training.classify.train_midi " + " ".join(argv or sys.argv[1:])
-    train_midi(a.arch, out_dir=a.out, corpus_path=a.corpus, epochs=a.epochs, lr=a.lr,
-               batch=a.batch, max_windows=a.max_windows, view=a.view,
-               train_hop=a.train_hop, texture=a.texture,
-               single_part=a.single_part, seed=a.seed, device=a.device, balanced=a.balanced,
-               max_seconds=a.max_seconds, command=cmd.strip())
-    return 0
+    """`python -m engine.training.classify.train_midi`: the same options as `popmusicnet train
+    classifier` (engine.training.classify.cli), --arch cnn by default."""
+    from engine.training.classify import cli
+
+    return cli.main(argv, prog="engine.training.classify.train_midi",
+                    arch="cnn", description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
