@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import UserInputError
 from engine.models.line_decoding import decide
+from engine.models.voice_leading import highest_line
 from engine.models.accompanist_priors import Priors
 from engine.music import Key, Note, estimate_key, fold_octaves, melody_key
 from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_bar, step_mask
@@ -100,6 +101,7 @@ class AccompanimentSession:
         self._z_prev = [np.zeros((1, L), np.float32) for _ in range(R)]
         # what each role still sounds at the last bar line (decoders that take it: newer cards)
         self._prev_last = [np.zeros((1, r.spec.n_pitches), np.float32) for r in model.role_infos]
+        self._mel_tail = -1  # the melody's pitch at the last step of the bar before (-1: none)
         self._pending: dict[int, _Pending] = {}
         self.n_observed = 0
         self.n_accompanied = 0
@@ -233,7 +235,7 @@ class AccompanimentSession:
             cadence = int(struck[-1]) if struck.size else 0
         planes = self._roles_step(mask, melody=melody, z_mel=z_mel, entry=entry,
                                   ahead=mel_planes is not None and k == self.n_observed,
-                                  ceiling=ceiling, cadence=cadence)
+                                  ceiling=ceiling, cadence=cadence, heard=mel_planes)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
@@ -287,25 +289,29 @@ class AccompanimentSession:
     def _roles_step(self, mask, *, melody: np.ndarray | None = None,
                     z_mel: np.ndarray | None = None, entry: _Pending | None = None,
                     ahead: bool = False, ceiling: np.ndarray | None = None,
-                    cadence: int | None = None) -> list[np.ndarray]:
+                    cadence: int | None = None,
+                    heard: np.ndarray | None = None) -> list[np.ndarray]:
         """Every role's bar: RNN step, decode, decide, re-encode what was decided. The melody
         bar known: its planes `melody` (1, 2, S, Pm) (its latent `z_mel`, when given, else the
         graphs encode it); else predicted as `z_mel` (see AccompanistGraphs.decode_roles).
         `ahead`: it is the next bar to be observed; the re-encoding also steps the melody RNN
         on it, kept for `observe` (two graph calls a known bar in all, fused). `ceiling`,
-        `cadence`: see `_decide`."""
+        `cadence`: see `_decide`; `heard`: the bar's melody planes when it is known (not a
+        guess): the voices keep from parallels with it."""
         g = self.graphs
         noise = [self._noise(i, z.shape) for i, z in enumerate(self._z_prev)]
         dec = g.decode_roles(mask, self._z_prev, self._h, self._prev_last, noise,
                              melody=melody, z_mel=z_mel)
         if entry is not None:
             entry.z_mel = dec.z_mel
-        planes = self._decide(dec.logits, mask, ceiling, cadence)
+        line = None if heard is None else highest_line(heard[ACTIVE], self.m.mel_spec.low_pitch)
+        planes = self._decide(dec.logits, mask, ceiling, cadence, line)
         enc = g.encode_roles(planes, mask, dec.melody, dec.z_mel, self._mel_h if ahead else None)
         if ahead:
             self._ahead = _Ahead(dec.melody, mask, self._mel_h, dec.z_mel, enc.mel_next,
                                  enc.mel_h)
         last = int(np.flatnonzero(mask[0])[-1]) if mask.any() else 0
+        self._mel_tail = -1 if line is None else int(line[last])
         for i in range(len(planes)):
             self._h[i], self._z_prev[i] = dec.h[i], enc.played[i]
             self._prev_last[i] = planes[i][ACTIVE, last][None].astype(np.float32)
@@ -314,10 +320,12 @@ class AccompanimentSession:
         return planes
 
     def _decide(self, logits, mask, ceiling: np.ndarray | None = None,
-                cadence: int | None = None) -> list[np.ndarray]:
-        """Planes per role from its logits, the priors taken off first (Priors.apply)."""
+                cadence: int | None = None,
+                melody: np.ndarray | None = None) -> list[np.ndarray]:
+        """Planes per role from its logits, the priors taken off first (Priors.apply);
+        `melody`: the bar's melody line when known (line_decoding.decide)."""
         return decide(self.m.role_infos, self.priors.apply(logits, ceiling, cadence), mask[0] > 0,
-                      self._prev_last)
+                      self._prev_last, melody, self._mel_tail)
 
     def observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:
         """Commit the melody `planes` (normalised key) of the next bar unit to be observed."""
@@ -351,7 +359,8 @@ class AccompanimentSession:
             self._mel_pred, self._mel_h = self._mel_step(z_true, mask, self._mel_h)
         if entry is None and j >= self.n_accompanied:
             # Not accompanied (session start, a skipped bar): advance the roles on the truth.
-            self._roles_step(mask, melody=planes[None].astype(np.float32), z_mel=z_true)
+            self._roles_step(mask, melody=planes[None].astype(np.float32), z_mel=z_true,
+                             heard=planes)
             self.n_accompanied = j + 1
         self.n_observed = j + 1
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models import viterbi
+from engine.models import viterbi, voice_leading
 from engine.representation import ACTIVE, ONSET
 
 
@@ -105,20 +105,29 @@ def decode_lines(on_logits: np.ndarray, ac_logits: np.ndarray, thr_onset: np.nda
 
 
 def decide(roles: Sequence, logits: Sequence[tuple[np.ndarray, np.ndarray]], inside: np.ndarray,
-           prev_last: Sequence[np.ndarray]) -> list[np.ndarray]:
+           prev_last: Sequence[np.ndarray], melody: np.ndarray | None = None,
+           melody_before: int = -1, *, voice_leading: bool = True) -> list[np.ndarray]:
     """Planes per role from its (onset, active) logits (S, P): single-line roles
     (`max_voices` 1) by `decode_lines`, all at once, from the pitch each still sounds at the bar
     line (`prev_last`, (1, P) per role); the others by `decode_planes`. `inside` (S,) marks the
-    bar's steps. `roles` carry thr_onset, thr_active, max_voices."""
+    bar's steps. `roles` carry spec, thr_onset, thr_active, max_voices. `voice_leading`: the
+    single lines are then kept from parallel fifths and octaves with one another and with
+    `melody` ((S,) pitches, -1 rest; None: not known yet), `melody_before` its pitch at the bar
+    line (engine.models.voice_leading)."""
     out: list[np.ndarray | None] = [None] * len(roles)
     lines = [i for i, r in enumerate(roles) if r.max_voices == 1]
     if lines:
         held = np.array([int(np.argmax(prev_last[i][0])) if prev_last[i].any()
                          else -1 for i in lines])
-        got = decode_lines(np.stack([logits[i][0] for i in lines]),
-                           np.stack([logits[i][1] for i in lines]),
-                           np.array([roles[i].thr_onset for i in lines]),
-                           np.array([roles[i].thr_active for i in lines]), inside, held)
+        on = np.stack([logits[i][0] for i in lines])
+        ac = np.stack([logits[i][1] for i in lines])
+        thr_on = np.array([roles[i].thr_onset for i in lines])
+        thr_ac = np.array([roles[i].thr_active for i in lines])
+        got = decode_lines(on, ac, thr_on, thr_ac, inside, held)
+        if voice_leading and len(lines) + (melody is not None) >= 2:
+            _lead(got, ac.astype(np.float64) - _logit(thr_ac)[:, None, None],
+                  on.astype(np.float64) - _logit(thr_on)[:, None, None], inside, held,
+                  [roles[i].spec for i in lines], melody, melody_before)
         for k, i in enumerate(lines):
             out[i] = got[k]
     for i, r in enumerate(roles):
@@ -127,3 +136,29 @@ def decide(roles: Sequence, logits: Sequence[tuple[np.ndarray, np.ndarray]], ins
                               r.max_voices)
             out[i] = p & inside[None, :, None]
     return out
+
+
+def _lead(got: np.ndarray, emit: np.ndarray, gain: np.ndarray, inside: np.ndarray,
+          held: np.ndarray, specs: Sequence, melody: np.ndarray | None,
+          melody_before: int) -> int:
+    """voice_leading.repair on the decided lines `got` (B, 2, S, P), in place; emit and gain
+    (B, S, P) as decode_lines computes them (log-odds against the thresholds)."""
+    lows = np.array([int(s.low_pitch) for s in specs], np.int64)
+    read = max(1, int(specs[0].steps_per_beat) // 2)  # every half beat, as the evaluation reads
+    steps = np.flatnonzero(inside)
+    readings = steps[(steps - steps[0]) % read == 0] if steps.size else steps
+    prev = np.where(held >= 0, lows + held, -1)
+    if melody is not None:
+        prev = np.concatenate([[melody_before], prev])
+    line_planes = viterbi.kernel()
+    half = np.full(1, 0.5)
+
+    def redecide(v: int, emit_v: np.ndarray) -> np.ndarray:
+        if line_planes is None:  # already against the thresholds: decide against 1/2
+            return decode_lines(gain[v:v + 1], emit_v[None], half, half, inside, held[v:v + 1],
+                                compiled=False)[0]
+        out = np.zeros((1,) + got.shape[1:], bool)
+        line_planes(emit_v[None], gain[v:v + 1], inside, held[v:v + 1], out)
+        return out[0]
+
+    return voice_leading.repair(got, emit, gain, lows, redecide, readings, read, prev, melody)

@@ -9,9 +9,9 @@ budget. Compiled by numba it costs 0.013 ms; the same planes on 3,000 random bar
 (tests/test_accompanist.py checks it against the numpy loop).
 
 `kernel()` is the compiled kernel when numba imports, else None (the caller keeps the numpy
-loop). numba is imported on first use (0.17 s), and the first call compiles (about a second;
-cached on disk after), so the accompanist calls `warm_up` when it loads, never on the first
-live bar.
+loop); `compiled` does the same for any such kernel (engine.models.voice_leading has one).
+numba is imported on first use (0.17 s), and the first call compiles (about a second; cached
+on disk after), so the accompanist calls `warm_up` when it loads, never on the first live bar.
 """
 
 from __future__ import annotations
@@ -74,33 +74,58 @@ def _line_planes(emit, gain, allowed, held, out):  # pragma: no cover - runs com
                     out[b, 0, s, p] = False
 
 
-@functools.cache
+_EXAMPLE = (np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
+            np.array([-1], np.int64), np.zeros((1, 2, 2, 2), np.bool_))
+
+
 def kernel():
     """The compiled `_line_planes`, or None where numba does not import or cannot compile (an
-    odd platform: the numpy loop then decides, slower, and the log says so). Compiles on the
-    first call: about a second, or a few milliseconds from numba's on-disk cache (beside this
-    file, else in the user's cache directory, else none)."""
+    odd platform: the numpy loop then decides, slower, and the log says so)."""
+    return compiled(_line_planes, _EXAMPLE)
+
+
+@functools.cache
+def _numba():
     try:
         import numba
     except ImportError:  # pragma: no cover - depends on the platform
         log.warning("numba not importable: the line decision runs in numpy (slower)")
         return None
-    try:
+    return numba
+
+
+_kernels: dict = {}
+
+
+def compiled(fn, example: tuple):
+    """`fn` compiled by numba (once per process; called on `example` to compile it now), or
+    None where numba does not import or cannot compile it. Compiling takes about a second, or
+    a few milliseconds from numba's on-disk cache (beside this file, else in the user's cache
+    directory, else none)."""
+    if fn in _kernels:
+        return _kernels[fn]
+    numba = _numba()
+    got = None
+    if numba is not None:
         try:
-            fn = numba.njit(cache=True)(_line_planes)
-        except RuntimeError:  # no writable cache directory: compile every start
-            fn = numba.njit()(_line_planes)
-        out = np.zeros((1, 2, 2, 2), np.bool_)
-        fn(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)), np.ones(2, np.bool_),
-           np.array([-1], np.int64), out)
-    except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say why
-        log.warning("numba could not compile the line decision (%s): numpy decides", exc)
-        return None
-    # Not nogil: the kernel takes 13 us, and giving the GIL up would cost a hand-over back
+            try:
+                got = numba.njit(cache=True)(fn)
+            except RuntimeError:  # no writable cache directory: compile every start
+                got = numba.njit()(fn)
+            got(*(a.copy() for a in example))
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say why
+            log.warning("numba could not compile %s (%s): it runs in Python", fn.__name__, exc)
+            got = None
+    # Not nogil: a kernel takes microseconds, and giving the GIL up would cost a hand-over back
     # (up to the switch interval when the GUI thread is busy), as every ONNX Runtime call does.
-    return fn
+    _kernels[fn] = got
+    return got
 
 
 def warm_up() -> bool:
-    """Compile (or load from the cache) now; False when only numpy is there."""
+    """Compile (or load from the cache) every kernel of the line decision now, not on the
+    first live bar; False when only Python is there."""
+    from engine.models import voice_leading
+
+    voice_leading.first_parallel(*voice_leading._EXAMPLE[:3])
     return kernel() is not None
