@@ -111,9 +111,47 @@ def test_the_report_shows_key_cadence_voicing_live_and_folk():
                            "model_live": {"same_tonic": 0.8}, "naive": {"root_agreement": 0.7},
                            "human": {"same_tonic": 1.0}})
     text = report_markdown(res, "acc", "popmusicnet eval accompanist")
-    assert "| key of the accompaniment alone: the melody's tonic | 70.0% | 70.0% | 50.0% |" in text
+    assert "| key of the accompaniment alone: the chorale's tonic | 70.0% | 70.0% | 50.0% |" in text
     assert "AUC **0.810**" in text
     assert "| voice 1 from the top (under the melody): lowest-highest note, mean per piece | " \
            "A3-A#4" in text or "A3-Bb4" in text
     assert "| chord root = the human chord's, per half bar | 40.0% | - | 70.0% | - |" in text
     assert res.metrics()["folk"]["model"]["same_tonic"] == 0.85
+
+
+def test_the_chorale_key_is_the_whole_scores_not_the_melodys_alone():
+    from engine.evaluation.accompanist_checks import harmony_checks, score_key
+
+    # a soprano that dwells on G, D and B (heard alone: G major) over voices in C major
+    soprano = [Note(i * 2 * Q, (i + 1) * 2 * Q, p) for i, p in
+               enumerate([67, 71, 74, 71, 67, 62, 67, 71, 74, 67, 72])]
+    bass = [Note(i * 2 * Q, (i + 1) * 2 * Q, p) for i, p in
+            enumerate([48, 52, 55, 53, 48, 53, 48, 52, 55, 55, 48])]
+    tenor = [Note(i * 2 * Q, (i + 1) * 2 * Q, p) for i, p in
+             enumerate([55, 55, 59, 57, 52, 57, 55, 55, 53, 53, 52])]
+    song = Song([Track("S", notes=soprano), Track("T", notes=tenor), Track("B", notes=bass)], Q)
+    heard = score_key(song)
+    assert heard.tonic == 0  # C: the voices make the key
+    got = harmony_checks(song, soprano, [tenor, bass], key=heard)
+    assert got["same_tonic"] == 1.0 and got["bass_tonic"] == 1.0
+    assert got["same_tonic_melody_alone"] == 0.0  # the soprano alone says G
+    assert harmony_checks(song, soprano, [tenor, bass])["same_tonic"] == 0.0
+
+
+def test_the_decoding_is_chosen_for_its_key_among_those_close_to_bach():
+    from engine.evaluation.accompanist import choose_decoding
+    from engine.evaluation.accompanist_checks import Decoding
+
+    bach = {"in_scale": 0.92, "consonance": 0.90, "bars_covered": 1.0, "downbeats": 0.98,
+            "notes_per_bar": 12.0, "same_tonic": 0.9, "same_signature": 0.9, "bass_tonic": 0.9}
+    closest = {**bach, "in_scale": 0.93, "same_tonic": 0.88}  # 2 points short on the tonic
+    in_key = {**bach, "in_scale": 0.96, "same_tonic": 0.95}  # 4 points off in scale
+    off = {**bach, "in_scale": 0.99, "same_tonic": 1.0}  # 7 points off: not a candidate
+    figures = {Decoding(0.5, 1.0): {"bach": bach, "model": closest},
+               Decoding(0.5, 2.0): {"bach": bach, "model": in_key},
+               Decoding(0.25, 1.0): {"bach": bach, "model": off}}
+    assert choose_decoding(figures) == Decoding(0.5, 2.0)
+    # none within 5 points: the closest
+    far = {d: {"bach": bach, "model": {**f["model"], "in_scale": 0.99 - 0.001 * i}}
+           for i, (d, f) in enumerate(figures.items())}
+    assert choose_decoding(far) == Decoding(0.25, 1.0)

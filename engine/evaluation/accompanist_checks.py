@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.evaluation import metrics
 from engine.evaluation.metrics import consonance_share, coverage, in_scale_share
-from engine.music import Note, Song
+from engine.music import Key, Note, Song
 
 CHECKS = ("in_scale", "consonance", "bars_covered", "downbeats")  # surface checks vs Bach
 
@@ -55,17 +55,22 @@ ABOVE_MELODY_MAX = 0.02  # a voice above the melody: at most this share of its s
 
 
 def harmony_checks(song: Song, melody: Sequence[Note], parts: Sequence[Sequence[Note]],
-                   reference: Sequence[Sequence[Note]] | None = None) -> dict[str, float]:
+                   reference: Sequence[Sequence[Note]] | None = None,
+                   key: Key | None = None) -> dict[str, float]:
     """Key, cadence and voicing figures of an accompaniment (`parts`: its voices, the lowest
-    last) against the melody's key (engine.evaluation.metrics.analyse_key on the melody alone);
-    with `reference` (Bach's voices) also the per-beat harmony agreement with it."""
+    last) against the melody's `key` (default: engine.evaluation.metrics.analyse_key of the
+    melody alone; the chorales pass the key of Bach's whole score, see `score_key`), and
+    `same_tonic_melody_alone` against the melody analysed alone; with `reference` (Bach's
+    voices) also the per-beat harmony agreement with it."""
     acc = [n for p in parts for n in p]
-    key = metrics.analyse_key(melody)
+    alone = metrics.analyse_key(melody)
+    key = key or alone
     tpb = song.ticks_per_beat
     end = max((n.end for n in melody), default=0)
     start = min((n.start for n in melody), default=0)
     out = {**metrics.key_agreement(key, acc), **metrics.cadence(key, parts[-1] if parts else [],
                                                                 acc),
+           "same_tonic_melody_alone": metrics.key_agreement(alone, acc)["same_tonic"],
            "above_melody": metrics.above_melody(melody, acc, tpb // 4),
            **metrics.parallels([melody, *parts], tpb // 2, start, end)}
     for i, part in enumerate(parts):  # voice ranges: the lowest and highest note of each voice
@@ -76,6 +81,14 @@ def harmony_checks(song: Song, melody: Sequence[Note], parts: Sequence[Sequence[
         out.update(metrics.harmony_agreement(acc, [n for p in reference for n in p], start, end,
                                              tpb))
     return out
+
+
+def score_key(song: Song) -> Key | None:
+    """The key a chorale is heard in: analyse_key of every note of the score (the melody with
+    Bach's voices). The melody analysed alone names the same tonic in only 77% of the valid
+    chorales (a soprano dwells on the dominant and the mediant): as the reference for an
+    accompaniment's key it marks Bach's own voices wrong in a third of the pieces."""
+    return metrics.analyse_key([n for t in song.tracks if not t.is_drum for n in t.notes])
 
 
 def replay_live(accompanist, song: Song, melody: Sequence[Note]):

@@ -8,7 +8,7 @@ folk tunes it never saw; the band's shape (parts, meter, ending); the live path'
    chord for the bar's melody pitch classes, and the HMM), with the model's gain over the HMM.
 2. Key agreement: the key of the chords alone (as block chords, engine.evaluation.metrics
    .analyse_key) against the key of the whole melody (engine.music.melody_key, the last note
-   counted again), per test chorale: same tonic; beside it against analyse_key of the soprano
+   favoured as the tonic), per test chorale: same tonic; beside it against analyse_key of the soprano
    alone, and Bach's own chords (the labels) scored both ways.
 3. Folk melodies (engine.training.data.folk.folk_melodies, 120 tunes, notated keys): each
    accompanied offline; every output must have chords, bass and drums, keep the tune's meters,

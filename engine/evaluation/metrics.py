@@ -4,7 +4,7 @@ What a listener hears first is the key, the cadence and the voicing, so these co
 accompaniment *alone* (melody notes removed) with the melody:
 - `analyse_key`: the key of a set of notes as music21's `Stream.analyze('key')` finds it
   (Krumhansl-Schmuckler correlation with the Aarden-Essen profiles, duration-weighted:
-  engine.music.key_of_histogram, as melody_key without its last-note weight). In numpy because
+  engine.music.key_of_histogram, as melody_key without its last-note bonus). In numpy because
   the runtime and the tests run without music21, and the evaluation calls it thousands of times;
   `tests/test_metrics.py` checks it against music21 where installed.
 - `key_agreement`: same tonic, same key signature as the melody's key.

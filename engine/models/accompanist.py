@@ -9,7 +9,7 @@ fed back as the role's previous latent, so the RNN conditions on what was actual
 
 Keys: the model was trained on melodies whose tonic, estimated from the melody alone, was moved
 to C (C major, C minor; cards of the older layout: C major / A minor); `accompany` estimates the
-key of the whole melody the same way (its last note counted again, engine.music.melody_key), and
+key of the whole melody the same way (its last note favoured as the tonic, engine.music.melody_key), and
 a live session estimates it from what it has observed (re-estimated over the first bars, then
 fixed) unless given one. The accompaniment is transposed back.
 

@@ -2,7 +2,7 @@
 
 Key normalisation: each piece is transposed so that the tonic of the key estimated *from its
 melody alone* (engine.music.melody_key: Krumhansl-Schmuckler on the Aarden-Essen profiles,
-the last note counted again) becomes C: C major or C minor. The runtime only has the user's
+the last note favoured as the tonic) becomes C: C major or C minor. The runtime only has the user's
 melody, so it estimates the key the same way: training and use agree even where the estimate
 differs from the key on the score. (Moving the relative keys together instead, C major /
 A minor, leaves the model to guess which of C and A is home: an accompaniment trained that way
