@@ -155,3 +155,10 @@ def test_the_decoding_is_chosen_for_its_key_among_those_close_to_bach():
     far = {d: {"bach": bach, "model": {**f["model"], "in_scale": 0.99 - 0.001 * i}}
            for i, (d, f) in enumerate(figures.items())}
     assert choose_decoding(far) == Decoding(0.25, 1.0)
+
+
+def test_the_live_temperature_is_the_lowest_of_those_as_good_as_the_best():
+    from engine.evaluation.accompanist import steadiest
+
+    assert steadiest({0.0: 0.245, 0.25: 0.224, 0.5: 0.204}) == 0.25  # 2 points: a tie
+    assert steadiest({0.0: 0.30, 0.25: 0.25, 0.5: 0.10}) == 0.5

@@ -125,9 +125,8 @@ def decide(roles: Sequence, logits: Sequence[tuple[np.ndarray, np.ndarray]], ins
         thr_ac = np.array([roles[i].thr_active for i in lines])
         got = decode_lines(on, ac, thr_on, thr_ac, inside, held)
         if voice_leading and len(lines) + (melody is not None) >= 2:
-            _lead(got, ac.astype(np.float64) - _logit(thr_ac)[:, None, None],
-                  on.astype(np.float64) - _logit(thr_on)[:, None, None], inside, held,
-                  [roles[i].spec for i in lines], melody, melody_before)
+            _lead(got, on, ac, thr_on, thr_ac, inside, held, [roles[i].spec for i in lines],
+                  melody, melody_before)
         for k, i in enumerate(lines):
             out[i] = got[k]
     for i, r in enumerate(roles):
@@ -138,18 +137,25 @@ def decide(roles: Sequence, logits: Sequence[tuple[np.ndarray, np.ndarray]], ins
     return out
 
 
-def _lead(got: np.ndarray, emit: np.ndarray, gain: np.ndarray, inside: np.ndarray,
-          held: np.ndarray, specs: Sequence, melody: np.ndarray | None,
-          melody_before: int) -> int:
-    """voice_leading.repair on the decided lines `got` (B, 2, S, P), in place; emit and gain
-    (B, S, P) as decode_lines computes them (log-odds against the thresholds)."""
+def _lead(got: np.ndarray, on: np.ndarray, ac: np.ndarray, thr_on: np.ndarray,
+          thr_ac: np.ndarray, inside: np.ndarray, held: np.ndarray, specs: Sequence,
+          melody: np.ndarray | None, melody_before: int) -> int:
+    """voice_leading.repair on the lines `got` (B, 2, S, P) decided from these logits and
+    thresholds, in place. Most bars have no parallel: they cost one check (~20 us)."""
     lows = np.array([int(s.low_pitch) for s in specs], np.int64)
     read = max(1, int(specs[0].steps_per_beat) // 2)  # every half beat, as the evaluation reads
     steps = np.flatnonzero(inside)
     readings = steps[(steps - steps[0]) % read == 0] if steps.size else steps
     prev = np.where(held >= 0, lows + held, -1)
+    voices = voice_leading.highest_line(got[:, ACTIVE], lows)
     if melody is not None:
         prev = np.concatenate([[melody_before], prev])
+        voices = np.concatenate([np.asarray(melody, np.int64)[None], voices])
+    if voice_leading.first_parallel(voices, prev, readings) is None:
+        return 0
+    # log-odds against the thresholds, as decode_lines weighs them
+    emit = ac.astype(np.float64) - _logit(thr_ac)[:, None, None]
+    gain = on.astype(np.float64) - _logit(thr_on)[:, None, None]
     line_planes = viterbi.kernel()
     half = np.full(1, 0.5)
 
