@@ -96,9 +96,12 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     # Live with the same model, silently (null audio): the computer keys feed the engine, the
     # planned next bar shows in the roll before it sounds, and stopping keeps the take.
     window.settings.audio_backend = "null"
+    assert acc.chosen_live_key() is None  # auto: estimated from what is played
+    acc.live_key.setCurrentText("E major")
     acc.live_button.setChecked(True)
     qtbot.waitUntil(lambda: acc.live.running, timeout=30_000)
     assert window.transport.live_sink is acc.live
+    assert acc.live.engine.config.key == "E major"  # named: the session starts in it
     planned = []
 
     def play_and_watch() -> bool:
@@ -115,6 +118,14 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     names = [t.name for t in window.doc.song.tracks]
     assert "Live Melody" in names
     assert any(n.pitch == 64 for n in window.doc.song.tracks[names.index("Live Melody")].notes)
+
+
+def test_every_live_key_the_panel_offers_is_one_the_engine_reads():
+    from engine.music import parse_key
+    from studio.app.accompany.panel import KEY_NAMES
+
+    keys = {(k.tonic, k.mode) for k in map(parse_key, KEY_NAMES)}
+    assert len(keys) == 24
 
 
 # -- tiny generator and classifier models ---------------------------------------------------------

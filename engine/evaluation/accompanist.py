@@ -66,6 +66,7 @@ class EvalResult:
     live_temperature: float | None = None  # the live path's (None: the offline one)
     live_tried: dict | None = None  # {temperature: live key shortfall on valid}
     harmony_tried: dict | None = None  # {Decoding: harmony_score on valid}
+    live_key_named: dict[str, float] | None = None  # live, told the key (`live --key`)
 
     def metrics(self) -> dict:
         def rounded(d):
@@ -174,6 +175,8 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     auc = discriminator_auc(windows["bach"], windows["model"], seed=seed)
     say("musical", 0, auc)
     live = musical_split(model, songs, test_ids, live_dec, seed, live=True)["model"]
+    live_keyed = musical_split(model, songs, test_ids, live_dec, seed, live=True,
+                               key_named=True)["model"]
     say("live", 0, live.get("same_tonic", float("nan")))
     folk = folk_checks(model, chosen, seed, live_dec)
     say("folk", 0, folk["model"].get("same_tonic", float("nan")))
@@ -192,6 +195,7 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
                       chosen.onset_prior, chosen.tonal_prior, live, auc, folk,
                       tonal_profile=model.tonal_profile,
                       live_temperature=live_dec.temperature, live_tried=live_tried,
+                      live_key_named=live_keyed,
                       harmony_tried={d: harmony_score(f["model"]) for d, f in figures.items()})
 
 
@@ -270,10 +274,12 @@ def closeness_gap(m: dict) -> float:
 
 
 def musical_split(model, songs, ids: set[str], dec: Decoding, seed: int, *,
-                  live: bool = False, windows: dict | None = None) -> dict:
+                  live: bool = False, key_named: bool = False,
+                  windows: dict | None = None) -> dict:
     """Mean musical checks (surface and harmony) of Bach's lower voices and of the model on the
     pieces `ids`; `live`: the model as a live session plays them (`live_accompany`), else as
-    `accompany` does. `windows`: filled with the discriminator's features per piece
+    `accompany` does; `key_named`: the session is told the chorale's key (`live --key`, the
+    studio's Live key), else it estimates it from the bars it hears. `windows`: filled with the discriminator's features per piece
     ({"bach": [...], "model": [...]})."""
     from engine.training.accompanist.data import melody_and_roles
 
@@ -284,13 +290,14 @@ def musical_split(model, songs, ids: set[str], dec: Decoding, seed: int, *,
             continue
         mel, acc = melody_and_roles(song)
         bach = [t.notes for t in acc]
+        heard = score_key(song)
         if live:
-            gen = live_accompany(model, song, mel.notes, **decoding)
+            named = {"key": heard} if key_named and heard is not None else {}
+            gen = live_accompany(model, song, mel.notes, **decoding, **named)
         else:
             solo = Song([mel], song.ticks_per_beat, song.tempos, song.meters, song.title)
             out = model.accompany(solo, melody_track=0, **decoding)
             gen = [t.notes for t in out.tracks[1:]]
-        heard = score_key(song)
         for who, parts in (("bach", bach), ("model", gen)):
             notes = [n for p in parts for n in p]
             figures = {**musical_checks(song, mel.notes, notes),

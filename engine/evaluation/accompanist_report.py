@@ -27,6 +27,7 @@ def live_temperature_line(res: EvalResult) -> str:
 def harmony_markdown(res: EvalResult) -> list[str]:
     """The key, cadence and voicing tables of the report."""
     bach, model, live = res.musical["bach"], res.musical["model"], res.live or {}
+    named = res.live_key_named or {}
 
     def pct(d, k):
         v = d.get(k, float("nan"))
@@ -51,13 +52,17 @@ def harmony_markdown(res: EvalResult) -> list[str]:
            "heard in (Bach's whole score: melody and voices), each with the "
            "Krumhansl-Schmuckler method on Aarden-Essen profiles (the default of music21's "
            "`analyze('key')`); the melody analysed alone names that tonic in only about three "
-           "chorales of four, so the row against it is shown apart; live: the same model as a live session plays, replayed through "
+           "chorales of four, so the row against it is shown apart; live: the same model as a "
+           "live session plays, replayed through "
            "the live engine on a virtual clock (each bar planned one beat before it sounds, "
-           "from the bars before it)" + live_temperature_line(res) + ".", "",
-           "| check | Bach's lower voices | VAE-RNN (accompany) | VAE-RNN (live) |",
-           "|---|---|---|---|"]
+           "from the bars before it)" + live_temperature_line(res) + "; the key either "
+           "estimated from the bars heard so far (the default) or named by the player "
+           "(`live --key`, the studio's Live key; here the chorale's own).", "",
+           "| check | Bach's lower voices | VAE-RNN (accompany) | VAE-RNN (live) | VAE-RNN "
+           "(live, key named) |", "|---|---|---|---|---|"]
     for k, label, f in rows:
-        out.append(f"| {label} | {f(bach, k)} | {f(model, k)} | {f(live, k)} |")
+        out.append(f"| {label} | {f(bach, k)} | {f(model, k)} | {f(live, k)} | "
+                   f"{f(named, k)} |")
     for i in range(3):
         if f"voice{i}_low" not in bach:
             continue
@@ -68,7 +73,7 @@ def harmony_markdown(res: EvalResult) -> list[str]:
                 f"{pitch_name(round(hi))}"
 
         out.append(f"| voice {i + 1} from the top (under the melody): lowest-highest note, mean "
-                   f"per piece | {rng(bach)} | {rng(model)} | {rng(live)} |")
+                   f"per piece | {rng(bach)} | {rng(model)} | {rng(live)} | {rng(named)} |")
     out += ["", f"A small classifier (L2 logistic regression on 2-bar windows of the lower "
             f"voices: pitch classes from the tonic, melodic steps, intervals to the melody, "
             f"density; cross-validated by piece) tells Bach's voices from the model's with ROC "

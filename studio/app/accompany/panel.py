@@ -20,6 +20,10 @@ from studio.app.workers import run_in_thread
 
 log = logging.getLogger(__name__)
 
+AUTO_KEY = "auto (from what you play)"
+_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEY_NAMES = [f"{t} major" for t in _TONICS] + [f"{t} minor" for t in _TONICS]
+
 
 class AccompanyPanel(Panel):
     TITLE = "Accompany"
@@ -47,6 +51,12 @@ class AccompanyPanel(Panel):
         self.seed = QSpinBox(body)
         self.seed.setRange(0, 999999)
         form.addRow("Seed", self.seed)
+        self.live_key = QComboBox(body)
+        self.live_key.addItems([AUTO_KEY] + KEY_NAMES)
+        self.live_key.setToolTip("The key you will play in live. Auto: estimated from the first "
+                                 "bars you play, which misses the tonic in about one tune of "
+                                 "four; named, the accompaniment is in it from the first bar")
+        form.addRow("Live key", self.live_key)
         self.run_track = QPushButton("Accompany track", body)
         self.run_track.setToolTip("Accompany the selected track (as the melody) into new tracks")
         self.run_track.clicked.connect(lambda: self.accompany(selection_only=False))
@@ -96,6 +106,11 @@ class AccompanyPanel(Panel):
         """The temperature asked for, or None for the model's default."""
         t = self.temperature.value()
         return None if t < 0 else t
+
+    def chosen_live_key(self) -> str | None:
+        """The key named for live ("D major"), or None: the session estimates it."""
+        text = self.live_key.currentText()
+        return None if text == AUTO_KEY else text
 
     def _update_buttons(self) -> None:
         self.run_selection.setEnabled(not self._busy and bool(self.ctx.doc.selection))
@@ -202,7 +217,7 @@ class AccompanyPanel(Panel):
                           count_in_bars=max(transport.count_in_bars, 1),
                           metronome=True, model=self._live_model(),
                           temperature=self.chosen_temperature(), seed=self.seed.value(),
-                          backend=settings.audio_backend, period=settings.buffer_frames,
+                          key=self.chosen_live_key(), backend=settings.audio_backend, period=settings.buffer_frames,
                           soundfont=settings.soundfont or None,
                           midi_in=settings.midi_input or None,
                           use_midi_in=bool(settings.midi_input), client_name="popmusicnet-live")
