@@ -86,3 +86,20 @@ def test_the_bundled_model_accompanies_the_demo_in_its_key_offline_and_live():
         assert key is not None and (key.tonic, key.mode) == (2, "major"), (how, key)
         for part in parts:  # every voice plays: at least two notes a bar on average
             assert len(part) >= 2 * bars, (how, len(part), bars)
+
+
+def test_a_named_key_is_the_accompaniments(tmp_path, capsys):
+    """`--key` names the melody's key (a modal tune the finder misses, say): the voices follow
+    it; a key that is not one exits 2 with the examples."""
+    from engine.evaluation.metrics import analyse_key
+
+    src = MODELS_DIR.parent / "demo" / "melody.mid"  # D major
+    out = tmp_path / "o.mid"
+    assert main(["accompany", str(src), "-o", str(out), "--seed", "0", "--key", "B minor"]) == 0
+    key = analyse_key([n for t in read_midi(out).tracks[1:] for n in t.notes])
+    assert (key.tonic, key.mode) == (11, "minor")
+    assert main(["accompany", str(src), "-o", str(out), "--model", "band", "--key",
+                 "D major"]) == 0
+    assert "chords: D" in capsys.readouterr().out
+    assert main(["accompany", str(src), "-o", str(out), "--key", "H dur"]) == 2
+    assert "not a key" in capsys.readouterr().err

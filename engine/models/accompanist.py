@@ -182,8 +182,9 @@ class Accompanist:
     def accompany(self, song: Song, *, melody_track: int | None = None,
                   temperature: float | None = None, seed: int | None = None,
                   key_prior: float | None = None, onset_prior: float | None = None,
-                  tonal_prior: float | None = None) -> Song:
-        """A copy of `song` with one new track per role covering the whole melody."""
+                  tonal_prior: float | None = None, key: Key | None = None) -> Song:
+        """A copy of `song` with one new track per role covering the whole melody; in `key`
+        when the player names it, else in the key estimated from the whole melody."""
         out = song.copy()
         if melody_track is not None:
             if not 0 <= melody_track < len(out.tracks):
@@ -194,7 +195,7 @@ class Accompanist:
             melody = out.melody_track()
         if melody is None or not melody.notes:
             raise UserInputError("the song has no melody notes to accompany")
-        key = self.melody_key(melody.notes)
+        key = key or self.melody_key(melody.notes)
         if temperature is None:
             temperature = self.default_temperature
         sess = self.session(temperature=temperature, seed=seed, key=key, key_prior=key_prior,

@@ -166,10 +166,11 @@ class BandAccompanist:
                 out.append((beats[a].start, lab[0], lab[1]))
         return out
 
-    def chord_names(self, song: Song, melody: Sequence[Note]) -> list[list[str]]:
+    def chord_names(self, song: Song, melody: Sequence[Note], *,
+                    key: Key | None = None) -> list[list[str]]:
         """The chord names the band plays, per bar of the melody (a bar with no change: the
-        chord it holds), e.g. [["C"], ["F", "G7"], ...]."""
-        chords = self.chords(song, melody)
+        chord it holds), e.g. [["C"], ["F", "G7"], ...]; `key`: see `chords`."""
+        chords = self.chords(song, melody, key=key)
         out = []
         cur = None
         for s, e, _ in song.bars(max(n.end for n in melody)):
@@ -185,9 +186,11 @@ class BandAccompanist:
 
     # -- offline --------------------------------------------------------------------------------
     def accompany(self, song: Song, *, melody_track: int | None = None,
-                  style: str | None = None, seed: int | None = None, **_ignored) -> Song:
+                  style: str | None = None, seed: int | None = None,
+                  key: Key | None = None, **_ignored) -> Song:
         """A copy of `song` with Chords, Bass and Drums tracks in its meter: silent under a
-        pickup but for the drums' lead-in, ending with the melody."""
+        pickup but for the drums' lead-in, ending with the melody; in `key` when it is named,
+        else in the key estimated from the melody."""
         out = song.copy()
         if melody_track is not None:
             if not 0 <= melody_track < len(out.tracks):
@@ -198,7 +201,7 @@ class BandAccompanist:
             melody = out.melody_track()
         if melody is None or not melody.notes:
             raise UserInputError("the song has no melody notes to accompany")
-        chords = self.chords(out, melody.notes)
+        chords = self.chords(out, melody.notes, key=key)
         parts = arrange(out, melody.notes, chords, style=style or self.style,
                         seed=0 if seed is None else seed)
         out.tracks.extend(parts)

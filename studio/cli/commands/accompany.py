@@ -39,6 +39,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tonal-prior", type=float, metavar="NATS",
                    help="how hard the voices lean on the key's main degrees (tonic, dominant) "
                         "as the training voices do: 0 = not at all; default: the model card's")
+    p.add_argument("--key", help="the melody's key ('D major', 'F# minor', 'Am'); default: "
+                                 "estimated from the whole melody (its last note favoured as "
+                                 "the tonic)")
     p.add_argument("--soundfont", metavar="SF2", help="SoundFont for --wav")
     add_reading_options(p)
 
@@ -64,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
     if args.tonal_prior is not None and args.tonal_prior < 0:
         raise UserInputError(f"--tonal-prior must be >= 0, got {args.tonal_prior:g}")
+    key = None
+    if args.key is not None:
+        from engine.music import parse_key
+
+        try:
+            key = parse_key(args.key)
+        except ValueError as exc:
+            raise UserInputError(f"--key: {exc}") from None
     song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     from engine.models.band import BandAccompanist, is_band_model
 
@@ -86,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     with about(args.file):
         out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
                               seed=args.seed, key_prior=args.key_prior,
-                              tonal_prior=args.tonal_prior)
+                              tonal_prior=args.tonal_prior, key=key)
         # MIDI and WAV together or neither: both go to temporary files, moved into place once
         # the WAV is rendered.
         with contextlib.ExitStack() as stack:
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
           + f"; model {model.name} on {model.provider}")
     if band:
         mel = (out.tracks[melody_track] if melody_track is not None else out.melody_track())
-        names = model.chord_names(out, mel.notes)
+        names = model.chord_names(out, mel.notes, key=key)
         print("chords: " + " | ".join(" ".join(bar) for bar in names))
     if args.wav:
         print(f"wrote {args.wav}")
