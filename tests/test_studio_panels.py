@@ -96,8 +96,8 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     # Live with the same model, silently (null audio): the computer keys feed the engine, the
     # planned next bar shows in the roll before it sounds, and stopping keeps the take.
     window.settings.audio_backend = "null"
-    assert acc.chosen_live_key() is None  # auto: estimated from what is played
-    acc.live_key.setCurrentText("E major")
+    assert acc.chosen_key() is None  # auto: estimated from what is played
+    acc.key.setCurrentText("E major")
     acc.live_button.setChecked(True)
     qtbot.waitUntil(lambda: acc.live.running, timeout=30_000)
     assert window.transport.live_sink is acc.live
@@ -120,12 +120,25 @@ def test_train_panel_trains_a_tiny_accompanist_then_accompany_a_selection(qtbot,
     assert any(n.pitch == 64 for n in window.doc.song.tracks[names.index("Live Melody")].notes)
 
 
-def test_every_live_key_the_panel_offers_is_one_the_engine_reads():
+def test_every_key_the_panel_offers_is_one_the_models_read():
+    from engine.evaluation.metrics import analyse_key
+    from engine.midi_io import read_midi
+    from engine.models.runtime import MODELS_DIR
     from engine.music import parse_key
+    from studio.app import services
     from studio.app.accompany.panel import KEY_NAMES
 
     keys = {(k.tonic, k.mode) for k in map(parse_key, KEY_NAMES)}
     assert len(keys) == 24
+    # a named key reaches the choir and the band when accompanying a track
+    song = read_midi(MODELS_DIR.parent / "demo" / "melody.mid")  # D major
+    out, _ = services.accompany_with_chords(song, model=None, melody_track=0, temperature=0.0,
+                                            seed=0, key="B minor")
+    key = analyse_key([n for t in out.tracks[1:] for n in t.notes])
+    assert (key.tonic, key.mode) == (11, "minor")
+    _, labels = services.accompany_with_chords(song, model="band", melody_track=0,
+                                               temperature=None, seed=0, key="D major")
+    assert labels and labels[0][1] in ("D", "A", "A7")
 
 
 # -- tiny generator and classifier models ---------------------------------------------------------

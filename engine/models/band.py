@@ -180,9 +180,10 @@ class BandAccompanist:
             out.append(inside or ([cur] if cur else ["-"]))
         return out
 
-    def chord_labels(self, song: Song, melody: Sequence[Note]) -> list[tuple[int, str]]:
+    def chord_labels(self, song: Song, melody: Sequence[Note], *,
+                     key: Key | None = None) -> list[tuple[int, str]]:
         """(tick, chord name) of every chord change (the studio draws them above the roll)."""
-        return [(t, chord_name(r, q)) for t, r, q in self.chords(song, melody)]
+        return [(t, chord_name(r, q)) for t, r, q in self.chords(song, melody, key=key)]
 
     # -- offline --------------------------------------------------------------------------------
     def accompany(self, song: Song, *, melody_track: int | None = None,

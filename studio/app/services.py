@@ -138,20 +138,24 @@ def is_band(name: str | None) -> bool:
 
 def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
                           temperature: float | None, seed: int | None,
-                          style: str | None = None) -> tuple[Song, list[tuple[int, str]]]:
-    """`accompany`, plus the band's chord changes (tick, name) for the roll (none for a choir)."""
+                          style: str | None = None,
+                          key: str | None = None) -> tuple[Song, list[tuple[int, str]]]:
+    """`accompany`, plus the band's chord changes (tick, name) for the roll (none for a choir).
+    `key`: the melody's key by name ("D major"), else estimated."""
     acc = accompanist(model)
     if not is_band(model):
         return accompany(song, model=model, melody_track=melody_track, temperature=temperature,
-                         seed=seed), []
-    out = acc.accompany(song, melody_track=melody_track, seed=seed, style=style)
-    return out, acc.chord_labels(song, song.tracks[melody_track].notes)
+                         seed=seed, key=key), []
+    named = _import("engine.music").parse_key(key) if key else None
+    out = acc.accompany(song, melody_track=melody_track, seed=seed, style=style, key=named)
+    return out, acc.chord_labels(song, song.tracks[melody_track].notes, key=named)
 
 
 def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,
-              seed: int | None) -> Song:
+              seed: int | None, key: str | None = None) -> Song:
+    named = _import("engine.music").parse_key(key) if key else None
     return accompanist(model).accompany(song, melody_track=melody_track,
-                                        temperature=temperature, seed=seed)
+                                        temperature=temperature, seed=seed, key=named)
 
 
 # -- export -----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from studio.app.workers import run_in_thread
 
 log = logging.getLogger(__name__)
 
-AUTO_KEY = "auto (from what you play)"
+AUTO_KEY = "auto (estimated)"
 _TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 KEY_NAMES = [f"{t} major" for t in _TONICS] + [f"{t} minor" for t in _TONICS]
 
@@ -51,12 +51,13 @@ class AccompanyPanel(Panel):
         self.seed = QSpinBox(body)
         self.seed.setRange(0, 999999)
         form.addRow("Seed", self.seed)
-        self.live_key = QComboBox(body)
-        self.live_key.addItems([AUTO_KEY] + KEY_NAMES)
-        self.live_key.setToolTip("The key you will play in live. Auto: estimated from the first "
-                                 "bars you play, which misses the tonic in about one tune of "
-                                 "four; named, the accompaniment is in it from the first bar")
-        form.addRow("Live key", self.live_key)
+        self.key = QComboBox(body)
+        self.key.addItems([AUTO_KEY] + KEY_NAMES)
+        self.key.setToolTip("The melody's key. Auto: estimated, from the whole melody when "
+                            "accompanying a track (about 6 tunes in 7 right), from the first bars "
+                            "you play live (about 3 in 4); named, the accompaniment is in it "
+                            "from the first bar")
+        form.addRow("Key", self.key)
         self.run_track = QPushButton("Accompany track", body)
         self.run_track.setToolTip("Accompany the selected track (as the melody) into new tracks")
         self.run_track.clicked.connect(lambda: self.accompany(selection_only=False))
@@ -107,9 +108,9 @@ class AccompanyPanel(Panel):
         t = self.temperature.value()
         return None if t < 0 else t
 
-    def chosen_live_key(self) -> str | None:
-        """The key named for live ("D major"), or None: the session estimates it."""
-        text = self.live_key.currentText()
+    def chosen_key(self) -> str | None:
+        """The key named ("D major"), or None: estimated from the melody."""
+        text = self.key.currentText()
         return None if text == AUTO_KEY else text
 
     def _update_buttons(self) -> None:
@@ -140,7 +141,7 @@ class AccompanyPanel(Panel):
         run_in_thread(services.accompany_with_chords, song,
                       model=self.model.currentText() or None, melody_track=melody,
                       temperature=temperature, seed=self.seed.value(),
-                      style=None if style == "auto" else style,
+                      style=None if style == "auto" else style, key=self.chosen_key(),
                       on_done=lambda res: self._done(res[0], n_before, keep, source,
                                                      [] if selection_only else res[1]),
                       on_error=self._error)
@@ -217,7 +218,7 @@ class AccompanyPanel(Panel):
                           count_in_bars=max(transport.count_in_bars, 1),
                           metronome=True, model=self._live_model(),
                           temperature=self.chosen_temperature(), seed=self.seed.value(),
-                          key=self.chosen_live_key(), backend=settings.audio_backend, period=settings.buffer_frames,
+                          key=self.chosen_key(), backend=settings.audio_backend, period=settings.buffer_frames,
                           soundfont=settings.soundfont or None,
                           midi_in=settings.midi_input or None,
                           use_midi_in=bool(settings.midi_input), client_name="popmusicnet-live")
