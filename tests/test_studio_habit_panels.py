@@ -38,7 +38,7 @@ def panel(window, title: str):
     return p
 
 
-def fake_accompany(song: Song, *, model, melody_track, temperature, seed) -> Song:
+def fake_accompany(song: Song, *, model, melody_track, temperature, seed, key=None) -> Song:
     out = song.copy()
     mel = song.tracks[melody_track].notes
     for name, down in (("Alto", 5), ("Bass", 24)):
