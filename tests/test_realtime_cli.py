@@ -63,3 +63,15 @@ def test_a_key_that_is_not_one_is_exit_2(capsys):
     assert main(["live", "--key", "D dorian", "--backend", "null"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--key" in err[0]
+
+
+def test_live_says_which_key_it_plays_in(capsys):
+    """With the accompaniment on, the start-up lines say the key named, or that it is
+    estimated from the first bars and how to name it."""
+    for extra, said in (([], "key estimated from the first bars you play (--key names it"),
+                        (["--key", "D major"], "live: key D major")):
+        rc = main(["live", "--backend", "null", "--midi-in", "none", "--count-in", "0",
+                   "--duration", "0.3", "--bpm", "240", "--quiet", *extra])
+        text = capsys.readouterr().out
+        assert rc == 0, text
+        assert said in text, text

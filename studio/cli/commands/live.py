@@ -199,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
     if engine.midi_input is not None and engine.midi_input.virtual_port:
         print(f"live: connect your keyboard to the MIDI input {engine.midi_input.virtual_port}",
               flush=True)
+    if st.model and not args.no_accompaniment:
+        print(f"live: key {args.key}" if args.key else
+              "live: key estimated from the first bars you play (--key names it: the "
+              "accompaniment is then in it from the first bar)", flush=True)
     last_msg = ""
     try:
         while not stop.is_set():
