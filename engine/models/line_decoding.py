@@ -167,4 +167,5 @@ def _lead(got: np.ndarray, on: np.ndarray, ac: np.ndarray, thr_on: np.ndarray,
         line_planes(emit_v[None], gain[v:v + 1], inside, held[v:v + 1], out)
         return out[0]
 
-    return voice_leading.repair(got, emit, gain, lows, redecide, readings, read, prev, melody)
+    return voice_leading.repair(got, emit, gain, lows, redecide, readings, read, prev, melody,
+                                voices)

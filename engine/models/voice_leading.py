@@ -88,20 +88,22 @@ def line_score(emit: np.ndarray, gain: np.ndarray, planes: np.ndarray) -> float:
 
 def repair(planes: np.ndarray, emit: np.ndarray, gain: np.ndarray, lows: np.ndarray,
            redecide: Callable[[int, np.ndarray], np.ndarray], readings: np.ndarray, read: int,
-           prev: np.ndarray, melody: np.ndarray | None = None) -> int:
+           prev: np.ndarray, melody: np.ndarray | None = None,
+           voices: np.ndarray | None = None) -> int:
     """Take parallels out of the voices `planes` (V, 2, S, P), changed in place, whose
     decisions were made from `emit`/`gain` (V, S, P) log-odds against the thresholds;
     `redecide(v, emit_v)` decides voice v again from changed active log-odds (S, P). `lows`
     (V,): each voice's lowest pitch; `readings`: the steps read (every `read` steps inside the
     bar); `prev`: each voice's pitch at the last step of the bar before (-1: none), the
     melody's first when `melody` ((S,) absolute pitches, -1 rest) is given: it takes part as
-    voice 0 and is never changed. Returns how many fixes were made."""
+    voice 0 and is never changed; `voices`: the lines as `first_parallel` reads them (the
+    melody first), when the caller has read them already. Returns how many fixes were made."""
     S = planes.shape[2]
-    voices = highest_line(planes[:, ACTIVE], lows)
-    off = 0
-    if melody is not None:
-        voices = np.concatenate([np.asarray(melody, np.int64)[None], voices])
-        off = 1
+    off = 0 if melody is None else 1
+    if voices is None:
+        voices = highest_line(planes[:, ACTIVE], lows)
+        if melody is not None:
+            voices = np.concatenate([np.asarray(melody, np.int64)[None], voices])
     changed: dict[int, np.ndarray] = {}  # a voice's active log-odds with its forbidden pitches
     fixes = 0
     while fixes < MAX_FIXES:

@@ -146,16 +146,20 @@ def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
     if not is_band(model):
         return accompany(song, model=model, melody_track=melody_track, temperature=temperature,
                          seed=seed, key=key), []
-    named = _import("engine.music").parse_key(key) if key else None
+    named = _named_key(key)
     out = acc.accompany(song, melody_track=melody_track, seed=seed, style=style, key=named)
     return out, acc.chord_labels(song, song.tracks[melody_track].notes, key=named)
 
 
 def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,
               seed: int | None, key: str | None = None) -> Song:
-    named = _import("engine.music").parse_key(key) if key else None
     return accompanist(model).accompany(song, melody_track=melody_track,
-                                        temperature=temperature, seed=seed, key=named)
+                                        temperature=temperature, seed=seed, key=_named_key(key))
+
+
+def _named_key(name: str | None) -> Any:
+    """"D major" -> engine.music.Key; None (estimated from the melody) stays None."""
+    return _import("engine.music").parse_key(name) if name else None
 
 
 # -- export -----------------------------------------------------------------------------------

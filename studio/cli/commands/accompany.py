@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.fileio import atomic_path, check_outputs, check_writable
     from engine.midi_io import read_midi, require_notes, write_midi
     from engine.models.accompanist import Accompanist
+    from engine.music import parse_key
+    from studio.cli.options import parsed
     from studio.cli.reading import about, lenient
 
     log = logging.getLogger(__name__)
@@ -67,14 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
     if args.tonal_prior is not None and args.tonal_prior < 0:
         raise UserInputError(f"--tonal-prior must be >= 0, got {args.tonal_prior:g}")
-    key = None
-    if args.key is not None:
-        from engine.music import parse_key
-
-        try:
-            key = parse_key(args.key)
-        except ValueError as exc:
-            raise UserInputError(f"--key: {exc}") from None
+    key = parsed("--key", parse_key, args.key)
     song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     from engine.models.band import BandAccompanist, is_band_model
 

@@ -46,14 +46,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.output], [args.input])
     song = read_midi(args.input, lenient=lenient(args))
     model = Continuer.load(args.model)
-    meter = None
-    if args.meter is not None:
-        from engine.realtime.clock import parse_meter
+    from engine.realtime.clock import parse_meter
+    from studio.cli.options import parsed
 
-        try:
-            meter = parse_meter(args.meter)
-        except ValueError as exc:
-            raise UserInputError(f"--meter: {exc}") from None
+    meter = parsed("--meter", parse_meter, args.meter)
     with about(args.input):
         out = model.continue_song(song, args.bars, seed=args.seed, temperature=args.temperature,
                                   meter=meter)

@@ -56,11 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if not 20 <= args.bpm <= 400:
         raise UserInputError(f"--bpm must be in range 20..400, got {args.bpm:g}")
     from engine.realtime.clock import parse_meter
+    from studio.cli.options import parsed
 
-    try:
-        meter = parse_meter(args.meter)
-    except ValueError as exc:
-        raise UserInputError(f"--meter: {exc}") from None
+    meter = parsed("--meter", parse_meter, args.meter)
     paths = output_paths(args.output, args.variations)
     for p in paths:
         check_writable(p)

@@ -94,13 +94,10 @@ def _check(args) -> tuple[int, int]:
         raise UserInputError(f"--lookahead must be in (0, 4] beats, got {args.lookahead:g}")
     if not 0 <= args.program <= 127:
         raise UserInputError(f"--program must be in range 0..127, got {args.program}")
-    if args.key is not None:
-        from engine.music import parse_key
+    from engine.music import parse_key
+    from studio.cli.options import parsed
 
-        try:
-            parse_key(args.key)
-        except ValueError as exc:
-            raise UserInputError(f"--key: {exc}") from None
+    parsed("--key", parse_key, args.key)  # the engine reads it again: checked here, exit 2
     if args.programs:
         try:
             progs = tuple(int(x) for x in args.programs.split(","))
