@@ -2,8 +2,8 @@
 
     python scripts/key_finder_check.py [--tunes 300]
 
-Two sets: folk tunes with a notated key (K: field) drawn as `folk_melodies` draws them but with
-another seed, the evaluation's folk tunes (and the tunes with chord symbols) left out; and the
+Two sets: the folk tunes kept for choosing (engine.training.data.folk.folk_dev_tunes: a notated
+key, drawn with another seed than the evaluation's, which are left out); and the
 train and valid chorale sopranos, against the key of their whole four-part score
 (engine.evaluation.metrics.analyse_key). Prints the tonic (and tonic + mode) hit rate of the
 finder as it is, of the profiles alone, and of the finder with other FINAL_TONIC_BONUS values:
@@ -29,16 +29,14 @@ def main() -> int:
     from engine.evaluation import metrics
     from engine.training.accompanist.data import melody_and_roles
     from engine.training.accompanist.sources import load_source
-    from engine.training.data.folk import build_folk_melodies, folk_chord_tunes, folk_melodies
+    from engine.training.data.folk import folk_dev_tunes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tunes", type=int, default=300, help="folk tunes drawn (default 300)")
     ap.add_argument("--seed", type=int, default=7, help="their selection seed (default 7)")
     args = ap.parse_args()
 
-    scored = {t.id for t in folk_melodies()} | {t.id for t in folk_chord_tunes()}
-    drawn, _ = build_folk_melodies(n=args.tunes, seed=args.seed)
-    folk = [(t.melody, t.key) for t in drawn if t.id not in scored and t.key_source == "key"]
+    folk = [(t.melody, t.key) for t in folk_dev_tunes(args.tunes, args.seed)]
     songs, _ = load_source("corpus:bach")
     chorales = []
     for _, split, song in songs:

@@ -126,14 +126,17 @@ def test_beats_and_harmonic_spans_follow_the_meter():
     assert all(b - a in (1, 3) for a, b in harmonic_spans(w, w.end, beats))  # a chord a bar
     j = jig()
     jb = song_beats(j, j.end)
-    assert len(jb) == 8 * 3
+    assert len(jb) == 8 * 2  # felt in two dotted quarters a bar
+    assert {b.end - b.start for b in jb} == {3 * Q // 2} and [b.index for b in jb[:3]] == [0, 1, 0]
+    assert harmonic_spans(j, j.end, jb) == [(i, i + 2) for i in range(0, 16, 2)]  # a chord a bar
     four = Song([Track(notes=[Note(0, 8 * Q, 60)])], Q)
     fb = song_beats(four, four.end)
     assert harmonic_spans(four, four.end, fb) == [(0, 2), (2, 4), (4, 6), (6, 8)]
     x = beat_features(sorted(j.tracks[0].notes), jb, shift=-2, minor=False)
     assert x.shape == (len(jb), N_FEATURES)
-    assert x[0, 0] == pytest.approx(0.5)  # D (the tonic, moved to C): half the first quarter
-    assert x[0, 4] == pytest.approx(0.5) and x[0, 24 + 4] == 1.0  # F# (E) at its middle
+    # D F# A in the first dotted quarter (moved to C: C E G), a third each; F# (E) at its middle
+    assert x[0, [0, 4, 7]] == pytest.approx([1 / 3] * 3) and x[0, 12] == 1.0
+    assert x[0, 24 + 4] == 1.0
 
 
 # -- the arranger -------------------------------------------------------------------------------
@@ -245,6 +248,22 @@ def test_session_waits_for_the_melody_then_plays_chords(band):
     assert all(0 <= n.start < n.end <= 3 * Q for part in second for n in part)
     third = sess.accompany_next(3 * Q, Q, pending=[Note(0, Q, 72)])
     assert third[0] and sess.chord_names[-1] != "-"
+
+
+def test_live_session_plays_the_bars_meter_not_the_one_its_length_suggests(band):
+    # a 6/8 bar and a 3/4 bar are both three quarters long: the engine names the meter
+    bar = [Note(0, Q // 2, 62), Note(Q // 2, Q, 66), Note(Q, 3 * Q // 2, 69)]
+    grooves = {}
+    for meter in ((6, 8), (3, 4)):
+        sess = band.session(seed=0)
+        sess.accompany_next(3 * Q, Q, pending=[], meter=meter)
+        sess.observe(bar, 3 * Q, Q, meter=meter)
+        drums = sess.accompany_next(3 * Q, Q, pending=bar, meter=meter)[2]
+        grooves[meter] = sorted((n.start, n.pitch) for n in drums)
+    assert grooves[(6, 8)] != grooves[(3, 4)]
+    # the jig's groove: kick on the first dotted-quarter beat, snare on the second
+    hits = {(t, p) for t, p in grooves[(6, 8)] if p in (36, 38)}
+    assert hits == {(0, 36), (3 * Q // 2, 38)}
 
 
 def test_live_engine_plans_every_bar_with_the_band_on_time(band):

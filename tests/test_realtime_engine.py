@@ -48,10 +48,11 @@ class FakeSession:
         self.observed: list[tuple[list[Note], int]] = []
         self.pending_seen: list[list[Note]] = []
 
-    def observe(self, melody_notes, bar_ticks, ticks_per_beat):
+    def observe(self, melody_notes, bar_ticks, ticks_per_beat, *, meter=None):
         self.observed.append((list(melody_notes), bar_ticks))
 
-    def accompany_next(self, bar_ticks, ticks_per_beat, *, melody_notes=None, pending=None):
+    def accompany_next(self, bar_ticks, ticks_per_beat, *, melody_notes=None, pending=None,
+                       meter=None):
         self.pending_seen.append(list(pending or []))
         if self.owner.fail:
             raise RuntimeError("model exploded")

@@ -15,10 +15,11 @@ from engine.synth.live import NullBackend
 
 
 class OneBarSession:
-    def observe(self, melody_notes, bar_ticks, ticks_per_beat):
+    def observe(self, melody_notes, bar_ticks, ticks_per_beat, *, meter=None):
         pass
 
-    def accompany_next(self, bar_ticks, ticks_per_beat, *, melody_notes=None, pending=None):
+    def accompany_next(self, bar_ticks, ticks_per_beat, *, melody_notes=None, pending=None,
+                       meter=None):
         return [[Note(0, ticks_per_beat, 48, 90)]]
 
 

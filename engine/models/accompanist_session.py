@@ -125,16 +125,20 @@ class AccompanimentSession:
         return z
 
     # -- public API ---------------------------------------------------------------------------
-    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int) -> None:
-        """Commit one finished melody bar (times relative to the bar start)."""
+    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, *,
+                meter: tuple[int, int] | None = None) -> None:
+        """Commit one finished melody bar (times relative to the bar start). `meter` is not
+        read: the choir's units are cut from the bar's length."""
         self._update_key(melody_notes)
         for tick, planes, mask in self._units(melody_notes, bar_ticks, ticks_per_beat):
             self.observe_unit(planes, mask)
 
     def accompany_next(self, bar_ticks: int, ticks_per_beat: int, *,
                        melody_notes: Sequence[Note] | None = None,
-                       pending: Sequence[Note] | None = None) -> list[list[Note]]:
-        """Notes per role for the next bar, times relative to its start."""
+                       pending: Sequence[Note] | None = None,
+                       meter: tuple[int, int] | None = None) -> list[list[Note]]:
+        """Notes per role for the next bar, times relative to its start (`meter`: not read, as
+        in `observe`)."""
         out: list[list[Note]] = [[] for _ in self.m.roles]
         pend_planes = None
         if melody_notes is None and pending is not None:

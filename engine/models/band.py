@@ -230,9 +230,11 @@ class BandSession:
         self._fixed_key = key
         self.key = key
         self._hist = np.zeros(12)  # the observed bars' pitch-class durations
-        self._bar_feats: list[tuple[list[Note], int, int]] = []  # (notes, bar_ticks, tpb)
+        # (notes, bar_ticks, tpb, meter) of every observed bar
+        self._bar_feats: list[tuple[list[Note], int, int, tuple[int, int] | None]] = []
         self._h = np.zeros((1, 1, model.hidden), np.float32)
         self._last_len: int | None = None
+        self._last_meter: tuple[int, int] | None = None
         self._arr: Arranger | None = None
         self._arr_key: tuple | None = None
         self._bar = 0
@@ -257,8 +259,8 @@ class BandSession:
         h = np.zeros((1, 1, self.m.hidden), np.float32)
         shift, minor = self._shift_minor()
         xs = [self._bos()]
-        for b, (notes, length, tpb) in enumerate(self._bar_feats):
-            xs.append(beat_features(notes, bar_beats(length, tpb, b), shift, minor))
+        for b, (notes, length, tpb, meter) in enumerate(self._bar_feats):
+            xs.append(beat_features(notes, bar_beats(length, tpb, b, meter=meter), shift, minor))
         x = np.concatenate(xs)
         _, self._h = self.m.causal_logp(x, np.zeros((len(x), N_POS), np.float32), h)
 
@@ -271,25 +273,31 @@ class BandSession:
             self.key = k
             self._reset_state()
 
-    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int) -> None:
+    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, *,
+                meter: tuple[int, int] | None = None) -> None:
+        """Commit one played bar (times relative to its start); `meter` (numerator,
+        denominator) where the engine knows it (6/8 is felt in dotted quarters), else the
+        beats are quarters."""
         notes = sorted(melody_notes)
         self._hist += pitch_class_histogram(notes)
-        self._bar_feats.append((notes, bar_ticks, ticks_per_beat))
+        self._bar_feats.append((notes, bar_ticks, ticks_per_beat, meter))
         self.n_observed += 1
         before = self.key
         self._update_key()
         if self.key is before or self.key == before:
             shift, minor = self._shift_minor()
-            x = beat_features(notes, bar_beats(bar_ticks, ticks_per_beat, self.n_observed - 1),
-                              shift, minor)
+            x = beat_features(notes, bar_beats(bar_ticks, ticks_per_beat, self.n_observed - 1,
+                                               meter=meter), shift, minor)
             _, self._h = self.m.causal_logp(x, np.zeros((len(x), N_POS), np.float32), self._h)
 
     def accompany_next(self, bar_ticks: int, ticks_per_beat: int, *,
                        melody_notes: Sequence[Note] | None = None,
-                       pending: Sequence[Note] | None = None) -> list[list[Note]]:
-        """Notes per role (chords, bass, drums) for the next bar, relative to its start. The
-        chord is chosen before the bar is heard (`melody_notes`, when given, is not read): from
-        the observed bars and `pending`, the bar before as far as it was played."""
+                       pending: Sequence[Note] | None = None,
+                       meter: tuple[int, int] | None = None) -> list[list[Note]]:
+        """Notes per role (chords, bass, drums) for the next bar, relative to its start, in
+        `meter` where the engine knows it (else the meter its length suggests). The chord is
+        chosen before the bar is heard (`melody_notes`, when given, is not read): from the
+        observed bars and `pending`, the bar before as far as it was played."""
         self._tpb = ticks_per_beat
         if self.key is None and pending:
             k = estimate_key(list(pending))
@@ -297,10 +305,12 @@ class BandSession:
                 self.key = k
                 self._reset_state()
         shift, minor = self._shift_minor()
-        nxt = position_features(bar_beats(bar_ticks, ticks_per_beat, self._bar)[0])[None]
+        nxt = position_features(bar_beats(bar_ticks, ticks_per_beat, self._bar,
+                                          meter=meter)[0])[None]
         prev_len = self._last_len
         if pending and prev_len is not None and self._bar > self.n_observed:
-            xb = beat_features(sorted(pending), bar_beats(prev_len, ticks_per_beat), shift, minor)
+            xb = beat_features(sorted(pending), bar_beats(prev_len, ticks_per_beat,
+                                                          meter=self._last_meter), shift, minor)
             pos = np.vstack([xb[1:, N_MEL:N_MEL + N_POS], nxt])
             lp = self.m.causal_logp(xb, pos, self._h)[0][-1]
         else:
@@ -310,12 +320,14 @@ class BandSession:
         absolute = transpose_index(idx, -shift)
         lab = chord_label(absolute)
         self.chord_names.append(chord_name(*lab) if lab else "-")
-        meter = live_meter(bar_ticks, ticks_per_beat)
-        style = resolve_style(self.m.style, meter)
+        meter_name = live_meter(bar_ticks, ticks_per_beat, meter)
+        style = resolve_style(self.m.style, meter_name)
         if self._arr is None or self._arr_key != (style, ticks_per_beat):
             self._arr = Arranger(style, ticks_per_beat, self._seed)
             self._arr_key = (style, ticks_per_beat)
-        comp, bass, drums = self._arr.bar(bar_ticks, meter, [(0, absolute)], None, self._bar)
+        comp, bass, drums = self._arr.bar(bar_ticks, meter_name, [(0, absolute)], None,
+                                          self._bar)
         self._bar += 1
         self._last_len = bar_ticks
+        self._last_meter = meter
         return [comp, bass, drums]

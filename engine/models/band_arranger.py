@@ -266,8 +266,11 @@ def arrange(song: Song, melody: Sequence[Note], chords: Sequence[Chord], *,
             Track("Drums", 0, True, ROLE_ACCOMPANIMENT, sorted(drums))]
 
 
-def live_meter(bar_ticks: int, tpb: int) -> str:
-    """The meter a live bar is played in: 4/4, 3/4, 2/4 by its quarters (three quarters: 3/4)."""
+def live_meter(bar_ticks: int, tpb: int, meter: tuple[int, int] | None = None) -> str:
+    """The meter a live bar is played in: `meter` (numerator, denominator) where the engine
+    knows it, else 4/4, 3/4, 2/4 by its quarters (three quarters: 3/4)."""
+    if meter is not None:
+        return _meter_name(*meter)
     q = bar_ticks / tpb
     for name, n in (("4/4", 4), ("3/4", 3), ("2/4", 2)):
         if abs(q - n) < 1e-6:

@@ -2,20 +2,21 @@
 the decoding of their log-probabilities into the chords the band plays (numpy only; the networks
 run in engine.models.band).
 
-Chords: one label per beat (a quarter note; a bar's last beat may be shorter), root and quality
+Chords: one label per beat (a quarter note, a dotted quarter in 6/8, 9/8 and 12/8:
+`beat_ticks`; a bar's last beat may be shorter), root and quality
 among major, minor, dominant 7 and diminished, or none (N_CHORDS classes, `chord_index`). The
 networks see per-beat melody features (`beat_features`: the melody's pitch-class durations in
 the beat and the pitch classes sounding at its start and its middle, all relative to the tonic
 of the melody's key, the beat's place in the bar, the mode) and were trained on melodies moved
 to C major / C minor (engine.music.melody_key(...).tonic_shift()); the chords are moved back.
 
-Offline the chords are decided per span of the song's harmonic rhythm (half bars in 2/4, 4/4,
-2/2, bars in 3/4 and 6/8: the slower rhythm folk tunes are played with) by a Viterbi pass over
+Offline the chords are decided per span of the song's harmonic rhythm (half bars in 4/4, 2/2
+and 12/8, bars in 2/4, 3/4 and 6/8: the slower rhythm folk tunes are played with) by a Viterbi pass over
 the summed log-probabilities (`decode_spans`) with a change penalty, a tonic bonus on the final
 span, a diatonic prior (nats a beat off the chords outside the key) and a tonic prior (nats a
 beat times `key_fit`, the log-odds of the chord's tones under the key's profile: a pull toward
-the chords that say the melody's key, the tonic triad most); all chosen on the valid chorales
-and kept in the card.
+the chords that say the melody's key, the tonic triad most); chosen on the valid chorales (the
+tonic prior also on folk tunes no evaluation scores) and kept in the card.
 """
 
 from __future__ import annotations
@@ -72,23 +73,37 @@ class Beat:
     pickup: bool
 
 
+def beat_ticks(meter: tuple[int, int] | None, tpb: int) -> int:
+    """The beat a bar is felt in: a dotted quarter in the compound meters (6/8, 9/8, 12/8: a
+    jig is felt in two, not in three quarters that cut its second beat in half), else a
+    quarter. `meter` (numerator, denominator); None: a quarter."""
+    if meter is not None:
+        n, d = meter
+        if d == 8 and n % 3 == 0 and n >= 6:
+            return tpb * 3 // 2
+    return tpb
+
+
 def song_beats(song: Song, end: int) -> list[Beat]:
-    """Quarter-note beats of every bar covering [0, end); a bar's last beat may be shorter."""
+    """The beats (`beat_ticks` of each bar's meter) of every bar covering [0, end); a bar's last
+    beat may be shorter."""
     tpb = song.ticks_per_beat
     bars = song.bars(max(end, 1))
     pickup = song.pickup_ticks
     out = []
-    for b, (s, e, _) in enumerate(bars):
-        n = max(1, -(-(e - s) // tpb))
-        for i in range(n):
-            out.append(Beat(s + i * tpb, min(s + (i + 1) * tpb, e), b, i, n,
-                            bool(pickup and b == 0)))
+    for b, (s, e, m) in enumerate(bars):
+        out += bar_beats(e - s, tpb, b, bool(pickup and b == 0),
+                         meter=(m.numerator, m.denominator), start=s)
     return out
 
 
-def bar_beats(bar_ticks: int, tpb: int, bar: int = 0, pickup: bool = False) -> list[Beat]:
-    n = max(1, -(-bar_ticks // tpb))
-    return [Beat(i * tpb, min((i + 1) * tpb, bar_ticks), bar, i, n, pickup) for i in range(n)]
+def bar_beats(bar_ticks: int, tpb: int, bar: int = 0, pickup: bool = False, *,
+              meter: tuple[int, int] | None = None, start: int = 0) -> list[Beat]:
+    """The beats of one bar of `bar_ticks` starting at `start`, in `meter` (`beat_ticks`)."""
+    step = beat_ticks(meter, tpb)
+    n = max(1, -(-bar_ticks // step))
+    return [Beat(start + i * step, start + min((i + 1) * step, bar_ticks), bar, i, n, pickup)
+            for i in range(n)]
 
 
 def position_features(beat: Beat) -> np.ndarray:
@@ -135,8 +150,9 @@ def causal_inputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # -- offline decoding --------------------------------------------------------------------------
 def harmonic_spans(song: Song, end: int, beats: Sequence[Beat]) -> list[tuple[int, int]]:
-    """(first beat, last beat + 1) of each span a chord holds: half bars in meters of an even
-    number of quarters (2/4, 4/4, 2/2), whole bars otherwise (3/4, 6/8) and in a pickup."""
+    """(first beat, last beat + 1) of each span a chord holds: half bars in bars of four or more
+    beats, an even number (4/4, 2/2, 12/8), whole bars otherwise (2/4, 3/4, 6/8) and in a
+    pickup."""
     out = []
     i = 0
     while i < len(beats):

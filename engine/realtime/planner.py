@@ -135,7 +135,7 @@ class Planner:
         pending = self._bar_notes(prev, now_tick) if prev is not None else []
         t0 = time.perf_counter()
         try:
-            parts = session.accompany_next(bar.length, tpb, pending=pending)
+            parts = session.accompany_next(bar.length, tpb, pending=pending, meter=bar.meter)
         except Exception as exc:
             log.exception("accompaniment failed")
             bar.prepared = "error"
@@ -193,7 +193,7 @@ class Planner:
             return
         notes = self._bar_notes(bar, int(self.tempo.tick_at(now)))
         try:
-            session.observe(notes, bar.length, self.config.ticks_per_beat)
+            session.observe(notes, bar.length, self.config.ticks_per_beat, meter=bar.meter)
         except Exception as exc:
             log.exception("observe failed")
             self.accompaniment.pause(f"model error: {type(exc).__name__}: {exc}")

@@ -482,6 +482,17 @@ def folk_melodies(n: int = 120, seed: int = 0, cache_dir: str | Path | None = No
     return tunes
 
 
+def folk_dev_tunes(n: int = 300, seed: int = 7, cache_dir: str | Path | None = None) \
+        -> list[FolkTune]:
+    """Folk melodies for choosing decodings and checking the key finder, which no evaluation
+    scores: drawn as `folk_melodies` draws them but with another seed, those with a notated
+    key (K: field) only, the evaluation's melodies and the tunes with chord symbols left out."""
+    scored = ({t.id for t in folk_melodies(cache_dir=cache_dir)}
+              | {t.id for t in folk_chord_tunes(cache_dir)})
+    return [t for t in folk_melodies(n, seed, cache_dir)
+            if t.id not in scored and t.key_source == "key"]
+
+
 def describe(tunes: Sequence[FolkTune]) -> str:
     """Counts per source, meter and mode, and chords."""
     src = Counter(t.source for t in tunes)
