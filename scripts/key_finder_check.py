@@ -62,7 +62,8 @@ def main() -> int:
     try:
         for bonus in BONUSES:
             music.FINAL_TONIC_BONUS = bonus
-            print(f"{'last-note bonus ' + format(bonus, 'g'):28s} folk {rates(folk, music.melody_key)}"
+            label = f"last-note bonus {bonus:g}"
+            print(f"{label:28s} folk {rates(folk, music.melody_key)}"
                   f"   chorales {rates(chorales, music.melody_key)}")
     finally:
         music.FINAL_TONIC_BONUS = saved

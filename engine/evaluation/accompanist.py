@@ -279,8 +279,8 @@ def musical_split(model, songs, ids: set[str], dec: Decoding, seed: int, *,
     """Mean musical checks (surface and harmony) of Bach's lower voices and of the model on the
     pieces `ids`; `live`: the model as a live session plays them (`live_accompany`), else as
     `accompany` does; `key_named`: the session is told the chorale's key (`live --key`, the
-    studio's Live key), else it estimates it from the bars it hears. `windows`: filled with the discriminator's features per piece
-    ({"bach": [...], "model": [...]})."""
+    studio's Live key), else it estimates it from the bars it hears. `windows`: filled with the
+    discriminator's features per piece ({"bach": [...], "model": [...]})."""
     from engine.training.accompanist.data import melody_and_roles
 
     sums: dict[str, dict[str, list[float]]] = {"bach": {}, "model": {}}

@@ -8,8 +8,8 @@ folk tunes it never saw; the band's shape (parts, meter, ending); the live path'
    chord for the bar's melody pitch classes, and the HMM), with the model's gain over the HMM.
 2. Key agreement: the key of the chords alone (as block chords, engine.evaluation.metrics
    .analyse_key) against the key of the whole melody (engine.music.melody_key, the last note
-   favoured as the tonic), per test chorale: same tonic; beside it against analyse_key of the soprano
-   alone, and Bach's own chords (the labels) scored both ways.
+   favoured as the tonic), per test chorale: same tonic; beside it against analyse_key of the
+   soprano alone, and Bach's own chords (the labels) scored both ways.
 3. Folk melodies (engine.training.data.folk.folk_melodies, 120 tunes, notated keys): each
    accompanied offline; every output must have chords, bass and drums, keep the tune's meters,
    and end with the melody (its last note ends where the melody's does); the chords' tonic
@@ -115,7 +115,8 @@ def choose_key_decoding(model, progress) -> tuple[float, float, dict]:
             mel = sorted(song.melody_track().notes)
             end = max(n.end for n in mel)
             va.append((p, song, mel, end, melody_key(mel), song_beats(song, end)))
-    dev = [(t, sorted(t.melody), melody_key(t.melody)) for t in folk_dev_tunes()]
+    dev = [(t, sorted(t.melody), t.song.melody_track().end, melody_key(t.melody))
+           for t in folk_dev_tunes()]
     tried = {}
     for strength, bonus in itertools.product(TONIC_PRIORS, FINAL_BONUSES):
         model.tonic_prior, model.final_bonus = strength, bonus
@@ -127,9 +128,9 @@ def choose_key_decoding(model, progress) -> tuple[float, float, dict]:
             total += int((p.y > 0).sum())
             tonic.append(metrics.key_agreement(key, chord_notes(chords, end))["same_tonic"])
         folk, cadence = [], []
-        for tune, mel, found in dev:
+        for tune, mel, end, found in dev:
             chords = model.chords(tune.song, mel)
-            folk.append(metrics.key_agreement(tune.key, chord_notes(chords, mel[-1].end))
+            folk.append(metrics.key_agreement(tune.key, chord_notes(chords, end))
                         ["same_tonic"])
             cadence.append(ends_on_tonic(chords, found))
         tried[(strength, bonus)] = (right / max(total, 1), float(np.mean(tonic)),
@@ -350,7 +351,8 @@ def report_markdown(res: dict, command: str) -> str:
              f"{res['decoding']['diatonic_prior']:g}; tonic prior "
              f"{res['decoding']['tonic_prior']:g} nats a beat x the chord's key fit"
              + (" (the tonic prior and the final bonus chosen by this command: among those "
-                "within 5 points of the best valid span accuracy, the best mean "
+                f"within {100 * HARMONY_TOLERANCE:g} points of the best valid span accuracy, "
+                "the best mean "
                 "of the valid chorales in the melody's tonic and, on the folk tunes kept for "
                 "choosing (engine.training.data.folk.folk_dev_tunes, never scored), those in the "
                 "notated tonic and those whose last chord is the tonic triad; "

@@ -9,9 +9,10 @@ fed back as the role's previous latent, so the RNN conditions on what was actual
 
 Keys: the model was trained on melodies whose tonic, estimated from the melody alone, was moved
 to C (C major, C minor; cards of the older layout: C major / A minor); `accompany` estimates the
-key of the whole melody the same way (its last note favoured as the tonic, engine.music.melody_key), and
-a live session estimates it from what it has observed (re-estimated over the first bars, then
-fixed) unless given one. The accompaniment is transposed back.
+key of the whole melody the same way (its last note favoured as the tonic,
+engine.music.melody_key), and a live session estimates it from what it has observed
+(re-estimated over the first bars, then fixed) unless given one. The accompaniment is
+transposed back.
 
 Priors (nats added to or taken off the decoders' log-odds when a voice's line is decided, so the
 model's strong choices still pass): the key prior keeps voices in the melody's scale, the onset

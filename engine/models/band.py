@@ -166,11 +166,13 @@ class BandAccompanist:
                 out.append((beats[a].start, lab[0], lab[1]))
         return out
 
-    def chord_names(self, song: Song, melody: Sequence[Note], *,
-                    key: Key | None = None) -> list[list[str]]:
+    def chord_names(self, song: Song, melody: Sequence[Note], *, key: Key | None = None,
+                    chords: Sequence[Chord] | None = None) -> list[list[str]]:
         """The chord names the band plays, per bar of the melody (a bar with no change: the
-        chord it holds), e.g. [["C"], ["F", "G7"], ...]; `key`: see `chords`."""
-        chords = self.chords(song, melody, key=key)
+        chord it holds), e.g. [["C"], ["F", "G7"], ...]; `key`: see `chords`; `chords`: the
+        ones already decided (`accompany_with_chords`), else decided here."""
+        if chords is None:
+            chords = self.chords(song, melody, key=key)
         out = []
         cur = None
         for s, e, _ in song.bars(max(n.end for n in melody)):
@@ -180,10 +182,13 @@ class BandAccompanist:
             out.append(inside or ([cur] if cur else ["-"]))
         return out
 
-    def chord_labels(self, song: Song, melody: Sequence[Note], *,
-                     key: Key | None = None) -> list[tuple[int, str]]:
-        """(tick, chord name) of every chord change (the studio draws them above the roll)."""
-        return [(t, chord_name(r, q)) for t, r, q in self.chords(song, melody, key=key)]
+    def chord_labels(self, song: Song, melody: Sequence[Note], *, key: Key | None = None,
+                     chords: Sequence[Chord] | None = None) -> list[tuple[int, str]]:
+        """(tick, chord name) of every chord change (the studio draws them above the roll);
+        `key`, `chords`: see `chord_names`."""
+        if chords is None:
+            chords = self.chords(song, melody, key=key)
+        return [(t, chord_name(r, q)) for t, r, q in chords]
 
     # -- offline --------------------------------------------------------------------------------
     def accompany(self, song: Song, *, melody_track: int | None = None,
@@ -192,6 +197,14 @@ class BandAccompanist:
         """A copy of `song` with Chords, Bass and Drums tracks in its meter: silent under a
         pickup but for the drums' lead-in, ending with the melody; in `key` when it is named,
         else in the key estimated from the melody."""
+        return self.accompany_with_chords(song, melody_track=melody_track, style=style,
+                                          seed=seed, key=key)[0]
+
+    def accompany_with_chords(self, song: Song, *, melody_track: int | None = None,
+                              style: str | None = None, seed: int | None = None,
+                              key: Key | None = None, **_ignored) -> tuple[Song, list[Chord]]:
+        """`accompany`, and the chords it plays (`chords`), for printing or drawing them
+        without deciding them again."""
         out = song.copy()
         if melody_track is not None:
             if not 0 <= melody_track < len(out.tracks):
@@ -206,7 +219,7 @@ class BandAccompanist:
         parts = arrange(out, melody.notes, chords, style=style or self.style,
                         seed=0 if seed is None else seed)
         out.tracks.extend(parts)
-        return out
+        return out, chords
 
     def session(self, *, temperature: float | None = None, seed: int | None = None,
                 key: Key | None = None, **_ignored) -> BandSession:
@@ -233,8 +246,8 @@ class BandSession:
         # (notes, bar_ticks, tpb, meter) of every observed bar
         self._bar_feats: list[tuple[list[Note], int, int, tuple[int, int] | None]] = []
         self._h = np.zeros((1, 1, model.hidden), np.float32)
-        self._last_len: int | None = None
-        self._last_meter: tuple[int, int] | None = None
+        # (bar_ticks, meter) of the bar last planned; None before the first
+        self._last_bar: tuple[int, tuple[int, int] | None] | None = None
         self._arr: Arranger | None = None
         self._arr_key: tuple | None = None
         self._bar = 0
@@ -307,10 +320,10 @@ class BandSession:
         shift, minor = self._shift_minor()
         nxt = position_features(bar_beats(bar_ticks, ticks_per_beat, self._bar,
                                           meter=meter)[0])[None]
-        prev_len = self._last_len
-        if pending and prev_len is not None and self._bar > self.n_observed:
+        if pending and self._last_bar is not None and self._bar > self.n_observed:
+            prev_len, prev_meter = self._last_bar
             xb = beat_features(sorted(pending), bar_beats(prev_len, ticks_per_beat,
-                                                          meter=self._last_meter), shift, minor)
+                                                          meter=prev_meter), shift, minor)
             pos = np.vstack([xb[1:, N_MEL:N_MEL + N_POS], nxt])
             lp = self.m.causal_logp(xb, pos, self._h)[0][-1]
         else:
@@ -328,6 +341,5 @@ class BandSession:
         comp, bass, drums = self._arr.bar(bar_ticks, meter_name, [(0, absolute)], None,
                                           self._bar)
         self._bar += 1
-        self._last_len = bar_ticks
-        self._last_meter = meter
+        self._last_bar = (bar_ticks, meter)
         return [comp, bass, drums]

@@ -3,20 +3,21 @@ the decoding of their log-probabilities into the chords the band plays (numpy on
 run in engine.models.band).
 
 Chords: one label per beat (a quarter note, a dotted quarter in 6/8, 9/8 and 12/8:
-`beat_ticks`; a bar's last beat may be shorter), root and quality
-among major, minor, dominant 7 and diminished, or none (N_CHORDS classes, `chord_index`). The
+`beat_ticks`; a bar's last beat may be shorter), root and quality among major, minor,
+dominant 7 and diminished, or none (N_CHORDS classes, `chord_index`). The
 networks see per-beat melody features (`beat_features`: the melody's pitch-class durations in
 the beat and the pitch classes sounding at its start and its middle, all relative to the tonic
 of the melody's key, the beat's place in the bar, the mode) and were trained on melodies moved
 to C major / C minor (engine.music.melody_key(...).tonic_shift()); the chords are moved back.
 
 Offline the chords are decided per span of the song's harmonic rhythm (half bars in 4/4, 2/2
-and 12/8, bars in 2/4, 3/4 and 6/8: the slower rhythm folk tunes are played with) by a Viterbi pass over
-the summed log-probabilities (`decode_spans`) with a change penalty, a tonic bonus on the final
-span, a diatonic prior (nats a beat off the chords outside the key) and a tonic prior (nats a
-beat times `key_fit`, the log-odds of the chord's tones under the key's profile: a pull toward
-the chords that say the melody's key, the tonic triad most); chosen on the valid chorales (the
-tonic prior also on folk tunes no evaluation scores) and kept in the card.
+and 12/8, bars in 2/4, 3/4 and 6/8: the slower rhythm folk tunes are played with) by a Viterbi
+pass over the summed log-probabilities (`decode_spans`) with a change penalty, a tonic bonus on
+the final span, a diatonic prior (nats a beat off the chords outside the key) and a tonic prior
+(nats a beat times `key_fit`, the log-odds of the chord's tones under the key's profile: a pull
+toward the chords that say the melody's key, the tonic triad most); chosen on the valid
+chorales (the tonic prior and the final bonus also on folk tunes no evaluation scores) and
+kept in the card.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.models.band_patterns import QUALITY_TONES
-from engine.music import KEY_PROFILES, Note, Song
+from engine.music import KEY_PROFILES, PITCH_NAMES, Note, Song
 
 QUALITIES = ("maj", "min", "dom7", "dim")
 N_CHORDS = 1 + 12 * len(QUALITIES)  # 0 = no chord
@@ -53,8 +54,7 @@ def chord_label(index: int) -> tuple[int, str] | None:
 
 
 def chord_name(root: int, quality: str) -> str:
-    names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-    return names[root % 12] + {"maj": "", "min": "m", "dom7": "7", "dim": "dim"}[quality]
+    return PITCH_NAMES[root % 12] + {"maj": "", "min": "m", "dom7": "7", "dim": "dim"}[quality]
 
 
 def transpose_index(index: int, semitones: int) -> int:

@@ -147,8 +147,9 @@ def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
         return accompany(song, model=model, melody_track=melody_track, temperature=temperature,
                          seed=seed, key=key), []
     named = _named_key(key)
-    out = acc.accompany(song, melody_track=melody_track, seed=seed, style=style, key=named)
-    return out, acc.chord_labels(song, song.tracks[melody_track].notes, key=named)
+    out, chords = acc.accompany_with_chords(song, melody_track=melody_track, seed=seed,
+                                            style=style, key=named)
+    return out, acc.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
 
 
 def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,

@@ -36,7 +36,9 @@ from engine.music import Note, Song, melody_key
 log = logging.getLogger(__name__)
 
 CACHE_NAME = "band-chords"
-VERSION = 3  # 2: keys by the melody_key that favours the last note as the tonic; 3: dotted-quarter beats in 6/8, 9/8, 12/8
+# 2: keys by the melody_key that favours the last note as the tonic; 3: dotted-quarter beats
+# in 6/8, 9/8 and 12/8
+VERSION = 3
 # (intervals above the root, quality it counts as); smaller sets first
 _TEMPLATES = (
     ((0, 4, 7), "maj"), ((0, 3, 7), "min"), ((0, 3, 6), "dim"), ((0, 4, 7, 10), "dom7"),

@@ -11,8 +11,8 @@ classifiers need and splits them:
 - `top_line()`: the part with the highest mean pitch reduced to a skyline, the "top voice" view
   (older models, and the secondary row of the report);
 - `chords` of a one-part piece (a folk tune): one diatonic triad per bar from
-  engine.training.data.folk_triads.naive_triad_chords in the tune's key (engine.music.melody_key), as
-  (start, end, root pitch class, minor) rows in quarter notes; engine.training.classify.texture
+  engine.training.data.folk_triads.naive_triad_chords in the tune's key
+  (engine.music.melody_key), as (start, end, root pitch class, minor) rows in quarter notes; engine.training.classify.texture
   realises them as an accompaniment (rule-made chords, not a human's);
 - splits of our own (`assign_splits`): styles' groups (hymn tune, mass, work, tune joined by
   title) joined further by beat-level melody signature, so one tune harmonised twice or printed

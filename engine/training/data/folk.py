@@ -105,7 +105,6 @@ SOURCE_SHARES: tuple[tuple[str, str, tuple[str, ...] | None, int], ...] = (
 METER_BUCKETS = ("2/4", "3/4", "4/4", "6/8", "other")
 
 
-
 @dataclass(slots=True)
 class FolkTune:
     """One folk tune: a one-track melody Song, its chord symbols (empty for `folk_melodies`),

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
 from studio.app import services
 from studio.app.accompany import melody_excerpt, new_tracks
 from studio.app.accompany.live import LiveController
-from engine.music import ROLE_ACCOMPANIMENT, ROLE_MELODY
+from engine.music import PITCH_NAMES, ROLE_ACCOMPANIMENT, ROLE_MELODY
 from studio.app.commands import InsertTracks, SetTrackNotes
 from studio.app.generate import bar_start_at_or_before
 from studio.app.panel import Panel
@@ -21,8 +21,7 @@ from studio.app.workers import run_in_thread
 log = logging.getLogger(__name__)
 
 AUTO_KEY = "auto (estimated)"
-_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-KEY_NAMES = [f"{t} major" for t in _TONICS] + [f"{t} minor" for t in _TONICS]
+KEY_NAMES = [f"{t} {mode}" for mode in ("major", "minor") for t in PITCH_NAMES]
 
 
 class AccompanyPanel(Panel):
@@ -218,7 +217,8 @@ class AccompanyPanel(Panel):
                           count_in_bars=max(transport.count_in_bars, 1),
                           metronome=True, model=self._live_model(),
                           temperature=self.chosen_temperature(), seed=self.seed.value(),
-                          key=self.chosen_key(), backend=settings.audio_backend, period=settings.buffer_frames,
+                          key=self.chosen_key(), backend=settings.audio_backend,
+                          period=settings.buffer_frames,
                           soundfont=settings.soundfont or None,
                           midi_in=settings.midi_input or None,
                           use_midi_in=bool(settings.midi_input), client_name="popmusicnet-live")

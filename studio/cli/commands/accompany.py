@@ -90,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
         soundfont = find_soundfont(args.soundfont)  # a bad soundfont fails before the work
     with about(args.file):
-        out = model.accompany(song, melody_track=melody_track, temperature=args.temperature,
-                              seed=args.seed, key_prior=args.key_prior,
-                              tonal_prior=args.tonal_prior, key=key)
+        how = dict(melody_track=melody_track, temperature=args.temperature, seed=args.seed,
+                   key_prior=args.key_prior, tonal_prior=args.tonal_prior, key=key)
+        # the band's chords are printed below: decided once, with the band
+        out, chords = (model.accompany_with_chords(song, **how) if band
+                       else (model.accompany(song, **how), None))
         # MIDI and WAV together or neither: both go to temporary files, moved into place once
         # the WAV is rendered.
         with contextlib.ExitStack() as stack:
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
           + f"; model {model.name} on {model.provider}")
     if band:
         mel = (out.tracks[melody_track] if melody_track is not None else out.melody_track())
-        names = model.chord_names(out, mel.notes, key=key)
+        names = model.chord_names(out, mel.notes, chords=chords)
         print("chords: " + " | ".join(" ".join(bar) for bar in names))
     if args.wav:
         print(f"wrote {args.wav}")
