@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-fast setup setup-test bench eval fuzz models demo screenshot clean
+.PHONY: run test test-fast setup setup-test bench eval fuzz demo screenshot clean
 
 run: setup
 	$(PY) -m studio.launcher $(if $(DISPLAY),studio,demo)
@@ -25,6 +25,13 @@ bench: setup-test
 
 eval: setup-test
 	$(PY) -m studio.launcher eval all
+
+# Headless demo (what `make run` does without a display) and the README's screenshot (Xvfb).
+demo: setup
+	$(PY) -m studio.launcher demo
+
+screenshot: setup-test
+	$(PY) scripts/screenshot.py
 
 fuzz: setup-test
 	$(PY) scripts/fuzz.py --files 10000 --results

@@ -581,3 +581,122 @@ def test_live_replay_accompanies_a_pickup_tune_bar_by_bar_on_a_virtual_clock(tra
     # before the first downbeat at tick 480): no note crosses a bar line
     for n in notes:
         assert (n.start - 480) // 1440 == (n.end - 1 - 480) // 1440
+
+
+def test_chord_plans_follow_the_chords_step_by_step_through_a_pickup():
+    from engine.models.accompanist import chord_plans
+    from engine.representation import BarSpec, bar_grid
+
+    song = melody_34_with_pickup()
+    spec = BarSpec(low_pitch=48, n_pitches=36, steps_per_beat=4, max_bar_steps=16)
+    grid = bar_grid(song, spec, end=song.end)
+    # G major from the pickup, C major from the second beat of the first full bar
+    chords = [(0, 7, "maj"), (960, 0, "maj")]
+    plans = chord_plans(grid, chords, 5, 16)  # G major -> C: up a fourth
+    assert len(plans) == len(grid)
+    pickup, first = plans[0], plans[1]
+    # the pickup's beat sits at the end of its unit (steps 8-11 of a 3/4 bar): G, moved to C
+    assert pickup.root[8] == 0 and set(np.flatnonzero(pickup.tones[8])) == {0, 4, 7}
+    # the first full bar: G for its first beat (steps 0-3), then C (moved to F)
+    assert list(first.root[:8]) == [0] * 4 + [5] * 4
+    assert set(np.flatnonzero(first.tones[5])) == {5, 9, 0}
+    # before the first chord, nothing is planned: every pitch class passes
+    assert chord_plans(grid, [(1440, 0, "min")], 0, 16)[0].tones.all()
+    assert (chord_plans(grid, [(1440, 0, "min")], 0, 16)[0].root == -1).all()
+
+
+@pytest.mark.slow
+def test_the_chord_prior_moves_the_voices_onto_the_planned_chord(trained):
+    from engine.models.accompanist_priors import ChordPlan
+
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    logits, mask = unlikely_bar(model)
+    for r, (on, ac) in zip(model.role_infos, logits):
+        d = 50 + 12 * ((r.spec.low_pitch - 50) // 12 + 1) - r.spec.low_pitch  # a D in range
+        on[0, d] = 4.0
+        ac[:, d] = 3.0  # every voice wants D, outside the planned C major
+        on[0, d + 2] = 2.0
+        ac[:, d + 2] = 2.0  # E, the chord's third, weaker
+        on[0, d - 2] = 2.0
+        ac[:, d - 2] = 2.0  # C, its root, as weak
+    plan = ChordPlan.of_steps([(0, "maj")] * model.max_bar_steps, 0)
+
+    def played(prior):
+        sess = model.session(key=Key(0, "major"), key_prior=0.0, chord_prior=prior)
+        return [{(r.spec.low_pitch + p) % 12 for p in np.flatnonzero(planes[1].any(axis=0))}
+                for r, planes in zip(model.role_infos, sess._decide(logits, mask, chord=plan))]
+
+    assert all(pcs == {2} for pcs in played(0.0))  # no prior: D
+    steered = played(2.0)
+    assert all(pcs <= {0, 4} and pcs for pcs in steered)  # onto the chord
+    assert steered[-1] == {0}  # the bass on its root
+    # no chord planned at a step: the voices are left alone
+    free = ChordPlan.of_steps([None] * model.max_bar_steps, 0)
+    sess = model.session(key=Key(0, "major"), key_prior=0.0, chord_prior=2.0)
+    assert [np.array_equal(a, b) for a, b in zip(
+        sess._decide(logits, mask, chord=free), sess._decide(logits, mask))] == [True] * 3
+    with pytest.raises(Exception, match="chord prior"):
+        model.session(chord_prior=-1.0)
+
+
+@pytest.mark.slow
+def test_accompany_and_live_follow_the_band_chord_model_with_a_strong_chord_prior(trained):
+    from engine.models.band_chords import chord_label
+    from engine.models.band_patterns import QUALITY_TONES
+
+    _, card_path = trained
+    model = Accompanist.load(str(card_path), providers="cpu")
+    band = model.chord_model()
+    assert band is not None, "the bundled band model plans the chords"
+    song = melody_34_with_pickup()
+    mel = song.tracks[0].notes
+    out = model.accompany(song, temperature=0.0, chord_prior=30.0, key=Key(0, "major"))
+    chords = band.chords(song, mel, key=Key(0, "major"))
+    voices = [n for t in out.tracks[1:] for n in t.notes]
+    assert len(voices) >= 8
+    last = max(n.start for n in voices)
+    for n in voices:
+        if n.start == last:
+            continue  # the cadence settles the last chord on the tonic triad
+        _, root, quality = [c for c in chords if c[0] <= n.start][-1]
+        assert (n.pitch - root) % 12 in QUALITY_TONES[quality], (n, chords)
+    # live: each bar follows the chord chosen for it before it is heard
+    sess = model.session(temperature=0.0, key=Key(0, "major"), chord_prior=30.0)
+    bar = [Note(0, 480, 72), Note(480, 960, 76), Note(960, 1440, 79)]
+    chosen = []
+    choose = sess._chords.next_chord
+    sess._chords.next_chord = lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1]
+    sung = 0
+    for _ in range(4):
+        parts = sess.accompany_next(1440, 480, pending=bar)
+        sess.observe(bar, 1440, 480, meter=(3, 4))
+        root, quality = chord_label(chosen[-1])
+        for n in (n for p in parts for n in p):
+            assert (n.pitch - root) % 12 in QUALITY_TONES[quality], (n, root, quality)
+            sung += 1
+    assert len(chosen) == 4 and sung
+    # without a band model the voices go without the chord prior (and say so in the log)
+    model._chords = False
+    plain = model.accompany(song, temperature=0.0, chord_prior=30.0, key=Key(0, "major"))
+    assert [t.notes for t in plain.tracks] == [
+        t.notes for t in model.accompany(song, temperature=0.0, chord_prior=0.0,
+                                         key=Key(0, "major")).tracks]
+
+
+@pytest.mark.slow
+def test_live_sessions_take_the_cards_live_priors_and_accompany_the_offline_ones(trained):
+    _, card_path = trained
+    card = ModelCard.read(card_path)
+    card.representation.update(default_tonal_prior=1.0, default_chord_prior=2.0,
+                               default_live_priors={"tonal_prior": 0.5, "chord_prior": 0.0})
+    model = Accompanist(card, providers="cpu")
+    live = model.session()
+    assert (live.priors.tonal_prior, live.priors.chord_prior) == (0.5, 0.0)
+    assert live.priors.key_prior == model.default_key_prior  # not named live: the offline one
+    assert model.session(tonal_prior=0.25).priors.tonal_prior == 0.25  # asked for: as asked
+    seen = []
+    real = model.session
+    model.session = lambda **kw: seen.append(kw) or real(**kw)
+    model.accompany(melody_34_with_pickup(), temperature=0.0)
+    assert (seen[0]["tonal_prior"], seen[0]["chord_prior"]) == (1.0, 2.0)

@@ -93,11 +93,20 @@ def test_a_named_key_is_the_accompaniments(tmp_path, capsys):
     it; a key that is not one exits 2 with the examples."""
     from engine.evaluation.metrics import analyse_key
 
+    from engine.evaluation.metrics import cadence
+    from engine.music import Key
+
     src = MODELS_DIR.parent / "demo" / "melody.mid"  # D major
     out = tmp_path / "o.mid"
-    assert main(["accompany", str(src), "-o", str(out), "--seed", "0", "--key", "B minor"]) == 0
+    assert main(["accompany", str(src), "-o", str(out), "--seed", "0", "--key", "E minor"]) == 0
     key = analyse_key([n for t in read_midi(out).tracks[1:] for n in t.notes])
-    assert (key.tonic, key.mode) == (11, "minor")
+    assert (key.tonic, key.mode) == (4, "minor")
+    # the relative minor: the voices close on its tonic triad, the bass on B (their chords,
+    # Bm G D Em ..., are heard as much in D major as in B minor)
+    assert main(["accompany", str(src), "-o", str(out), "--seed", "0", "--key", "B minor"]) == 0
+    parts = [t.notes for t in read_midi(out).tracks[1:]]
+    assert cadence(Key(11, "minor"), parts[-1], [n for p in parts for n in p]) == {
+        "bass_tonic": 1.0, "final_tonic_triad": 1.0}
     assert main(["accompany", str(src), "-o", str(out), "--model", "band", "--key",
                  "D major"]) == 0
     assert "chords: D" in capsys.readouterr().out

@@ -59,14 +59,15 @@ class EvalResult:
     key_prior: float = 0.0
     onset_prior: float = 0.0
     tonal_prior: float = 0.0
+    chord_prior: float = 0.0
     live: dict[str, float] | None = None  # the model's figures as a live session plays
     discriminator_auc: float = float("nan")
     folk: dict | None = None  # out-of-corpus folk melodies (folk_checks)
     tonal_profile: dict | None = None  # {mode: (12,) degree shares} the tonal prior used
-    live_temperature: float | None = None  # the live path's (None: the offline one)
-    live_tried: dict | None = None  # {temperature: live key shortfall on valid}
+    live_tried: dict | None = None  # {Decoding: live key shortfall on valid}
     harmony_tried: dict | None = None  # {Decoding: harmony_score on valid}
     live_key_named: dict[str, float] | None = None  # live, told the key (`live --key`)
+    live_decoding: Decoding | None = None  # the live path's (None: the offline one)
 
     def metrics(self) -> dict:
         def rounded(d):
@@ -82,15 +83,21 @@ class EvalResult:
                 "musical_temperature": self.temperature, "musical_key_prior": self.key_prior,
                 "musical_onset_prior": self.onset_prior,
                 "musical_tonal_prior": self.tonal_prior,
-                "live_temperature": (self.temperature if self.live_temperature is None
-                                     else self.live_temperature)}
+                "musical_chord_prior": self.chord_prior,
+                "live_decoding": self.chosen_live()._asdict()}
+
+    def chosen_live(self) -> Decoding:
+        """The live path's decoding."""
+        return self.live_decoding or Decoding(self.temperature, self.key_prior,
+                                              self.onset_prior, self.tonal_prior,
+                                              self.chord_prior)
 
 
 def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
              baseline_epochs: int = 60, latency_bars: int = 1000,
              temperature: float | None = None, key_prior: float | None = None,
              onset_prior: float | None = None, tonal_prior: float | None = None,
-             seed: int = 0, progress=None) -> EvalResult:
+             chord_prior: float | None = None, seed: int = 0, progress=None) -> EvalResult:
     from engine.models.accompanist import Accompanist
     from engine.training.accompanist.baselines import FrequencyBaseline, LSTMBaseline
     from engine.training.accompanist.config import ModelConfig
@@ -138,11 +145,12 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     valid_ids = {p.id for p in valid}
     tried: dict[Decoding, float] = {}
     figures: dict[Decoding, dict] = {}
-    grid = [Decoding(t, kp, op, tp)
+    grid = [Decoding(t, kp, op, tp, cp)
             for t in (TEMPERATURES if temperature is None else (temperature,))
             for kp in (KEY_PRIORS if key_prior is None else (key_prior,))
             for op in (ONSET_PRIORS if onset_prior is None else (onset_prior,))
-            for tp in (TONAL_PRIORS if tonal_prior is None else (tonal_prior,))]
+            for tp in (TONAL_PRIORS if tonal_prior is None else (tonal_prior,))
+            for cp in (CHORD_PRIORS if chord_prior is None else (chord_prior,))]
     if len(grid) > 1:
         for dec in grid:
             figures[dec] = musical_split(model, songs, valid_ids, dec, seed)
@@ -152,21 +160,30 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
         chosen = choose_decoding(figures)
     else:
         chosen = grid[0]
-    # the live path's temperature, with the same priors: the one whose live figures on valid
-    # fall least short of the chosen decoding's own offline key figures (`steadiest`: the lowest
-    # of those within LIVE_TOLERANCE of the least; a live session cannot
-    # hear a bar before planning it; sampled latents it then cannot correct cost it more)
-    live_tried: dict[float, float] = {}
+    # The live path's decoding: the one whose live figures on valid fall least short of the
+    # chosen decoding's own offline key figures (`steadiest`: among those within
+    # LIVE_TOLERANCE of the least, the lowest temperature, then the offline priors). Tried: the
+    # LIVE_TEMPERATURES with the chosen priors and, where those have a chord prior, with the
+    # priors chosen among the decodings without one. A live session cannot hear a bar before
+    # planning it: sampled latents it then cannot correct cost it more, and its chords are
+    # guessed a bar ahead from the bars heard, where the offline ones see the whole melody.
+    live_tried: dict[Decoding, float] = {}
     if temperature is None:
         offline = (figures.get(chosen) or musical_split(model, songs, valid_ids, chosen,
                                                         seed))["model"]
-        for t in LIVE_TEMPERATURES:
-            lv = musical_split(model, songs, valid_ids, chosen._replace(temperature=t), seed,
-                               live=True)["model"]
-            live_tried[t] = live_shortfall(offline, lv)
-            if progress:
-                progress(stage="live decoding", temperature=t, valid_shortfall=live_tried[t])
-        live_dec = chosen._replace(temperature=steadiest(live_tried))
+        priors = [chosen]
+        plain = {d: f for d, f in figures.items() if d.chord_prior == 0}
+        if chosen.chord_prior > 0 and plain:
+            priors.append(choose_decoding(plain))
+        for p in priors:
+            for t in LIVE_TEMPERATURES:
+                dec = p._replace(temperature=t)
+                lv = musical_split(model, songs, valid_ids, dec, seed, live=True)["model"]
+                live_tried[dec] = live_shortfall(offline, lv)
+                if progress:
+                    progress(stage="live decoding", **dec._asdict(),
+                             valid_shortfall=live_tried[dec])
+        live_dec = steadiest(live_tried)
     else:
         live_dec = chosen
     test_ids = {p.id for p in test}
@@ -192,11 +209,13 @@ def evaluate(model_name: str | None = None, data: str = "corpus:bach", *,
     lat = latency(model, melody_bars[:200] or [[Note(0, 480, 72)]], latency_bars)
     return EvalResult(nll, musical, lat, len(test), n_frames, model.provider,
                       time.perf_counter() - t0, chosen.temperature, tried, chosen.key_prior,
-                      chosen.onset_prior, chosen.tonal_prior, live, auc, folk,
+                      chosen.onset_prior, chosen.tonal_prior, chosen.chord_prior, live, auc,
+                      folk,
                       tonal_profile=model.tonal_profile,
-                      live_temperature=live_dec.temperature, live_tried=live_tried,
+                      live_tried=live_tried,
                       live_key_named=live_keyed,
-                      harmony_tried={d: harmony_score(f["model"]) for d, f in figures.items()})
+                      harmony_tried={d: harmony_score(f["model"]) for d, f in figures.items()},
+                      live_decoding=live_dec)
 
 
 # The decodings tried on valid. A fuller grid, measured with this model and these checks
@@ -210,6 +229,9 @@ TEMPERATURES = (0.25, 0.5)
 KEY_PRIORS = (1.0, 2.0)
 ONSET_PRIORS = (0.0,)
 TONAL_PRIORS = (0.0, 0.5, 1.0)
+# nats off the log-odds of pitches outside the chord the band's chord model plans under each
+# step (and onto its own; engine.models.accompanist_priors)
+CHORD_PRIORS = (0.0, 1.0, 2.0)
 # the live path's temperatures (with the offline decoding's priors)
 LIVE_TEMPERATURES = (0.0, 0.25, 0.5)
 
@@ -221,10 +243,12 @@ LIVE_KEY = ("same_tonic", "same_signature")
 LIVE_TOLERANCE = 0.03
 
 
-def steadiest(live_tried: dict[float, float]) -> float:
-    """The lowest temperature whose live shortfall is within LIVE_TOLERANCE of the least."""
+def steadiest(live_tried: dict[Decoding, float]) -> Decoding:
+    """Among the live decodings whose shortfall is within LIVE_TOLERANCE of the least, the one
+    with the lowest temperature (the first tried of those)."""
     best = min(live_tried.values())
-    return min(t for t, g in live_tried.items() if g <= best + LIVE_TOLERANCE)
+    near = [d for d, g in live_tried.items() if g <= best + LIVE_TOLERANCE]
+    return min(near, key=lambda d: (d.temperature, list(live_tried).index(d)))
 
 
 def live_shortfall(offline: dict, live: dict) -> float:
@@ -334,6 +358,8 @@ def register(p) -> None:
                    help="onset prior of the musical checks (default: chosen on the valid split)")
     p.add_argument("--tonal-prior", type=float, default=None,
                    help="tonal prior of the musical checks (default: chosen on the valid split)")
+    p.add_argument("--chord-prior", type=float, default=None,
+                   help="chord prior of the musical checks (default: chosen on the valid split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--update-card", action="store_true",
                    help="store the measured metrics in the model card")
@@ -353,7 +379,7 @@ def run_cli(args) -> int:
     res = evaluate(args.model, args.data, baseline_epochs=args.baseline_epochs,
                    latency_bars=args.latency_bars, temperature=args.temperature,
                    key_prior=args.key_prior, onset_prior=args.onset_prior,
-                   tonal_prior=args.tonal_prior, seed=args.seed,
+                   tonal_prior=args.tonal_prior, chord_prior=args.chord_prior, seed=args.seed,
                    progress=progress)
     from engine.models.accompanist import Accompanist
 
@@ -372,8 +398,12 @@ def run_cli(args) -> int:
             card.representation["default_key_prior"] = res.key_prior
             card.representation["default_onset_prior"] = res.onset_prior
             card.representation["default_tonal_prior"] = res.tonal_prior
+            card.representation["default_chord_prior"] = res.chord_prior
         if res.live_tried:
-            card.representation["default_live_temperature"] = res.live_temperature
+            live = res.chosen_live()
+            card.representation["default_live_temperature"] = live.temperature
+            card.representation["default_live_priors"] = {
+                k: v for k, v in live._asdict().items() if k != "temperature"}
         if res.tonal_profile:
             card.representation["tonal_profile"] = {
                 mode: np.round(np.asarray(v), 5).tolist() for mode, v in res.tonal_profile.items()}

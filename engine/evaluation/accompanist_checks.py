@@ -26,6 +26,7 @@ class Decoding(NamedTuple):
     key_prior: float
     onset_prior: float = 0.0
     tonal_prior: float = 0.0
+    chord_prior: float = 0.0
 
     def kwargs(self, seed: int) -> dict:
         return {**self._asdict(), "seed": seed}

@@ -13,15 +13,19 @@ from engine.music import pitch_name
 if TYPE_CHECKING:
     from engine.evaluation.accompanist import EvalResult
 
-def live_temperature_line(res: EvalResult) -> str:
-    """How the live path's temperature was chosen, for the report ("" when not separately)."""
+def live_decoding_line(res: EvalResult) -> str:
+    """How the live path's decoding was chosen, for the report ("" when not separately)."""
     if not res.live_tried:
         return ""
-    tried = ", ".join(f"{t:g}: {100 * g:+.1f}" for t, g in res.live_tried.items())
-    return (f", at temperature {res.live_temperature:g} with the same priors: the temperature "
-            "whose live figures on the valid split fall least short of the offline key figures "
-            "(the lowest within 3 points of the least: a steadier key from take to take) "
-            f"(largest shortfall of same tonic and same signature, points; {tried})")
+    live = res.chosen_live()
+    tried = ", ".join(f"{d.label()}: {100 * g:+.1f}" for d, g in res.live_tried.items())
+    return (f", at T / key / onset / tonal / chord {live.label()}: the decoding whose live "
+            "figures on the valid split fall least short of the offline key figures (the "
+            "lowest temperature within 3 points of the least: a steadier key from take to "
+            "take), among three temperatures with the offline priors and, the offline chord "
+            "prior not being 0, with the priors chosen among the decodings without one (live a "
+            "bar's chord is guessed before it is heard) (largest shortfall of same tonic and "
+            f"same signature, points; {tried})")
 
 
 def harmony_markdown(res: EvalResult) -> list[str]:
@@ -55,7 +59,7 @@ def harmony_markdown(res: EvalResult) -> list[str]:
            "chorales of four, so the row against it is shown apart; live: the same model as a "
            "live session plays, replayed through "
            "the live engine on a virtual clock (each bar planned one beat before it sounds, "
-           "from the bars before it)" + live_temperature_line(res) + "; the key either "
+           "from the bars before it)" + live_decoding_line(res) + "; the key either "
            "estimated from the bars heard so far (the default) or named by the player "
            "(`live --key`, the studio's Live key; here the chorale's own).", "",
            "| check | Bach's lower voices | VAE-RNN (accompany) | VAE-RNN (live) | VAE-RNN "
@@ -130,14 +134,17 @@ def report_markdown(res: EvalResult, model_name: str, command: str) -> str:
         f"Musical checks at temperature {res.temperature:g}, key prior {res.key_prior:g} "
         "(nats taken off the log-odds of pitches outside the melody's key when a voice is "
         f"decided), onset prior {res.onset_prior:g} (nats taken off every onset's log-odds) "
-        f"and tonal prior {res.tonal_prior:g} (nats per unit of a scale degree's penalty, "
+        f"tonal prior {res.tonal_prior:g} (nats per unit of a scale degree's penalty, "
         "log(share of the commonest degree / its share) in the train split's accompaniments"
-        + (f": {tonal_line(res.tonal_profile)}" if res.tonal_profile else "") + ")"
+        + (f": {tonal_line(res.tonal_profile)}" if res.tonal_profile else "") + ") "
+        f"and chord prior {res.chord_prior:g} (nats taken off the log-odds of pitches outside "
+        "the chord the band's chord model plans at that step over the whole melody, and added "
+        "to the chord tones')"
         + (", chosen on the valid split: among the settings within 5 points of Bach's figures "
            "there (the largest gap over the four checks and the key and cadence checks in "
            "points, and the notes per bar in percent), the one with the best key and cadence "
            "(mean of same tonic, same signature and last bass on the tonic); T / key / onset / "
-           "tonal: gap, key and cadence: "
+           "tonal / chord: gap, key and cadence: "
            + ", ".join(f"{Decoding(*d).label()}: {100 * g:.1f}, "
                        f"{100 * (res.harmony_tried or {}).get(d, float('nan')):.1f}%"
                        for d, g in res.temperatures_tried.items())

@@ -18,7 +18,8 @@ Priors (nats added to or taken off the decoders' log-odds when a voice's line is
 model's strong choices still pass): the key prior keeps voices in the melody's scale, the onset
 prior asks each new note to be surer, the ceiling keeps the voices under the melody, and offline
 the cadence prior settles the final chord on the tonic, and the tonal prior leans the voices on
-the key's main degrees (engine.models.accompanist_priors).
+the key's main degrees, and the chord prior has them follow the chords the band's chord model
+(engine.models.band) plans for the whole melody (engine.models.accompanist_priors).
 
 Modules: this one loads the card and accompanies a whole song; engine.models.accompanist_graphs
 runs the card's ONNX graphs (fused or per role, one interface); a streaming session
@@ -38,22 +39,28 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import ModelError, UserInputError
 from engine.models import viterbi
 from engine.models.accompanist_graphs import AccompanistGraphs, open_graphs
+from engine.models.accompanist_priors import ChordPlan
 from engine.models.accompanist_session import AccompanimentSession, shift_notes
 from engine.models.card import ModelCard
 from engine.models.runtime import load_card
 from engine.music import ROLE_ACCOMPANIMENT, Key, Note, Song, Track, estimate_key, melody_key
 from engine.representation import BarSpec, bar_grid, decode_notes, encode_notes
 
+if TYPE_CHECKING:
+    from engine.models.band import BandAccompanist
+
 log = logging.getLogger(__name__)
 
 KIND = "accompanist"
 DEFAULT_MODEL = "accompanist-bach"
+PRIOR_NAMES = ("key_prior", "onset_prior", "tonal_prior", "chord_prior")
 
 
 @dataclass
@@ -115,6 +122,13 @@ class Accompanist:
             self.default_key_prior = float(rep.get("default_key_prior", 0.0))
             self.default_onset_prior = float(rep.get("default_onset_prior", 0.0))
             self.default_tonal_prior = float(rep.get("default_tonal_prior", 0.0))
+            self.default_chord_prior = float(rep.get("default_chord_prior", 0.0))
+            # the live path's priors, chosen on valid for it (cards without: the same): live,
+            # the key is estimated from the bars heard and a bar's chord guessed before it
+            live = rep.get("default_live_priors") or {}
+            self.default_live_priors = {name: float(live.get(name, getattr(self, "default_"
+                                                                           + name)))
+                                        for name in PRIOR_NAMES}
             self.tonal_profile = {mode: np.asarray(v, np.float64) for mode, v in
                                   (rep.get("tonal_profile") or {}).items()}
             if any(v.shape != (12,) or (v < 0).any() for v in self.tonal_profile.values()):
@@ -132,6 +146,8 @@ class Accompanist:
         # every role's RNN step + decoder in one graph, every re-encoder in another (two calls
         # a bar instead of nine: each call re-takes the GIL), or the per-role graphs
         self._graphs = open_graphs(card, kind=graphs, providers=providers)
+        self._providers = providers
+        self._chords = None  # the chord model, loaded when the chord prior asks for it
         self.provider = self._graphs.provider
         viterbi.warm_up()  # compile the line decision now, not on the first live bar
         log.info("accompanist %s: roles %s, running on %s", self.name, ", ".join(self.roles),
@@ -183,7 +199,8 @@ class Accompanist:
     def accompany(self, song: Song, *, melody_track: int | None = None,
                   temperature: float | None = None, seed: int | None = None,
                   key_prior: float | None = None, onset_prior: float | None = None,
-                  tonal_prior: float | None = None, key: Key | None = None) -> Song:
+                  tonal_prior: float | None = None, chord_prior: float | None = None,
+                  key: Key | None = None) -> Song:
         """A copy of `song` with one new track per role covering the whole melody; in `key`
         when the player names it, else in the key estimated from the whole melody."""
         out = song.copy()
@@ -199,16 +216,27 @@ class Accompanist:
         key = key or self.melody_key(melody.notes)
         if temperature is None:
             temperature = self.default_temperature
+        # the offline defaults (a bare session takes the live ones)
+        key_prior, onset_prior, tonal_prior, chord_prior = (
+            getattr(self, "default_" + name) if given is None else given
+            for name, given in zip(PRIOR_NAMES, (key_prior, onset_prior, tonal_prior,
+                                                 chord_prior)))
         sess = self.session(temperature=temperature, seed=seed, key=key, key_prior=key_prior,
-                            onset_prior=onset_prior, tonal_prior=tonal_prior)
+                            onset_prior=onset_prior, tonal_prior=tonal_prior,
+                            chord_prior=chord_prior)
         grid = bar_grid(out, self._mel_spec, end=melody.end)
+        plans = [None] * len(grid)
+        if sess.priors.chord_prior > 0 and (band := self.chord_model()) is not None:
+            chords = band.chords(out, melody.notes, key=key)
+            plans = chord_plans(grid, chords, sess.shift, self.max_bar_steps)
         mel_bars = encode_notes(shift_notes(melody.notes, sess.shift), grid, self._mel_spec)
         masks = grid.masks(self.max_bar_steps)
         per_role = [np.zeros((len(grid), 2, self.max_bar_steps, r.spec.n_pitches), bool)
                     for r in self.role_infos]
         for i in range(len(grid)):
             final = i == len(grid) - 1
-            planes = sess.accompany_unit(masks[i][None], mel_planes=mel_bars[i], final=final)
+            planes = sess.accompany_unit(masks[i][None], mel_planes=mel_bars[i], final=final,
+                                         chord=plans[i])
             sess.observe_unit(mel_bars[i], masks[i][None])
             for k, p in enumerate(planes):
                 per_role[k][i] = p
@@ -222,10 +250,41 @@ class Accompanist:
 
     def session(self, *, temperature: float | None = None, seed: int | None = None,
                 key: Key | None = None, key_prior: float | None = None,
-                onset_prior: float | None = None,
-                tonal_prior: float | None = None) -> AccompanimentSession:
-        """A streaming session (for the live engine; its temperature defaults to the card's
-        live one); `key` fixes the key instead of estimating it from the observed melody."""
+                onset_prior: float | None = None, tonal_prior: float | None = None,
+                chord_prior: float | None = None) -> AccompanimentSession:
+        """A streaming session (for the live engine; its temperature and priors default to the
+        card's live ones); `key` fixes the key instead of estimating it from the observed
+        melody."""
         return AccompanimentSession(self, temperature=temperature, seed=seed, key=key,
                                     key_prior=key_prior, onset_prior=onset_prior,
-                                    tonal_prior=tonal_prior)
+                                    tonal_prior=tonal_prior, chord_prior=chord_prior)
+
+    def chord_model(self) -> BandAccompanist | None:
+        """The band's chord model the chord prior follows (loaded once); None, with a warning,
+        where no band model is installed (the voices then go without the chord prior)."""
+        if self._chords is None:
+            from engine.models.band import BandAccompanist
+
+            try:
+                self._chords = BandAccompanist.load(providers=self._providers)
+            except ModelError as exc:
+                log.warning("no chord model for the chord prior, the voices go without it (%s)",
+                            exc)
+                self._chords = False
+        return self._chords or None
+
+
+def chord_plans(grid, chords: Sequence[tuple[int, int, str]], shift: int,
+                steps: int) -> list[ChordPlan]:
+    """Per bar unit of `grid`, the plan of the chords (tick, root, quality; absolute pitch
+    classes, each until the next) sounding at each of its `steps` steps, moved `shift`
+    semitones into the normalised key."""
+    ticks = np.array([c[0] for c in chords], np.int64)
+    plans = []
+    for i in range(len(grid)):
+        at = grid.start[i] + (np.arange(steps) - grid.offset[i]) * grid.ticks_per_beat \
+            // grid.steps_per_beat
+        idx = np.searchsorted(ticks, at, side="right") - 1
+        plans.append(ChordPlan.of_steps([chords[j][1:] if j >= 0 else None for j in idx],
+                                        shift))
+    return plans

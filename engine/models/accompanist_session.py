@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from engine.errors import UserInputError
+from engine.models.band_chords import chord_label
 from engine.models.line_decoding import decide
 from engine.models.voice_leading import highest_line
-from engine.models.accompanist_priors import Priors
+from engine.models.accompanist_priors import ChordPlan, Priors
 from engine.music import Key, Note, estimate_key, fold_octaves, melody_key
 from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_bar, step_mask
 
@@ -69,18 +70,29 @@ class AccompanimentSession:
     def __init__(self, model: Accompanist, *, temperature: float | None = None,
                  seed: int | None = None, key: Key | None = None,
                  key_prior: float | None = None, onset_prior: float | None = None,
-                 tonal_prior: float | None = None) -> None:
+                 tonal_prior: float | None = None, chord_prior: float | None = None) -> None:
         self.m = model
         self.graphs = model.graphs
-        # default: the live one (the session plans bars before they are heard; `accompany`
-        # passes the offline default)
+        # defaults: the live ones, temperature and priors (the session plans bars before they
+        # are heard; `accompany` passes the offline ones)
         self.temperature = (model.default_live_temperature if temperature is None
                             else float(temperature))
         if self.temperature < 0:
             raise UserInputError(f"temperature must be >= 0, got {self.temperature:g}")
-        self.priors = Priors(model, key_prior=key_prior, onset_prior=onset_prior,
-                             tonal_prior=tonal_prior)
+        live = model.default_live_priors
+        self.priors = Priors(
+            model, key_prior=live["key_prior"] if key_prior is None else key_prior,
+            onset_prior=live["onset_prior"] if onset_prior is None else onset_prior,
+            tonal_prior=live["tonal_prior"] if tonal_prior is None else tonal_prior,
+            chord_prior=live["chord_prior"] if chord_prior is None else chord_prior)
         self.rng = np.random.default_rng(seed)
+        # live, the chords the chord prior follows: the band's causal chord model (offline,
+        # `Accompanist.accompany` plans them over the whole melody and passes them per unit)
+        self._chords = None
+        if self.priors.chord_prior > 0 and (band := model.chord_model()) is not None:
+            from engine.models.band import ChordFollower
+
+            self._chords = ChordFollower(band, key=key)
         self._fixed_key = key is not None
         self.shift = 0
         if key is not None:
@@ -127,8 +139,11 @@ class AccompanimentSession:
     # -- public API ---------------------------------------------------------------------------
     def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, *,
                 meter: tuple[int, int] | None = None) -> None:
-        """Commit one finished melody bar (times relative to the bar start). `meter` is not
-        read: the choir's units are cut from the bar's length."""
+        """Commit one finished melody bar (times relative to the bar start). `meter`: the
+        chords' beats (6/8 in dotted quarters); the choir's units are cut from the bar's
+        length."""
+        if self._chords is not None:
+            self._chords.observe(melody_notes, bar_ticks, ticks_per_beat, meter=meter)
         self._update_key(melody_notes)
         for tick, planes, mask in self._units(melody_notes, bar_ticks, ticks_per_beat):
             self.observe_unit(planes, mask)
@@ -137,9 +152,16 @@ class AccompanimentSession:
                        melody_notes: Sequence[Note] | None = None,
                        pending: Sequence[Note] | None = None,
                        meter: tuple[int, int] | None = None) -> list[list[Note]]:
-        """Notes per role for the next bar, times relative to its start (`meter`: not read, as
-        in `observe`)."""
+        """Notes per role for the next bar, times relative to its start (`meter`: as in
+        `observe`). With the chord prior, the voices follow the chord the chord model chooses
+        for the bar before hearing it (engine.models.band.ChordFollower)."""
         out: list[list[Note]] = [[] for _ in self.m.roles]
+        plan = None
+        if self._chords is not None:
+            chord = chord_label(self._chords.next_chord(bar_ticks, ticks_per_beat,
+                                                        pending=pending, meter=meter))
+            if chord is not None:
+                plan = ChordPlan.of_steps([chord] * self.m.max_bar_steps, self.shift)
         pend_planes = None
         if melody_notes is None and pending is not None:
             pend_planes = encode_bar(shift_notes(pending, self.shift), bar_ticks,
@@ -147,7 +169,7 @@ class AccompanimentSession:
         for tick, planes, mask in self._units(melody_notes or [], bar_ticks, ticks_per_beat):
             length = int(mask.sum())
             got = self.accompany_unit(mask, mel_planes=planes if melody_notes is not None
-                                       else None, pending_planes=pend_planes)
+                                       else None, pending_planes=pend_planes, chord=plan)
             pend_planes = None
             for k, (r, p) in enumerate(zip(self.m.role_infos, got)):
                 out[k].extend(decode_bar(p, length, ticks_per_beat, r.spec, velocity=r.velocity,
@@ -199,6 +221,8 @@ class AccompanimentSession:
     def _set_key(self, key: Key) -> None:
         self.shift = self.m.normalising_shift(key)
         self.priors.set_key(key, self.shift)
+        if self._chords is not None:  # the chords in the voices' key
+            self._chords.set_key(key)
 
     def _predict_melody(self, k: int, pending_planes: np.ndarray | None,
                         mask: np.ndarray) -> np.ndarray:
@@ -214,7 +238,7 @@ class AccompanimentSession:
 
     def accompany_unit(self, mask: np.ndarray, *, mel_planes: np.ndarray | None = None,
                        pending_planes: np.ndarray | None = None,
-                       final: bool = False) -> list[np.ndarray]:
+                       final: bool = False, chord: ChordPlan | None = None) -> list[np.ndarray]:
         """The planes (normalised key) of every role for the next bar unit (`mask` (1, S)): on
         its melody `mel_planes` when known, else on a guess. `final`: the melody ends in it
         (known offline): its last note gets a cadence (CADENCE_PRIOR)."""
@@ -239,7 +263,8 @@ class AccompanimentSession:
             cadence = int(struck[-1]) if struck.size else 0
         planes = self._roles_step(mask, melody=melody, z_mel=z_mel, entry=entry,
                                   ahead=mel_planes is not None and k == self.n_observed,
-                                  ceiling=ceiling, cadence=cadence, heard=mel_planes)
+                                  ceiling=ceiling, cadence=cadence, heard=mel_planes,
+                                  chord=chord)
         if k >= self.n_observed:
             self._pending[k] = entry
         self.n_accompanied += 1
@@ -294,7 +319,8 @@ class AccompanimentSession:
                     z_mel: np.ndarray | None = None, entry: _Pending | None = None,
                     ahead: bool = False, ceiling: np.ndarray | None = None,
                     cadence: int | None = None,
-                    heard: np.ndarray | None = None) -> list[np.ndarray]:
+                    heard: np.ndarray | None = None,
+                    chord: ChordPlan | None = None) -> list[np.ndarray]:
         """Every role's bar: RNN step, decode, decide, re-encode what was decided. The melody
         bar known: its planes `melody` (1, 2, S, Pm) (its latent `z_mel`, when given, else the
         graphs encode it); else predicted as `z_mel` (see AccompanistGraphs.decode_roles).
@@ -309,7 +335,7 @@ class AccompanimentSession:
         if entry is not None:
             entry.z_mel = dec.z_mel
         line = None if heard is None else highest_line(heard[ACTIVE], self.m.mel_spec.low_pitch)
-        planes = self._decide(dec.logits, mask, ceiling, cadence, line)
+        planes = self._decide(dec.logits, mask, ceiling, cadence, line, chord)
         enc = g.encode_roles(planes, mask, dec.melody, dec.z_mel, self._mel_h if ahead else None)
         if ahead:
             self._ahead = _Ahead(dec.melody, mask, self._mel_h, dec.z_mel, enc.mel_next,
@@ -325,10 +351,12 @@ class AccompanimentSession:
 
     def _decide(self, logits, mask, ceiling: np.ndarray | None = None,
                 cadence: int | None = None,
-                melody: np.ndarray | None = None) -> list[np.ndarray]:
+                melody: np.ndarray | None = None,
+                chord: ChordPlan | None = None) -> list[np.ndarray]:
         """Planes per role from its logits, the priors taken off first (Priors.apply);
         `melody`: the bar's melody line when known (line_decoding.decide)."""
-        return decide(self.m.role_infos, self.priors.apply(logits, ceiling, cadence), mask[0] > 0,
+        return decide(self.m.role_infos, self.priors.apply(logits, ceiling, cadence, chord),
+                      mask[0] > 0,
                       self._prev_last, melody, self._mel_tail)
 
     def observe_unit(self, planes: np.ndarray, mask: np.ndarray) -> None:

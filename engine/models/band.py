@@ -232,13 +232,16 @@ class _Role:
     is_drum: bool
 
 
-class BandSession:
-    """A live band: the causal chord GRU over the beats heard, the arranger bar by bar. Bars
-    are counted from the session start: `accompany_next` before each bar (with the notes of the
-    bar before as far as they were played), `observe` once a bar was played."""
+class ChordFollower:
+    """The live chord of each bar: the causal chord GRU over the beats heard. Bars are counted
+    from the session start: `next_chord` before each bar (with the notes of the bar before as
+    far as they were played), `observe` once a bar was played. The key is named (at the start
+    or by `set_key`), or estimated from every note heard over the first KEY_BARS bars (the
+    chords are absolute: a later estimate moves the GRU's input, not the chords already
+    chosen). The band's live session plays these chords; the choir's live chord prior follows
+    them."""
 
-    def __init__(self, model: BandAccompanist, *, key: Key | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(self, model: BandAccompanist, *, key: Key | None = None) -> None:
         self.m = model
         self._fixed_key = key
         self.key = key
@@ -248,13 +251,8 @@ class BandSession:
         self._h = np.zeros((1, 1, model.hidden), np.float32)
         # (bar_ticks, meter) of the bar last planned; None before the first
         self._last_bar: tuple[int, tuple[int, int] | None] | None = None
-        self._arr: Arranger | None = None
-        self._arr_key: tuple | None = None
-        self._bar = 0
-        self._seed = 0 if seed is None else seed
+        self.n_planned = 0
         self.n_observed = 0
-        self.chord_names: list[str] = []  # the chord each planned bar got ("-" for none)
-        self._tpb = 480
         self._reset_state()
 
     def _shift_minor(self) -> tuple[int, bool]:
@@ -286,6 +284,13 @@ class BandSession:
             self.key = k
             self._reset_state()
 
+    def set_key(self, key: Key) -> None:
+        """Follow `key` from now on (the caller estimates it its own way)."""
+        self._fixed_key = key
+        if self.key is None or (key.tonic, key.mode) != (self.key.tonic, self.key.mode):
+            self.key = key
+            self._reset_state()
+
     def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, *,
                 meter: tuple[int, int] | None = None) -> None:
         """Commit one played bar (times relative to its start); `meter` (numerator,
@@ -303,24 +308,22 @@ class BandSession:
                                                meter=meter), shift, minor)
             _, self._h = self.m.causal_logp(x, np.zeros((len(x), N_POS), np.float32), self._h)
 
-    def accompany_next(self, bar_ticks: int, ticks_per_beat: int, *,
-                       melody_notes: Sequence[Note] | None = None,
-                       pending: Sequence[Note] | None = None,
-                       meter: tuple[int, int] | None = None) -> list[list[Note]]:
-        """Notes per role (chords, bass, drums) for the next bar, relative to its start, in
-        `meter` where the engine knows it (else the meter its length suggests). The chord is
-        chosen before the bar is heard (`melody_notes`, when given, is not read): from the
-        observed bars and `pending`, the bar before as far as it was played."""
-        self._tpb = ticks_per_beat
+    def next_chord(self, bar_ticks: int, ticks_per_beat: int, *,
+                   pending: Sequence[Note] | None = None,
+                   meter: tuple[int, int] | None = None) -> int:
+        """The chord class (absolute pitch classes, engine.models.band_chords) of the next bar,
+        chosen before it is heard: the causal GRU's likeliest, from the observed bars and
+        `pending`, the bar before as far as it was played. 0 (no chord) until a melody note
+        and a key are there."""
         if self.key is None and pending:
             k = estimate_key(list(pending))
             if k is not None:
                 self.key = k
                 self._reset_state()
         shift, minor = self._shift_minor()
-        nxt = position_features(bar_beats(bar_ticks, ticks_per_beat, self._bar,
+        nxt = position_features(bar_beats(bar_ticks, ticks_per_beat, self.n_planned,
                                           meter=meter)[0])[None]
-        if pending and self._last_bar is not None and self._bar > self.n_observed:
+        if pending and self._last_bar is not None and self.n_planned > self.n_observed:
             prev_len, prev_meter = self._last_bar
             xb = beat_features(sorted(pending), bar_beats(prev_len, ticks_per_beat,
                                                           meter=prev_meter), shift, minor)
@@ -328,9 +331,51 @@ class BandSession:
             lp = self.m.causal_logp(xb, pos, self._h)[0][-1]
         else:
             lp = self.m.head_logp(self._h, nxt)
-        # no chord until a melody note and a key are there: the drums count the band in
         idx = int(np.argmax(lp[1:])) + 1 if self.key is not None else 0
-        absolute = transpose_index(idx, -shift)
+        self.n_planned += 1
+        self._last_bar = (bar_ticks, meter)
+        return transpose_index(idx, -shift)
+
+
+class BandSession:
+    """A live band: the chords of a ChordFollower, the arranger bar by bar. Bars are counted
+    from the session start: `accompany_next` before each bar (with the notes of the bar before
+    as far as they were played), `observe` once a bar was played."""
+
+    def __init__(self, model: BandAccompanist, *, key: Key | None = None,
+                 seed: int | None = None) -> None:
+        self.m = model
+        self.chords = ChordFollower(model, key=key)
+        self._arr: Arranger | None = None
+        self._arr_key: tuple | None = None
+        self._seed = 0 if seed is None else seed
+        self.chord_names: list[str] = []  # the chord each planned bar got ("-" for none)
+
+    @property
+    def key(self) -> Key | None:
+        """The key named, or the one estimated so far."""
+        return self.chords.key
+
+    @property
+    def n_observed(self) -> int:
+        return self.chords.n_observed
+
+    def observe(self, melody_notes: Sequence[Note], bar_ticks: int, ticks_per_beat: int, *,
+                meter: tuple[int, int] | None = None) -> None:
+        """Commit one played bar (see ChordFollower.observe)."""
+        self.chords.observe(melody_notes, bar_ticks, ticks_per_beat, meter=meter)
+
+    def accompany_next(self, bar_ticks: int, ticks_per_beat: int, *,
+                       melody_notes: Sequence[Note] | None = None,
+                       pending: Sequence[Note] | None = None,
+                       meter: tuple[int, int] | None = None) -> list[list[Note]]:
+        """Notes per role (chords, bass, drums) for the next bar, relative to its start, in
+        `meter` where the engine knows it (else the meter its length suggests). The chord is
+        chosen before the bar is heard (`melody_notes`, when given, is not read; see
+        ChordFollower.next_chord); before the first one the drums count the band in."""
+        bar = self.chords.n_planned
+        absolute = self.chords.next_chord(bar_ticks, ticks_per_beat, pending=pending,
+                                          meter=meter)
         lab = chord_label(absolute)
         self.chord_names.append(chord_name(*lab) if lab else "-")
         meter_name = live_meter(bar_ticks, ticks_per_beat, meter)
@@ -338,8 +383,5 @@ class BandSession:
         if self._arr is None or self._arr_key != (style, ticks_per_beat):
             self._arr = Arranger(style, ticks_per_beat, self._seed)
             self._arr_key = (style, ticks_per_beat)
-        comp, bass, drums = self._arr.bar(bar_ticks, meter_name, [(0, absolute)], None,
-                                          self._bar)
-        self._bar += 1
-        self._last_bar = (bar_ticks, meter)
+        comp, bass, drums = self._arr.bar(bar_ticks, meter_name, [(0, absolute)], None, bar)
         return [comp, bass, drums]

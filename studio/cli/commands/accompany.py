@@ -39,6 +39,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tonal-prior", type=float, metavar="NATS",
                    help="how hard the voices lean on the key's main degrees (tonic, dominant) "
                         "as the training voices do: 0 = not at all; default: the model card's")
+    p.add_argument("--chord-prior", type=float, metavar="NATS",
+                   help="how hard the voices follow the chords the band's chord model plans "
+                        "for the melody: 0 = not at all; default: the model card's")
     p.add_argument("--key", help="the melody's key ('D major', 'F# minor', 'Am'); default: "
                                  "estimated from the whole melody (its last note favoured as "
                                  "the tonic)")
@@ -65,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.output, args.wav], [args.file])
     if args.temperature is not None and args.temperature < 0:
         raise UserInputError(f"--temperature must be >= 0, got {args.temperature:g}")
-    if args.key_prior is not None and args.key_prior < 0:
-        raise UserInputError(f"--key-prior must be >= 0, got {args.key_prior:g}")
-    if args.tonal_prior is not None and args.tonal_prior < 0:
-        raise UserInputError(f"--tonal-prior must be >= 0, got {args.tonal_prior:g}")
+    for name in ("key_prior", "tonal_prior", "chord_prior"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UserInputError(f"--{name.replace('_', '-')} must be >= 0, got {value:g}")
     key = parsed("--key", parse_key, args.key)
     song = require_notes(read_midi(args.file, lenient=lenient(args)), args.file)
     from engine.models.band import BandAccompanist, is_band_model
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         soundfont = find_soundfont(args.soundfont)  # a bad soundfont fails before the work
     with about(args.file):
         how = dict(melody_track=melody_track, temperature=args.temperature, seed=args.seed,
-                   key_prior=args.key_prior, tonal_prior=args.tonal_prior, key=key)
+                   key_prior=args.key_prior, tonal_prior=args.tonal_prior,
+                   chord_prior=args.chord_prior, key=key)
         # the band's chords are printed below: decided once, with the band
         out, chords = (model.accompany_with_chords(song, **how) if band
                        else (model.accompany(song, **how), None))
