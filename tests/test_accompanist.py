@@ -665,8 +665,8 @@ def test_accompany_and_live_follow_the_band_chord_model_with_a_strong_chord_prio
     sess = model.session(temperature=0.0, key=Key(0, "major"), chord_prior=30.0)
     bar = [Note(0, 480, 72), Note(480, 960, 76), Note(960, 1440, 79)]
     chosen = []
-    choose = sess._chords.next_chord
-    sess._chords.next_chord = lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1]
+    choose = sess._follower().next_chord
+    sess._follower().next_chord = lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1]
     sung = 0
     for _ in range(4):
         parts = sess.accompany_next(1440, 480, pending=bar)

@@ -26,6 +26,7 @@ from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_b
 
 if TYPE_CHECKING:
     from engine.models.accompanist import Accompanist
+    from engine.models.band import ChordFollower
 
 KEY_BARS = 8  # a live session re-estimates the key over this many observed bars, then keeps it
 # Semitones under the last observed bar's lowest melody note that the voices of a bar not played
@@ -86,13 +87,11 @@ class AccompanimentSession:
             tonal_prior=live["tonal_prior"] if tonal_prior is None else tonal_prior,
             chord_prior=live["chord_prior"] if chord_prior is None else chord_prior)
         self.rng = np.random.default_rng(seed)
-        # live, the chords the chord prior follows: the band's causal chord model (offline,
-        # `Accompanist.accompany` plans them over the whole melody and passes them per unit)
-        self._chords = None
-        if self.priors.chord_prior > 0 and (band := model.chord_model()) is not None:
-            from engine.models.band import ChordFollower
-
-            self._chords = ChordFollower(band, key=key)
+        # live, the chords the chord prior follows: the band's causal chord model, made by the
+        # first `observe` or `accompany_next` (offline, `Accompanist.accompany` plans them over
+        # the whole melody and passes them per unit)
+        self._chords: ChordFollower | None = None
+        self._key: Key | None = None
         self._fixed_key = key is not None
         self.shift = 0
         if key is not None:
@@ -142,8 +141,8 @@ class AccompanimentSession:
         """Commit one finished melody bar (times relative to the bar start). `meter`: the
         chords' beats (6/8 in dotted quarters); the choir's units are cut from the bar's
         length."""
-        if self._chords is not None:
-            self._chords.observe(melody_notes, bar_ticks, ticks_per_beat, meter=meter)
+        if (chords := self._follower()) is not None:
+            chords.observe(melody_notes, bar_ticks, ticks_per_beat, meter=meter)
         self._update_key(melody_notes)
         for tick, planes, mask in self._units(melody_notes, bar_ticks, ticks_per_beat):
             self.observe_unit(planes, mask)
@@ -157,9 +156,9 @@ class AccompanimentSession:
         for the bar before hearing it (engine.models.band.ChordFollower)."""
         out: list[list[Note]] = [[] for _ in self.m.roles]
         plan = None
-        if self._chords is not None:
-            chord = chord_label(self._chords.next_chord(bar_ticks, ticks_per_beat,
-                                                        pending=pending, meter=meter))
+        if (chords := self._follower()) is not None:
+            chord = chord_label(chords.next_chord(bar_ticks, ticks_per_beat, pending=pending,
+                                                  meter=meter))
             if chord is not None:
                 plan = ChordPlan.of_steps([chord] * self.m.max_bar_steps, self.shift)
         pend_planes = None
@@ -219,10 +218,20 @@ class AccompanimentSession:
             self._set_key(key)
 
     def _set_key(self, key: Key) -> None:
+        self._key = key
         self.shift = self.m.normalising_shift(key)
         self.priors.set_key(key, self.shift)
         if self._chords is not None:  # the chords in the voices' key
             self._chords.set_key(key)
+
+    def _follower(self) -> ChordFollower | None:
+        """The live chord follower, made on first use where the chord prior asks for one."""
+        if self._chords is None and self.priors.chord_prior > 0 and \
+                (band := self.m.chord_model()) is not None:
+            from engine.models.band import ChordFollower
+
+            self._chords = ChordFollower(band, key=self._key)
+        return self._chords
 
     def _predict_melody(self, k: int, pending_planes: np.ndarray | None,
                         mask: np.ndarray) -> np.ndarray:
