@@ -46,20 +46,22 @@ def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
 
 
 def build_song(path: Path):
-    """The melody, accompanied when an accompanist model exists (else the melody alone)."""
+    """The melody, accompanied when an accompanist model exists (else the melody alone), and
+    the chord changes the voices follow (tick, name) for the roll."""
     from studio.app import services
 
     song = services.read_midi(path)
     song.title = song.title or path.stem
-    note = "melody only"
+    note, labels = "melody only", []
     cap = services.capability("accompany")
     if cap:
         melody = song.tracks.index(song.melody_track())
-        song = services.accompany(song, model=None, melody_track=melody, temperature=None, seed=1)
+        song, labels = services.accompany_with_chords(song, model=None, melody_track=melody,
+                                                      temperature=None, seed=1)
         note = f"accompanied by {services.accompanist(None).name}"
     else:
         note += f" ({cap.reason})"
-    return song, note
+    return song, note, labels
 
 
 def shoot(out: Path, song_path: Path, width: int, height: int) -> None:
@@ -77,8 +79,9 @@ def shoot(out: Path, song_path: Path, width: int, height: int) -> None:
     window = MainWindow(settings, autosave_dir=out.parent / ".screenshot-autosave")
     window.resize(width, height)
     window.show()
-    song, note = build_song(song_path)
+    song, note, labels = build_song(song_path)
     window.doc.set_song(song)
+    window.editor.canvas.set_labels(labels)
     window.project.titleChanged.emit(window.project.name)
     doc = window.doc
     # A musician's view: the melody selected in bars 5-8, the loop over the first phrase,

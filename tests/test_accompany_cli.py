@@ -103,7 +103,11 @@ def test_a_named_key_is_the_accompaniments(tmp_path, capsys):
     assert (key.tonic, key.mode) == (4, "minor")
     # the relative minor: the voices close on its tonic triad, the bass on B (their chords,
     # Bm G D Em ..., are heard as much in D major as in B minor)
+    capsys.readouterr()
     assert main(["accompany", str(src), "-o", str(out), "--seed", "0", "--key", "B minor"]) == 0
+    # the chords the voices follow are printed per bar, the last one B minor's tonic
+    printed = capsys.readouterr().out
+    assert "chords the voices follow: Bm" in printed and printed.rstrip().endswith("Bm")
     parts = [t.notes for t in read_midi(out).tracks[1:]]
     assert cadence(Key(11, "minor"), parts[-1], [n for p in parts for n in p]) == {
         "bass_tonic": 1.0, "final_tonic_triad": 1.0}

@@ -132,10 +132,13 @@ def test_every_key_the_panel_offers_is_one_the_models_read():
     assert len(keys) == 24
     # a named key reaches the choir and the band when accompanying a track
     song = read_midi(MODELS_DIR.parent / "demo" / "melody.mid")  # D major
-    out, _ = services.accompany_with_chords(song, model=None, melody_track=0, temperature=0.0,
-                                            seed=0, key="E minor")
+    out, labels = services.accompany_with_chords(song, model=None, melody_track=0,
+                                                 temperature=0.0, seed=0, key="E minor")
     key = analyse_key([n for t in out.tracks[1:] for n in t.notes])
     assert (key.tonic, key.mode) == (4, "minor")
+    # the chords the choir's voices follow are drawn above the roll, from the first downbeat,
+    # ending on the named key's tonic
+    assert labels and labels[0][0] == 0 and labels[-1][1] == "Em"
     _, labels = services.accompany_with_chords(song, model="band", melody_track=0,
                                                temperature=None, seed=0, key="D major")
     assert labels and labels[0][1] in ("D", "A", "A7")

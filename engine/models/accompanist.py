@@ -203,6 +203,18 @@ class Accompanist:
                   key: Key | None = None) -> Song:
         """A copy of `song` with one new track per role covering the whole melody; in `key`
         when the player names it, else in the key estimated from the whole melody."""
+        return self.accompany_with_chords(
+            song, melody_track=melody_track, temperature=temperature, seed=seed,
+            key_prior=key_prior, onset_prior=onset_prior, tonal_prior=tonal_prior,
+            chord_prior=chord_prior, key=key)[0]
+
+    def accompany_with_chords(self, song: Song, *, melody_track: int | None = None,
+                              temperature: float | None = None, seed: int | None = None,
+                              key_prior: float | None = None, onset_prior: float | None = None,
+                              tonal_prior: float | None = None, chord_prior: float | None = None,
+                              key: Key | None = None) -> tuple[Song, list]:
+        """`accompany`, and the chords the voices followed ((tick, root, quality) changes,
+        engine.models.band_chords; none without the chord prior), for printing or drawing."""
         out = song.copy()
         if melody_track is not None:
             if not 0 <= melody_track < len(out.tracks):
@@ -225,7 +237,7 @@ class Accompanist:
                             onset_prior=onset_prior, tonal_prior=tonal_prior,
                             chord_prior=chord_prior)
         grid = bar_grid(out, self._mel_spec, end=melody.end)
-        plans = [None] * len(grid)
+        plans, chords = [None] * len(grid), []
         if sess.priors.chord_prior > 0 and (band := self.chord_model()) is not None:
             chords = band.chords(out, melody.notes, key=key)
             plans = chord_plans(grid, chords, sess.shift, self.max_bar_steps)
@@ -246,7 +258,7 @@ class Accompanist:
                 notes = shift_notes(notes, -sess.shift)
             out.tracks.append(Track(r.name.capitalize(), r.program, r.is_drum,
                                     ROLE_ACCOMPANIMENT, notes))
-        return out
+        return out, chords
 
     def session(self, *, temperature: float | None = None, seed: int | None = None,
                 key: Key | None = None, key_prior: float | None = None,

@@ -140,16 +140,22 @@ def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
                           temperature: float | None, seed: int | None,
                           style: str | None = None,
                           key: str | None = None) -> tuple[Song, list[tuple[int, str]]]:
-    """`accompany`, plus the band's chord changes (tick, name) for the roll (none for a choir).
-    `key`: the melody's key by name ("D major"), else estimated."""
+    """`accompany`, plus the chord changes (tick, name) for the roll: the band's, or the ones
+    the choir's voices follow (none without its chord prior). `key`: the melody's key by name
+    ("D major"), else estimated."""
     acc = accompanist(model)
-    if not is_band(model):
-        return accompany(song, model=model, melody_track=melody_track, temperature=temperature,
-                         seed=seed, key=key), []
     named = _named_key(key)
-    out, chords = acc.accompany_with_chords(song, melody_track=melody_track, seed=seed,
-                                            style=style, key=named)
-    return out, acc.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
+    if not is_band(model):
+        out, chords = acc.accompany_with_chords(song, melody_track=melody_track,
+                                                temperature=temperature, seed=seed, key=named)
+        band = acc.chord_model() if chords else None
+    else:
+        out, chords = acc.accompany_with_chords(song, melody_track=melody_track, seed=seed,
+                                                style=style, key=named)
+        band = acc
+    if band is None:
+        return out, []
+    return out, band.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
 
 
 def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,

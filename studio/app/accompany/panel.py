@@ -162,7 +162,8 @@ class AccompanyPanel(Panel):
     def _done(self, accompanied, n_before: int, keep, melody, labels=()) -> None:
         """New voices replace the ones an earlier Accompany of this melody wrote (a voice's
         notes, in the bars accompanied), else become new tracks; one undo step either way."""
-        self.ctx.editor.canvas.set_labels(list(labels))  # the band's chords above the roll
+        # the chords above the roll: the band's, or the ones the choir's voices follow
+        self.ctx.editor.canvas.set_labels(list(labels))
         self._busy = False
         self._update_buttons()
         tracks = new_tracks(accompanied, n_before, keep)

@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
         how = dict(melody_track=melody_track, temperature=args.temperature, seed=args.seed,
                    key_prior=args.key_prior, tonal_prior=args.tonal_prior,
                    chord_prior=args.chord_prior, key=key)
-        # the band's chords are printed below: decided once, with the band
-        out, chords = (model.accompany_with_chords(song, **how) if band
-                       else (model.accompany(song, **how), None))
+        # the chords (the band's, or the ones the voices follow) are printed below: decided
+        # once, with the accompaniment
+        out, chords = model.accompany_with_chords(song, **how)
         # MIDI and WAV together or neither: both go to temporary files, moved into place once
         # the WAV is rendered.
         with contextlib.ExitStack() as stack:
@@ -113,10 +113,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
           + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)
           + f"; model {model.name} on {model.provider}")
-    if band:
+    chord_model = model if band else (model.chord_model() if chords else None)
+    if chord_model is not None:
         mel = (out.tracks[melody_track] if melody_track is not None else out.melody_track())
-        names = model.chord_names(out, mel.notes, chords=chords)
-        print("chords: " + " | ".join(" ".join(bar) for bar in names))
+        names = chord_model.chord_names(out, mel.notes, chords=chords)
+        print(("chords: " if band else "chords the voices follow: ")
+              + " | ".join(" ".join(bar) for bar in names))
     if args.wav:
         print(f"wrote {args.wav}")
     log.debug("done")
