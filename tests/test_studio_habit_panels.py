@@ -38,18 +38,19 @@ def panel(window, title: str):
     return p
 
 
-def fake_accompany(song: Song, *, model, melody_track, temperature, seed, key=None) -> Song:
+def fake_accompany(song: Song, *, model, melody_track, temperature, seed, style=None,
+                   key=None) -> tuple[Song, list]:
     out = song.copy()
     mel = song.tracks[melody_track].notes
     for name, down in (("Alto", 5), ("Bass", 24)):
         out.tracks.append(Track(name, 0, role="accompaniment",
                                 notes=[Note(n.start, n.end, n.pitch - down - (seed or 0) % 3, 70)
                                        for n in mel]))
-    return out
+    return out, []
 
 
 def test_accompany_twice_replaces_the_voices_in_one_step(qtbot, window, monkeypatch):
-    monkeypatch.setattr(services, "accompany", fake_accompany)
+    monkeypatch.setattr(services, "accompany_with_chords", fake_accompany)
     window.doc.set_song(tune())
     acc = panel(window, "Accompany")
     qtbot.mouseClick(acc.run_track, Qt.MouseButton.LeftButton)

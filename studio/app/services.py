@@ -158,12 +158,6 @@ def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
     return out, band.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
 
 
-def accompany(song: Song, *, model: str | None, melody_track: int, temperature: float | None,
-              seed: int | None, key: str | None = None) -> Song:
-    return accompanist(model).accompany(song, melody_track=melody_track,
-                                        temperature=temperature, seed=seed, key=_named_key(key))
-
-
 def _named_key(name: str | None) -> Any:
     """"D major" -> engine.music.Key; None (estimated from the melody) stays None."""
     return _import("engine.music").parse_key(name) if name else None

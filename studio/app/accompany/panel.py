@@ -1,5 +1,5 @@
-"""The Accompany dock. Offline runs go through `services.accompany` in a worker; the result
-becomes new tracks in one undo step. Live mode drives the realtime engine (see live.py)."""
+"""The Accompany dock. Offline runs go through `services.accompany_with_chords` in a worker;
+the result becomes new tracks in one undo step, its chords names above the roll. Live mode drives the realtime engine (see live.py)."""
 
 from __future__ import annotations
 
