@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.evaluation import metrics
 from engine.evaluation.metrics import consonance_share, coverage, in_scale_share
+from engine.models.band_patterns import QUALITY_TONES
 from engine.music import Key, Note, Song
 
 CHECKS = ("in_scale", "consonance", "bars_covered", "downbeats")  # surface checks vs Bach
@@ -156,7 +157,6 @@ def live_accompany(model, song: Song, melody: Sequence[Note], **decoding) -> lis
 
 
 # -- out of the corpus: folk melodies, some with human chords --------------------------------
-_QUALITY_SHAPES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dom7": (0, 4, 7, 10), "dim": (0, 3, 6)}
 
 
 def chord_notes(chords: Sequence[tuple[int, int, str]], end: int) -> list[Note]:
@@ -167,7 +167,7 @@ def chord_notes(chords: Sequence[tuple[int, int, str]], end: int) -> list[Note]:
         stop = chords[i + 1][0] if i + 1 < len(chords) else end
         if stop <= tick:
             continue
-        for d in _QUALITY_SHAPES.get(quality, (0,)):
+        for d in QUALITY_TONES.get(quality, (0,)):
             out.append(Note(tick, stop, 48 + (root + d) % 12))
     return out
 

@@ -271,6 +271,19 @@ class Accompanist:
                                     key_prior=key_prior, onset_prior=onset_prior,
                                     tonal_prior=tonal_prior, chord_prior=chord_prior)
 
+    def chord_names(self, song: Song, melody: Sequence[Note], *,
+                    chords: Sequence[tuple[int, int, str]]) -> list[list[str]]:
+        """The names of `chords` (the ones `accompany_with_chords` followed) per bar, as the
+        band names its own (BandAccompanist.chord_names); [] where none were followed."""
+        band = self.chord_model() if chords else None
+        return band.chord_names(song, melody, chords=chords) if band else []
+
+    def chord_labels(self, song: Song, melody: Sequence[Note], *,
+                     chords: Sequence[tuple[int, int, str]]) -> list[tuple[int, str]]:
+        """(tick, chord name) of every change of `chords`, for the roll; [] where none."""
+        band = self.chord_model() if chords else None
+        return band.chord_labels(song, melody, chords=chords) if band else []
+
     def chord_model(self) -> BandAccompanist | None:
         """The band's chord model the chord prior follows (loaded once); None, with a warning,
         where no band model is installed (the voices then go without the chord prior)."""

@@ -177,9 +177,9 @@ class Priors:
         pull = None
         if chord is not None:
             # chord tones pulled in, the rest pushed out; unplanned steps: neither
-            planned = (chord.root >= 0)[:, None]
-            inside = chord.tones[:, r.pitch_classes] & planned  # (S, P)
-            pen += self.chord_prior * (~chord.tones[:, r.pitch_classes])
+            tones = chord.tones[:, r.pitch_classes]  # (S, P)
+            inside = tones & (chord.root >= 0)[:, None]
+            pen += self.chord_prior * ~tones
             pull = self.chord_prior * inside
             if r is self.lowest:
                 not_root = chord.root[:, None] != r.pitch_classes[None, :]

@@ -144,18 +144,10 @@ def accompany_with_chords(song: Song, *, model: str | None, melody_track: int,
     the choir's voices follow (none without its chord prior). `key`: the melody's key by name
     ("D major"), else estimated."""
     acc = accompanist(model)
-    named = _named_key(key)
-    if not is_band(model):
-        out, chords = acc.accompany_with_chords(song, melody_track=melody_track,
-                                                temperature=temperature, seed=seed, key=named)
-        band = acc.chord_model() if chords else None
-    else:
-        out, chords = acc.accompany_with_chords(song, melody_track=melody_track, seed=seed,
-                                                style=style, key=named)
-        band = acc
-    if band is None:
-        return out, []
-    return out, band.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
+    how = {"style": style} if is_band(model) else {"temperature": temperature}
+    out, chords = acc.accompany_with_chords(song, melody_track=melody_track, seed=seed,
+                                            key=_named_key(key), **how)
+    return out, acc.chord_labels(song, song.tracks[melody_track].notes, chords=chords)
 
 
 def _named_key(name: str | None) -> Any:

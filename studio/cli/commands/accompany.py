@@ -113,10 +113,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(song.tracks)} input tracks + "
           + ", ".join(f"{t.name} ({len(t.notes)} notes)" for t in added)
           + f"; model {model.name} on {model.provider}")
-    chord_model = model if band else (model.chord_model() if chords else None)
-    if chord_model is not None:
-        mel = (out.tracks[melody_track] if melody_track is not None else out.melody_track())
-        names = chord_model.chord_names(out, mel.notes, chords=chords)
+    mel = out.tracks[melody_track] if melody_track is not None else out.melody_track()
+    names = model.chord_names(out, mel.notes, chords=chords)
+    if names:
         print(("chords: " if band else "chords the voices follow: ")
               + " | ".join(" ".join(bar) for bar in names))
     if args.wav:
