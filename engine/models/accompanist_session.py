@@ -21,14 +21,13 @@ from engine.models.band_chords import chord_label
 from engine.models.line_decoding import decide
 from engine.models.voice_leading import highest_line
 from engine.models.accompanist_priors import ChordPlan, Priors
-from engine.music import Key, Note, estimate_key, fold_octaves, melody_key
+from engine.music import LIVE_KEY_BARS, Key, Note, estimate_key, fold_octaves, melody_key
 from engine.representation import ACTIVE, ONSET, bar_units, decode_bar, encode_bar, step_mask
 
 if TYPE_CHECKING:
     from engine.models.accompanist import Accompanist
     from engine.models.band import ChordFollower
 
-KEY_BARS = 8  # a live session re-estimates the key over this many observed bars, then keeps it
 # Semitones under the last observed bar's lowest melody note that the voices of a bar not played
 # yet stay below: the tune may dip lower. Measured live on the valid chorales: a voice above the
 # melody 3.6% of the time at 0, 1.9% at 3 (Bach's voices 0.2%).
@@ -102,6 +101,7 @@ class AccompanimentSession:
         self._mel_floor: int | None = None
         self._last_planes: np.ndarray | None = None  # the last observed bar's melody planes
         self._heard: list[Note] = []
+        self._first_pitch: int | None = None  # the first note heard (the live key finder's cue)
         self._enc_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._units_cache: tuple[tuple, list] | None = None
         self._ahead: _Ahead | None = None
@@ -208,12 +208,15 @@ class AccompanimentSession:
         return mask
 
     def _update_key(self, notes: Sequence[Note]) -> None:
-        if self._fixed_key or self.n_observed >= KEY_BARS:
+        if self._fixed_key or self.n_observed >= LIVE_KEY_BARS:
             return
+        if not self._heard and notes:
+            self._first_pitch = min(notes, key=lambda n: (n.start, -n.pitch)).pitch
         self._heard.extend(notes)
-        # the melody so far, without a last note yet; older cards: the estimate they trained on
-        key = (melody_key(self._heard, final=False) if self.m.tonic_normalised
-               else estimate_key(self._heard))
+        # the melody so far, without a last note yet but with its first; older cards: the
+        # estimate they trained on
+        key = (melody_key(self._heard, final=False, first_pitch=self._first_pitch)
+               if self.m.tonic_normalised else estimate_key(self._heard))
         if key is not None and len({n.pitch % 12 for n in self._heard}) >= 4:
             self._set_key(key)
 

@@ -34,7 +34,7 @@ from engine.models.band_chords import (N_CHORDS, N_FEATURES, N_MEL, N_POS, Chord
                                        position_features, song_beats, transpose_index)
 from engine.models.card import ModelCard
 from engine.models.runtime import load_card
-from engine.music import (Key, Note, Song, estimate_key, key_of_histogram, melody_key,
+from engine.music import (LIVE_KEY_BARS, Key, Note, Song, heard_key, melody_key,
                           pitch_class_histogram)
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 KIND = "band"
 DEFAULT_MODEL = "band-gru"
 STYLES = tuple(P.STYLES)
-KEY_BARS = 8  # a live session re-estimates the key over this many observed bars, then keeps it
 ROLES = ("chords", "bass", "drums")
 DRUM_CHANNEL_ROLE = "drums"
 
@@ -236,7 +235,8 @@ class ChordFollower:
     """The live chord of each bar: the causal chord GRU over the beats heard. Bars are counted
     from the session start: `next_chord` before each bar (with the notes of the bar before as
     far as they were played), `observe` once a bar was played. The key is named (at the start
-    or by `set_key`), or estimated from every note heard over the first KEY_BARS bars (the
+    or by `set_key`), or estimated from the notes heard over the first LIVE_KEY_BARS bars
+    (engine.music.heard_key: the melody's pitch classes and its first note; the
     chords are absolute: a later estimate moves the GRU's input, not the chords already
     chosen). The band's live session plays these chords; the choir's live chord prior follows
     them."""
@@ -246,6 +246,7 @@ class ChordFollower:
         self._fixed_key = key
         self.key = key
         self._hist = np.zeros(12)  # the observed bars' pitch-class durations
+        self._first_pitch: int | None = None  # the first note heard
         # (notes, bar_ticks, tpb, meter) of every observed bar
         self._bar_feats: list[tuple[list[Note], int, int, tuple[int, int] | None]] = []
         self._h = np.zeros((1, 1, model.hidden), np.float32)
@@ -276,9 +277,10 @@ class ChordFollower:
         _, self._h = self.m.causal_logp(x, np.zeros((len(x), N_POS), np.float32), h)
 
     def _update_key(self) -> None:
-        if self._fixed_key is not None or self.n_observed > KEY_BARS or not self._hist.any():
+        if self._fixed_key is not None or self.n_observed > LIVE_KEY_BARS \
+                or np.count_nonzero(self._hist) < 4:
             return
-        k = key_of_histogram(self._hist, "kk")  # estimate_key of every note heard
+        k = heard_key(self._hist, first_pitch=self._first_pitch)
         if k is not None and (self.key is None or (k.tonic, k.mode) != (self.key.tonic,
                                                                         self.key.mode)):
             self.key = k
@@ -297,6 +299,8 @@ class ChordFollower:
         denominator) where the engine knows it (6/8 is felt in dotted quarters), else the
         beats are quarters."""
         notes = sorted(melody_notes)
+        if self._first_pitch is None and notes:
+            self._first_pitch = min(notes, key=lambda n: (n.start, -n.pitch)).pitch
         self._hist += pitch_class_histogram(notes)
         self._bar_feats.append((notes, bar_ticks, ticks_per_beat, meter))
         self.n_observed += 1
@@ -316,7 +320,9 @@ class ChordFollower:
         `pending`, the bar before as far as it was played. 0 (no chord) until a melody note
         and a key are there."""
         if self.key is None and pending:
-            k = estimate_key(list(pending))
+            notes = sorted(pending)
+            first = min(notes, key=lambda n: (n.start, -n.pitch)).pitch
+            k = heard_key(pitch_class_histogram(notes), first_pitch=first)
             if k is not None:
                 self.key = k
                 self._reset_state()
